@@ -1,0 +1,31 @@
+// Row writes into persistent state, in place: dst[(start + r) * cols + c] = src[r * cols + c],
+// with `start` read from a runtime slot. This is how a KV cache takes the new step's keys and
+// values without being copied: the plan is replayed and only the slot changes.
+//
+// One invocation per source element, 256 per workgroup, 2-D grid as in elementwise.wgsl.
+
+struct Params {
+    n: u32,          // elements of src
+    cols: u32,
+    dst_rows: u32,   // rows of dst: writes past the end are dropped (see below)
+    slot: u32,       // runtime slot holding the first destination row
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read> src: array<f32>;
+
+@compute @workgroup_size(256)
+fn write_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    if (i >= p.n) { return; }
+    let row = rt[p.slot / 4u][p.slot % 4u] + i / p.cols;
+    // The host checks the start row when it sets the slot; this guard keeps a bad value from
+    // writing outside the state buffer on backends without robust buffer access.
+    if (row >= p.dst_rows) { return; }
+    dst[row * p.cols + i % p.cols] = src[i];
+}

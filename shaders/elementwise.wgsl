@@ -1,0 +1,103 @@
+// Elementwise kernels: binary ops (add, mul) where `b` may repeat along leading dimensions
+// (bias, per-channel gain), and unary ops (scale, activations).
+//
+// One invocation per element, 256 per workgroup: 256 is WebGPU's guaranteed maximum, so every
+// adapter accepts it, and it is a multiple of every subgroup size we meet (8 on lavapipe, 32 on
+// NVIDIA, 64 on AMD). The grid is two-dimensional because a tensor of more than
+// 65535 * 256 elements needs more workgroups than one dimension may hold; groups wrap into y.
+
+struct Params {
+    n: u32,       // elements in the output (== elements of a)
+    n_b: u32,     // elements of b; b[i % n_b] broadcasts b over a's leading dimensions
+    factor: f32,  // scale: the constant factor
+    slot: u32,    // scale: runtime slot holding the factor as f32 bits, or NO_SLOT for `factor`
+}
+
+const NO_SLOT: u32 = 0xffffffffu;
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> a: array<f32>;
+@group(0) @binding(4) var<storage, read> b: array<f32>;
+
+fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WG + lid;
+}
+
+@compute @workgroup_size(256)
+fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    // The grid is rounded up to whole workgroups (and whole rows of groups): skip the excess.
+    if (i >= p.n) { return; }
+    out[i] = a[i] + b[i % p.n_b];
+}
+
+@compute @workgroup_size(256)
+fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    out[i] = a[i] * b[i % p.n_b];
+}
+
+@compute @workgroup_size(256)
+fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    var f = p.factor;
+    if (p.slot != NO_SLOT) {
+        f = bitcast<f32>(rt[p.slot / 4u][p.slot % 4u]);
+    }
+    out[i] = a[i] * f;
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): WGSL has no erf builtin.
+fn erf_approx(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    let y = 1.0 - poly * exp(-x * x);
+    return select(-y, y, x >= 0.0);
+}
+
+@compute @workgroup_size(256)
+fn gelu_erf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    let x = a[i];
+    out[i] = 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476));
+}
+
+@compute @workgroup_size(256)
+fn gelu_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    let x = a[i];
+    // Clamp the tanh argument: tanh(10) is 1 in f32, and some backends build tanh from exp,
+    // which overflows to inf/inf = NaN for large inputs.
+    let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -10.0, 10.0);
+    out[i] = 0.5 * x * (1.0 + tanh(u));
+}
+
+@compute @workgroup_size(256)
+fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    let x = a[i];
+    // exp(-x) may overflow to inf for x < -88; x / inf is -0, the right limit.
+    out[i] = x / (1.0 + exp(-x));
+}
+
+@compute @workgroup_size(256)
+fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    out[i] = max(a[i], 0.0);
+}

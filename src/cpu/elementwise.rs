@@ -1,0 +1,37 @@
+//! Reference for shaders/elementwise.wgsl.
+
+use crate::graph::Activation;
+
+/// a + b with b repeating every b.len() elements.
+pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().enumerate().map(|(i, x)| x + b[i % b.len()]).collect()
+}
+
+/// a * b with b repeating every b.len() elements.
+pub fn mul(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().enumerate().map(|(i, x)| x * b[i % b.len()]).collect()
+}
+
+pub fn scale(a: &[f32], factor: f32) -> Vec<f32> {
+    a.iter().map(|x| x * factor).collect()
+}
+
+/// The activation in f64 with the exact erf (libm), so the GPU's approximations are measured
+/// against the true function.
+pub fn activation(a: &[f32], act: Activation) -> Vec<f32> {
+    a.iter()
+        .map(|&x| {
+            let x = x as f64;
+            let y = match act {
+                Activation::GeluErf => 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2)),
+                Activation::GeluTanh => {
+                    let u = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x);
+                    0.5 * x * (1.0 + u.tanh())
+                }
+                Activation::Silu => x / (1.0 + (-x).exp()),
+                Activation::Relu => x.max(0.0),
+            };
+            y as f32
+        })
+        .collect()
+}

@@ -1,0 +1,30 @@
+//! Plain-loop references: the oracle every kernel is tested against. Written for clarity,
+//! in f64 where accumulation order would otherwise blur the comparison.
+
+pub mod copy;
+pub mod elementwise;
+pub mod matmul;
+
+use crate::error::Result;
+use crate::graph::{Op, Scalar};
+use crate::tensor::HostData;
+
+/// Evaluates one op on host data. `runtime` holds the run's runtime slots.
+pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], runtime: &[u32]) -> Result<HostData> {
+    let f = |i: usize| inputs[i].as_f32(op.name());
+    Ok(HostData::F32(match *op {
+        Op::Add => elementwise::add(f(0)?, f(1)?),
+        Op::Mul => elementwise::mul(f(0)?, f(1)?),
+        Op::Scale(s) => elementwise::scale(f(0)?, scalar(s, runtime)),
+        Op::Activation(act) => elementwise::activation(f(0)?, act),
+        Op::Matmul { trans_b } => matmul::matmul(f(0)?, f(1)?, shapes[0], shapes[1], out, trans_b),
+        Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
+    }))
+}
+
+fn scalar(s: Scalar, runtime: &[u32]) -> f32 {
+    match s {
+        Scalar::Const(v) => v,
+        Scalar::Runtime(slot) => f32::from_bits(runtime[slot as usize]),
+    }
+}

@@ -1,0 +1,415 @@
+//! Encodes a plan for the GPU. Everything is created once here (buffers, params, pipelines,
+//! bind groups); `run` only writes the runtime slots (if changed) and the inputs, then records
+//! one compute pass and submits it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::gpu::pipeline::{CachedPipeline, FIRST_IO_BINDING, PARAMS_SLOT, RUNTIME_SLOTS};
+use crate::gpu::profile::Timer;
+use crate::gpu::{buffer, Context};
+use crate::graph::plan::{Plan, Storage};
+use crate::graph::{Graph, NodeId, NodeKind, Op};
+use crate::kernels;
+use crate::tensor::{DType, Element, HostData};
+
+struct Step {
+    node: NodeId,
+    pipeline: Arc<CachedPipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// What the executor keeps of each node (the graph itself, with its weights, is not kept).
+struct NodeInfo {
+    label: String,
+    shape: Vec<usize>,
+    dtype: DType,
+    buffer: Option<usize>,
+    readable: bool,
+    /// Written by its own kernel into a buffer of its own (not a leaf, not in place).
+    computed: bool,
+}
+
+/// A bounds check done on the host before each run: a row write must fit its state.
+struct RowWrite {
+    slot: u32,
+    rows: usize,
+    state_rows: usize,
+    node: NodeId,
+}
+
+/// Runs one graph's plan on the GPU, as many times as wanted.
+///
+/// ```no_run
+/// # async fn demo(ctx: &webformer::Context, g: &webformer::Graph, y: webformer::NodeId) -> webformer::Result<()> {
+/// let mut exe = webformer::GpuExecutor::new(ctx, g)?;
+/// exe.set_input("x", &[1.0f32, 2.0, 3.0])?;
+/// exe.run()?;
+/// let y = exe.read(y).await?;
+/// # Ok(()) }
+/// ```
+pub struct GpuExecutor {
+    ctx: Context,
+    nodes: Vec<NodeInfo>,
+    buffers: Vec<wgpu::Buffer>,
+    steps: Vec<Step>,
+    inputs: Vec<(String, NodeId, bool)>,
+    runtime: [u32; RUNTIME_SLOTS],
+    runtime_buf: wgpu::Buffer,
+    runtime_dirty: bool,
+    row_writes: Vec<RowWrite>,
+    staging: HashMap<usize, wgpu::Buffer>,
+    plan: Plan,
+}
+
+impl GpuExecutor {
+    /// Plans `graph` with buffer reuse and prepares it to run.
+    pub fn new(ctx: &Context, graph: &Graph) -> Result<Self> {
+        Self::with_plan(ctx, graph, &Plan::new(graph))
+    }
+
+    /// Prepares `graph` to run under an existing plan.
+    pub fn with_plan(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<Self> {
+        let (buffers, node_buffer) = allocate(ctx, graph, plan)?;
+        let nodes = graph
+            .nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NodeInfo {
+                label: n.label(),
+                shape: n.shape.clone(),
+                dtype: n.dtype,
+                buffer: node_buffer[i],
+                readable: matches!(plan.storage[i], Some(Storage::Pinned | Storage::Alias(_))),
+                computed: n.op().is_some() && !n.is_in_place(),
+            })
+            .collect();
+        let runtime_buf = ctx.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("webformer runtime"),
+            size: (RUNTIME_SLOTS * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut exe = Self {
+            ctx: ctx.clone(),
+            nodes,
+            buffers,
+            steps: Vec::new(),
+            inputs: graph.inputs().map(|(n, id)| (n.to_string(), id, false)).collect(),
+            runtime: [0; RUNTIME_SLOTS],
+            runtime_buf,
+            runtime_dirty: true,
+            row_writes: Vec::new(),
+            staging: HashMap::new(),
+            plan: plan.clone(),
+        };
+        exe.build_steps(graph)?;
+        ctx.check_errors("preparing the graph")?;
+        Ok(exe)
+    }
+
+    fn build_steps(&mut self, graph: &Graph) -> Result<()> {
+        let ctx = self.ctx.clone();
+        let order = self.plan.order.clone();
+        let params_buf = ctx.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("webformer params"),
+            size: PARAMS_SLOT * order.len().max(1) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut params = vec![0u8; (PARAMS_SLOT as usize) * order.len()];
+        for (s, &id) in order.iter().enumerate() {
+            let node = graph.node(id);
+            let Some(op) = node.op() else { continue };
+            let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| graph.node(*x).shape.as_slice()).collect();
+            let d = kernels::lower(op, &shapes, &node.shape, ctx.limits())?;
+            params[s * PARAMS_SLOT as usize..][..d.params.len()].copy_from_slice(&d.params);
+            let pipeline = ctx.pipelines.get(&ctx, d.key)?;
+            // In-place ops write into their first input's buffer: it is bound as the output.
+            let bound_inputs = if node.is_in_place() { &node.inputs[1..] } else { &node.inputs[..] };
+            let mut io = vec![self.buffer_of(id)?];
+            for x in bound_inputs {
+                io.push(self.buffer_of(*x)?);
+            }
+            let mut entries = vec![
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params_buf,
+                        offset: s as u64 * PARAMS_SLOT,
+                        size: wgpu::BufferSize::new(PARAMS_SLOT),
+                    }),
+                },
+                wgpu::BindGroupEntry { binding: 1, resource: self.runtime_buf.as_entire_binding() },
+            ];
+            for (i, b) in io.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry { binding: FIRST_IO_BINDING + i as u32, resource: self.buffers[*b].as_entire_binding() });
+            }
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(op.name()), layout: &pipeline.layout, entries: &entries });
+            if let Op::WriteRows { slot } = *op {
+                self.row_writes.push(RowWrite { slot, rows: shapes[1][0], state_rows: shapes[0][0], node: id });
+            }
+            self.steps.push(Step { node: id, pipeline, bind_group, workgroups: d.workgroups });
+        }
+        if !params.is_empty() {
+            ctx.queue.write_buffer(&params_buf, 0, &params);
+        }
+        Ok(())
+    }
+
+    fn buffer_of(&self, id: NodeId) -> Result<usize> {
+        self.nodes[id.0].buffer.ok_or_else(|| Error::Usage(format!("node #{} has no buffer in this plan", id.0)))
+    }
+
+    /// The plan this executor runs.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Sets an input's value for the next runs (it stays until set again).
+    pub fn set_input<T: Element>(&mut self, name: &str, data: &[T]) -> Result<()> {
+        self.write_input(name, T::DTYPE, bytemuck::cast_slice(data), data.len())
+    }
+
+    /// Sets an input from tagged host data.
+    pub fn set_input_host(&mut self, name: &str, data: &HostData) -> Result<()> {
+        self.write_input(name, data.dtype(), data.as_bytes(), data.len())
+    }
+
+    fn write_input(&mut self, name: &str, dtype: DType, bytes: &[u8], len: usize) -> Result<()> {
+        let Some(k) = self.inputs.iter().position(|(n, _, _)| n == name) else {
+            let known: Vec<&str> = self.inputs.iter().map(|(n, _, _)| n.as_str()).collect();
+            return Err(Error::UnknownInput { name: name.into(), known: known.join(", ") });
+        };
+        let id = self.inputs[k].1;
+        let node = &self.nodes[id.0];
+        if node.dtype != dtype {
+            return Err(Error::DType { what: format!("graph input '{name}'"), expected: node.dtype.to_string(), got: dtype.to_string() });
+        }
+        let expected = node.shape.iter().product();
+        if len != expected {
+            return Err(Error::InputSize { name: name.into(), shape: node.shape.clone(), expected, got: len });
+        }
+        if let Some(b) = node.buffer {
+            buffer::upload(&self.ctx, &self.buffers[b], bytes);
+        }
+        self.inputs[k].2 = true;
+        Ok(())
+    }
+
+    /// Fills every readable computed node (outputs, or all nodes of a plan without reuse) with
+    /// NaN bits, so that elements a kernel fails to write show up in comparisons. A debugging
+    /// and testing aid; a normal run overwrites everything it computes.
+    pub fn poison_outputs(&mut self) {
+        for n in &self.nodes {
+            if let (Some(b), true, true) = (n.buffer, n.readable, n.computed) {
+                let bytes = buffer::padded((n.shape.iter().product::<usize>() * n.dtype.size()) as u64);
+                self.ctx.queue.write_buffer(&self.buffers[b], 0, &vec![0xffu8; bytes as usize]);
+            }
+        }
+    }
+
+    /// Sets runtime slot `slot` (u32) for the next runs.
+    pub fn set_runtime_u32(&mut self, slot: u32, value: u32) -> Result<()> {
+        let s = slot as usize;
+        if s >= RUNTIME_SLOTS {
+            return Err(Error::RuntimeSlot { slot: s, max: RUNTIME_SLOTS });
+        }
+        if self.runtime[s] != value {
+            self.runtime[s] = value;
+            self.runtime_dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Sets runtime slot `slot` to an f32 (e.g. a `Scalar::Runtime` factor).
+    pub fn set_runtime_f32(&mut self, slot: u32, value: f32) -> Result<()> {
+        self.set_runtime_u32(slot, value.to_bits())
+    }
+
+    fn prepare(&mut self) -> Result<()> {
+        if let Some((name, _, _)) = self.inputs.iter().find(|(_, _, set)| !set) {
+            return Err(Error::MissingInput { name: name.clone() });
+        }
+        for w in &self.row_writes {
+            let start = self.runtime[w.slot as usize] as usize;
+            if start + w.rows > w.state_rows {
+                return Err(Error::Usage(format!(
+                    "write_rows (node #{}): rows {start}..{} do not fit the state's {} rows (runtime slot {} = {start})",
+                    w.node.0,
+                    start + w.rows,
+                    w.state_rows,
+                    w.slot
+                )));
+            }
+        }
+        if self.runtime_dirty {
+            self.ctx.queue.write_buffer(&self.runtime_buf, 0, bytemuck::cast_slice(&self.runtime));
+            self.runtime_dirty = false;
+        }
+        Ok(())
+    }
+
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>, step: &Step) {
+        pass.set_pipeline(&step.pipeline.pipeline);
+        pass.set_bind_group(0, &step.bind_group, &[]);
+        let [x, y, z] = step.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
+    /// Runs the plan: one encoder, one compute pass, one submit. Does not wait for the GPU.
+    pub fn run(&mut self) -> Result<()> {
+        self.prepare()?;
+        self.submit_one_pass(None)?;
+        self.ctx.check_errors("running the graph")
+    }
+
+    /// Runs the plan as `run` does, with timestamps around the single pass, and returns the
+    /// pass's GPU time in nanoseconds (the benchmark figure: no per-node pass splitting).
+    pub async fn run_timed(&mut self) -> Result<f64> {
+        self.prepare()?;
+        let timer = Timer::new(&self.ctx, 1)?;
+        self.submit_one_pass(Some(&timer))?;
+        self.ctx.check_errors("running the graph with timing")?;
+        Ok(timer.read_ns(&self.ctx).await?[0])
+    }
+
+    fn submit_one_pass(&self, timer: Option<&Timer>) -> Result<()> {
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer run") });
+        {
+            let timestamp_writes = timer.map(|t| t.writes(0));
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webformer"), timestamp_writes });
+            for step in &self.steps {
+                self.record(&mut pass, step);
+            }
+        }
+        if let Some(t) = timer {
+            t.resolve(&mut enc);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    /// Number of kernel launches per run.
+    pub fn steps(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Runs the plan with a timestamp pair around every node (one pass per node, which is how
+    /// WebGPU allows timing without timestamps inside passes) and returns the times.
+    pub async fn run_profiled(&mut self) -> Result<Profile> {
+        self.prepare()?;
+        let timer = Timer::new(&self.ctx, self.steps.len() as u32)?;
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer profiled run") });
+        for (i, step) in self.steps.iter().enumerate() {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webformer"), timestamp_writes: Some(timer.writes(i as u32)) });
+            self.record(&mut pass, step);
+        }
+        timer.resolve(&mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.check_errors("running the graph with timing")?;
+        let ns = timer.read_ns(&self.ctx).await?;
+        let rows = self
+            .steps
+            .iter()
+            .zip(ns)
+            .map(|(s, ns)| {
+                let n = &self.nodes[s.node.0];
+                ProfileRow { node: s.node.0, op: n.label.clone(), shape: n.shape.clone(), ns }
+            })
+            .collect();
+        Ok(Profile { rows })
+    }
+
+    /// Reads a node's value after a run. Readable: inputs, weights, state, outputs, and every
+    /// node of a plan built without reuse. Staging buffers are made once per node and reused.
+    pub async fn read(&mut self, id: NodeId) -> Result<HostData> {
+        let node = self.nodes.get(id.0).ok_or(Error::UnknownNode { op: "read".into(), id: id.0 })?;
+        let (Some(b), true) = (node.buffer, node.readable) else {
+            return Err(Error::Usage(format!(
+                "node #{} ({}) is an intermediate whose buffer is shared with others; mark it with Graph::output, or plan with PlanOptions {{ reuse: false }}",
+                id.0, node.label
+            )));
+        };
+        let bytes = (node.shape.iter().product::<usize>() * node.dtype.size()) as u64;
+        let dtype = node.dtype;
+        let what = node.label.clone();
+        if !self.staging.contains_key(&id.0) {
+            self.staging.insert(id.0, buffer::staging(&self.ctx, bytes));
+        }
+        let staging = &self.staging[&id.0];
+        let data = buffer::read_via(&self.ctx, &self.buffers[b], staging, bytes, &what).await?;
+        Ok(HostData::from_bytes(dtype, &data))
+    }
+}
+
+/// Creates pinned and pool buffers; returns them and each node's buffer index.
+fn allocate(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<(Vec<wgpu::Buffer>, Vec<Option<usize>>)> {
+    let mut buffers = Vec::new();
+    for (p, &bytes) in plan.pools.iter().enumerate() {
+        buffers.push(buffer::storage(ctx, bytes, &format!("pool {p}"))?);
+    }
+    let mut node_buffer = vec![None; graph.nodes().len()];
+    for (i, n) in graph.nodes().iter().enumerate() {
+        node_buffer[i] = match plan.storage[i] {
+            Some(Storage::Pool(p)) => Some(p),
+            Some(Storage::Pinned) => {
+                let label = n.label();
+                let b = buffer::storage(ctx, n.bytes(), &label)?;
+                if let NodeKind::Weight { data, .. } = &n.kind {
+                    buffer::upload(ctx, &b, data.as_bytes());
+                }
+                buffers.push(b);
+                Some(buffers.len() - 1)
+            }
+            _ => None,
+        };
+    }
+    for i in 0..graph.nodes().len() {
+        if let Some(Storage::Alias(root)) = plan.storage[i] {
+            node_buffer[i] = node_buffer[root.0];
+        }
+    }
+    Ok((buffers, node_buffer))
+}
+
+/// One timed node.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileRow {
+    pub node: usize,
+    pub op: String,
+    pub shape: Vec<usize>,
+    pub ns: f64,
+}
+
+/// Per-node GPU times of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub rows: Vec<ProfileRow>,
+}
+
+impl Profile {
+    pub fn total_ns(&self) -> f64 {
+        self.rows.iter().map(|r| r.ns).sum()
+    }
+
+    /// A table: node, op, shape, time, share of the total.
+    pub fn table(&self) -> String {
+        let total = self.total_ns().max(1e-9);
+        let mut s = format!("{:<6} {:<14} {:<20} {:>12} {:>7}\n", "node", "op", "shape", "time (us)", "share");
+        for r in &self.rows {
+            s += &format!("#{:<5} {:<14} {:<20} {:>12.2} {:>6.1}%\n", r.node, r.op, format!("{:?}", r.shape), r.ns / 1e3, 100.0 * r.ns / total);
+        }
+        s += &format!("{:<42} {:>12.2} {:>6.1}%\n", "total", total / 1e3, 100.0);
+        s
+    }
+
+    /// The rows as JSON, for tooling.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}

@@ -1,0 +1,84 @@
+//! Executors: the GPU one that encodes a plan, and the CPU one that runs the references.
+
+mod cpu;
+mod gpu;
+
+pub use cpu::CpuExecutor;
+pub use gpu::{GpuExecutor, Profile, ProfileRow};
+
+use crate::error::Result;
+use crate::graph::plan::{Plan, PlanOptions};
+use crate::graph::{Graph, NodeId};
+use crate::gpu::Context;
+use crate::tensor::HostData;
+
+/// Runs a graph once on the GPU and returns its outputs, in `graph.outputs()` order.
+///
+/// ```no_run
+/// # async fn demo() -> webformer::Result<()> {
+/// use webformer::{Context, DType, Graph, HostData};
+/// let ctx = Context::new().await?;
+/// let mut g = Graph::new();
+/// let a = g.input("a", &[2, 3], DType::F32)?;
+/// let b = g.weight("b", &[3, 2], vec![1.0f32; 6])?;
+/// let c = g.matmul(a, b)?;
+/// g.output(c)?;
+/// let out = webformer::exec::run_once(&ctx, &g, &[("a", vec![1.0f32, 2., 3., 4., 5., 6.].into())]).await?;
+/// assert_eq!(out[0], HostData::F32(vec![6.0, 6.0, 15.0, 15.0]));
+/// # Ok(()) }
+/// ```
+pub async fn run_once(ctx: &Context, graph: &Graph, inputs: &[(&str, HostData)]) -> Result<Vec<HostData>> {
+    let mut exe = GpuExecutor::new(ctx, graph)?;
+    for (name, data) in inputs {
+        exe.set_input_host(name, data)?;
+    }
+    exe.run()?;
+    let mut out = Vec::new();
+    for id in graph.outputs() {
+        out.push(exe.read(*id).await?);
+    }
+    Ok(out)
+}
+
+/// The first node whose GPU value differs from the CPU reference beyond tolerance.
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    pub node: NodeId,
+    pub label: String,
+    pub index: usize,
+    pub gpu: f32,
+    pub cpu: f32,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node #{} ({}) differs first at element {}: GPU {} vs CPU {}", self.node.0, self.label, self.index, self.gpu, self.cpu)
+    }
+}
+
+/// Debugging mode: runs `graph` on GPU (every node kept) and on the CPU references, and
+/// returns the first node, in execution order, where |gpu - cpu| > atol + rtol * |cpu|.
+pub async fn compare(ctx: &Context, graph: &Graph, inputs: &[(&str, HostData)], runtime: &[(u32, u32)], rtol: f32, atol: f32) -> Result<Option<Mismatch>> {
+    let plan = Plan::with_options(graph, PlanOptions { reuse: false });
+    let mut gpu = GpuExecutor::with_plan(ctx, graph, &plan)?;
+    let mut cpu = CpuExecutor::with_plan(graph, &plan);
+    for (name, data) in inputs {
+        gpu.set_input_host(name, data)?;
+        cpu.set_input(name, data)?;
+    }
+    for &(slot, v) in runtime {
+        gpu.set_runtime_u32(slot, v)?;
+        cpu.set_runtime_u32(slot, v)?;
+    }
+    gpu.run()?;
+    cpu.run()?;
+    for &id in &plan.order {
+        let g = gpu.read(id).await?.to_f32();
+        let c = cpu.value(id)?.to_f32();
+        let bad = g.iter().zip(&c).position(|(g, c)| !((g - c).abs() <= atol + rtol * c.abs()));
+        if let Some(index) = bad {
+            return Ok(Some(Mismatch { node: id, label: graph.node(id).label(), index, gpu: g[index], cpu: c[index] }));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,8 @@
+//! wgpu plumbing. Knows nothing of ops: devices, buffers, pipelines, timing.
+
+pub(crate) mod buffer;
+mod context;
+pub(crate) mod pipeline;
+pub(crate) mod profile;
+
+pub use context::{list_adapters, AdapterSummary, BackendChoice, Context, ContextOptions, LimitsSummary};

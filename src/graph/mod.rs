@@ -1,0 +1,320 @@
+//! Graphs: nodes are {kind, inputs, shape, dtype}; builders check shapes and dtypes as nodes
+//! are added, so a graph that exists is a graph that can run.
+//!
+//! ```
+//! use webformer::{Graph, DType};
+//! let mut g = Graph::new();
+//! let x = g.input("x", &[4, 8], DType::F32).unwrap();
+//! let w = g.weight("w", &[16, 8], vec![0.5f32; 128]).unwrap();
+//! let y = g.matmul_t(x, w).unwrap();          // [4, 16] = x · wᵀ
+//! let y = g.gelu(y).unwrap();
+//! g.output(y).unwrap();
+//! assert!(g.add(x, y).is_err());               // [4, 8] + [4, 16] does not broadcast
+//! ```
+
+mod op;
+pub mod plan;
+
+pub use op::{Activation, Op, Scalar};
+
+use std::fmt::Write;
+
+use crate::error::{Error, Result};
+use crate::gpu::pipeline::RUNTIME_SLOTS;
+use crate::tensor::{numel, DType, HostData};
+
+/// Index of a node in its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct NodeId(pub usize);
+
+/// What a node is: a value supplied from outside, or computed by an op.
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    /// Set before each run (token ids, activations).
+    Input { name: String },
+    /// Constant, uploaded once when the executor is built.
+    Weight { name: String, data: HostData },
+    /// Persistent across runs and updated in place by ops such as `WriteRows` (KV caches).
+    /// Starts as zeros.
+    State { name: String },
+    /// Computed.
+    Op(Op),
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub inputs: Vec<NodeId>,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+impl Node {
+    /// Bytes of the node's value.
+    pub fn bytes(&self) -> u64 {
+        (numel(&self.shape) * self.dtype.size()) as u64
+    }
+
+    /// Short label for dumps: the op name or the leaf's name.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            NodeKind::Input { name } => format!("input '{name}'"),
+            NodeKind::Weight { name, .. } => format!("weight '{name}'"),
+            NodeKind::State { name } => format!("state '{name}'"),
+            NodeKind::Op(op) => op.name().to_string(),
+        }
+    }
+
+    /// The op, when the node computes.
+    pub fn op(&self) -> Option<&Op> {
+        match &self.kind {
+            NodeKind::Op(op) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// Nodes whose value lives in the buffer of their first input (in-place updates).
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.kind, NodeKind::Op(Op::WriteRows { .. }))
+    }
+}
+
+/// A computation graph. Nodes are added in order, each after its inputs.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    outputs: Vec<NodeId>,
+}
+
+fn shape_err(op: &str, detail: String) -> Error {
+    Error::Shape { op: op.into(), detail }
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    pub fn outputs(&self) -> &[NodeId] {
+        &self.outputs
+    }
+
+    /// Names and ids of the graph's inputs, in the order they were added.
+    pub fn inputs(&self) -> impl Iterator<Item = (&str, NodeId)> {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.kind {
+            NodeKind::Input { name } => Some((name.as_str(), NodeId(i))),
+            _ => None,
+        })
+    }
+
+    fn push(&mut self, kind: NodeKind, inputs: Vec<NodeId>, shape: Vec<usize>, dtype: DType) -> NodeId {
+        self.nodes.push(Node { kind, inputs, shape, dtype });
+        NodeId(self.nodes.len() - 1)
+    }
+
+    fn check_leaf(&self, what: &str, name: &str, shape: &[usize]) -> Result<()> {
+        if shape.contains(&0) {
+            return Err(shape_err(what, format!("'{name}' has shape {shape:?}; every dimension must be at least 1")));
+        }
+        let dup = self.nodes.iter().any(|n| match &n.kind {
+            NodeKind::Input { name: m } | NodeKind::Weight { name: m, .. } | NodeKind::State { name: m } => m == name,
+            NodeKind::Op(_) => false,
+        });
+        if dup {
+            return Err(shape_err(what, format!("the name '{name}' is already used in this graph")));
+        }
+        Ok(())
+    }
+
+    /// A value set before each run.
+    pub fn input(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<NodeId> {
+        self.check_leaf("input", name, shape)?;
+        Ok(self.push(NodeKind::Input { name: name.into() }, vec![], shape.to_vec(), dtype))
+    }
+
+    /// A constant uploaded once.
+    pub fn weight(&mut self, name: &str, shape: &[usize], data: impl Into<HostData>) -> Result<NodeId> {
+        let data = data.into();
+        self.check_leaf("weight", name, shape)?;
+        if data.len() != numel(shape) {
+            return Err(shape_err("weight", format!("'{name}' has shape {shape:?} ({} elements) but {} values were given", numel(shape), data.len())));
+        }
+        let dtype = data.dtype();
+        Ok(self.push(NodeKind::Weight { name: name.into(), data }, vec![], shape.to_vec(), dtype))
+    }
+
+    /// Persistent state (e.g. a KV cache), zero at first, updated in place by `write_rows`.
+    pub fn state(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<NodeId> {
+        self.check_leaf("state", name, shape)?;
+        Ok(self.push(NodeKind::State { name: name.into() }, vec![], shape.to_vec(), dtype))
+    }
+
+    /// Marks a node as an output: kept in its own buffer and readable after a run.
+    pub fn output(&mut self, id: NodeId) -> Result<()> {
+        self.get("output", id)?;
+        if !self.outputs.contains(&id) {
+            self.outputs.push(id);
+        }
+        Ok(())
+    }
+
+    fn get(&self, op: &str, id: NodeId) -> Result<&Node> {
+        self.nodes.get(id.0).ok_or(Error::UnknownNode { op: op.into(), id: id.0 })
+    }
+
+    fn f32_input(&self, op: &str, id: NodeId) -> Result<&Node> {
+        let n = self.get(op, id)?;
+        if n.dtype != DType::F32 {
+            return Err(Error::DType { what: format!("{op}: input #{} ({})", id.0, n.label()), expected: "f32".into(), got: n.dtype.to_string() });
+        }
+        Ok(n)
+    }
+
+    fn broadcast_binary(&mut self, op: Op, a: NodeId, b: NodeId) -> Result<NodeId> {
+        let name = op.name();
+        let sa = self.f32_input(name, a)?.shape.clone();
+        let sb = self.f32_input(name, b)?.shape.clone();
+        if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != sb[..] {
+            return Err(shape_err(name, format!("cannot combine {sa:?} with {sb:?}: the second shape must equal the first or a trailing part of it")));
+        }
+        Ok(self.push(NodeKind::Op(op), vec![a, b], sa, DType::F32))
+    }
+
+    /// a + b; b's shape is a's or a trailing part of it (bias, residual).
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.broadcast_binary(Op::Add, a, b)
+    }
+
+    /// a * b; b's shape is a's or a trailing part of it (gain, gating).
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.broadcast_binary(Op::Mul, a, b)
+    }
+
+    fn unary(&mut self, op: Op, a: NodeId) -> Result<NodeId> {
+        let shape = self.f32_input(op.name(), a)?.shape.clone();
+        Ok(self.push(NodeKind::Op(op), vec![a], shape, DType::F32))
+    }
+
+    /// a * factor, the factor fixed or read from a runtime slot.
+    pub fn scale(&mut self, a: NodeId, factor: Scalar) -> Result<NodeId> {
+        if let Scalar::Runtime(slot) = factor {
+            check_slot(slot)?;
+        }
+        self.unary(Op::Scale(factor), a)
+    }
+
+    pub fn activation(&mut self, a: NodeId, act: Activation) -> Result<NodeId> {
+        self.unary(Op::Activation(act), a)
+    }
+
+    pub fn gelu(&mut self, a: NodeId) -> Result<NodeId> {
+        self.activation(a, Activation::GeluErf)
+    }
+
+    pub fn gelu_tanh(&mut self, a: NodeId) -> Result<NodeId> {
+        self.activation(a, Activation::GeluTanh)
+    }
+
+    pub fn silu(&mut self, a: NodeId) -> Result<NodeId> {
+        self.activation(a, Activation::Silu)
+    }
+
+    pub fn relu(&mut self, a: NodeId) -> Result<NodeId> {
+        self.activation(a, Activation::Relu)
+    }
+
+    /// a · b: a [..., m, k], b [k, n] (shared) or [..., k, n] (same leading dims) -> [..., m, n].
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.matmul_impl(a, b, false)
+    }
+
+    /// a · bᵀ: b stored [n, k] or [..., n, k], as linear weights are in checkpoints.
+    pub fn matmul_t(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.matmul_impl(a, b, true)
+    }
+
+    fn matmul_impl(&mut self, a: NodeId, b: NodeId, trans_b: bool) -> Result<NodeId> {
+        let name = if trans_b { "matmul (b transposed)" } else { "matmul" };
+        let sa = self.f32_input(name, a)?.shape.clone();
+        let sb = self.f32_input(name, b)?.shape.clone();
+        if sa.len() < 2 || sb.len() < 2 {
+            return Err(shape_err(name, format!("needs matrices (rank >= 2), got {sa:?} and {sb:?}")));
+        }
+        let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
+        let (kb, n) = if trans_b { (sb[sb.len() - 1], sb[sb.len() - 2]) } else { (sb[sb.len() - 2], sb[sb.len() - 1]) };
+        if k != kb {
+            return Err(shape_err(name, format!("inner dimensions differ: {sa:?} has k={k}, {sb:?} has k={kb}")));
+        }
+        if sb.len() > 2 && sb[..sb.len() - 2] != sa[..sa.len() - 2] {
+            return Err(shape_err(name, format!("batch dimensions differ: {sa:?} vs {sb:?} (b may also be a plain matrix shared by the batch)")));
+        }
+        let mut out = sa[..sa.len() - 2].to_vec();
+        out.extend([m, n]);
+        Ok(self.push(NodeKind::Op(Op::Matmul { trans_b }), vec![a, b], out, DType::F32))
+    }
+
+    /// Writes `src` [r, c] into `state` [R, c] from the row held in runtime slot `slot`, in place.
+    /// Returns the updated state; later readers of the state should use this id.
+    pub fn write_rows(&mut self, state: NodeId, src: NodeId, slot: u32) -> Result<NodeId> {
+        let name = "write_rows";
+        check_slot(slot)?;
+        let st = self.f32_input(name, state)?.clone();
+        let ss = self.f32_input(name, src)?.shape.clone();
+        let is_state = matches!(st.kind, NodeKind::State { .. }) || st.is_in_place();
+        if !is_state {
+            return Err(shape_err(name, format!("the destination must be a state node (or a write into one), not {}", st.label())));
+        }
+        if st.shape.len() != 2 || ss.len() != 2 || st.shape[1] != ss[1] || ss[0] > st.shape[0] {
+            return Err(shape_err(name, format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape)));
+        }
+        Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, DType::F32))
+    }
+
+    /// The state node an in-place chain writes into.
+    pub fn storage_root(&self, mut id: NodeId) -> NodeId {
+        while self.nodes[id.0].is_in_place() {
+            id = self.nodes[id.0].inputs[0];
+        }
+        id
+    }
+
+    /// One line per node: id, kind, inputs, shape, dtype.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let ins: Vec<String> = n.inputs.iter().map(|x| format!("#{}", x.0)).collect();
+            let out = if self.outputs.contains(&NodeId(i)) { "  -> output" } else { "" };
+            let _ = writeln!(s, "#{i:<4} {:<22} ({:<12}) {:?} {}{out}", n.label(), ins.join(", "), n.shape, n.dtype);
+        }
+        s
+    }
+
+    /// The graph in graphviz DOT.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from("digraph webformer {\n  node [shape=box, fontname=monospace];\n");
+        for (i, n) in self.nodes.iter().enumerate() {
+            let style = if self.outputs.contains(&NodeId(i)) { ", style=bold" } else { "" };
+            let _ = writeln!(s, "  n{i} [label=\"#{i} {}\\n{:?} {}\"{style}];", n.label().replace('"', "'"), n.shape, n.dtype);
+            for x in &n.inputs {
+                let _ = writeln!(s, "  n{} -> n{i};", x.0);
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+fn check_slot(slot: u32) -> Result<()> {
+    if slot as usize >= RUNTIME_SLOTS {
+        return Err(Error::RuntimeSlot { slot: slot as usize, max: RUNTIME_SLOTS });
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Execution plan: order, liveness and memory.
+//!
+//! Memory: every intermediate is assigned to a pool buffer; two intermediates share a buffer
+//! only when their lifetimes (from the step that writes one to the last step that reads it)
+//! do not overlap. Greedy by size, largest first: a buffer's size is that of its first
+//! (largest) tenant, so every later tenant fits. Whole buffers are shared, never sub-ranges:
+//! WebGPU forbids one buffer being bound read-only and writable in the same dispatch, which
+//! offset-packing into one arena would need.
+//! Inputs, weights, state and outputs are pinned: each has a buffer of its own for the plan's life.
+
+use std::fmt::Write;
+
+use super::{Graph, NodeId, NodeKind};
+
+/// Where a node's value lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// A buffer of its own (inputs, weights, state, outputs).
+    Pinned,
+    /// Shared pool buffer `i`.
+    Pool(usize),
+    /// The buffer of another node (in-place updates write into their state's buffer).
+    Alias(NodeId),
+}
+
+/// Plan-building choices.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanOptions {
+    /// Share buffers between intermediates whose lifetimes do not overlap. Turning it off
+    /// pins every node, so each can be read after a run (the node-by-node debugging mode).
+    pub reuse: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self { reuse: true }
+    }
+}
+
+/// The order to run nodes in and where each value lives.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Op nodes to run, in order. Nodes that no output or state update depends on are left out.
+    pub order: Vec<NodeId>,
+    /// Per node: its storage, or None if the plan does not need it.
+    pub storage: Vec<Option<Storage>>,
+    /// Per node: (first step, last step) during which its value must be intact; None if pinned.
+    pub lifetime: Vec<Option<(usize, usize)>>,
+    /// Byte size of each pool buffer.
+    pub pools: Vec<u64>,
+    /// Bytes of pinned buffers (inputs, weights, state, outputs).
+    pub pinned_bytes: u64,
+    /// Bytes of all intermediates, as if each had a buffer of its own.
+    pub intermediate_bytes: u64,
+}
+
+impl Plan {
+    pub fn new(graph: &Graph) -> Self {
+        Self::with_options(graph, PlanOptions::default())
+    }
+
+    pub fn with_options(graph: &Graph, options: PlanOptions) -> Self {
+        let nodes = graph.nodes();
+        let live = needed(graph);
+        let order: Vec<NodeId> = (0..nodes.len()).filter(|&i| live[i] && nodes[i].op().is_some()).map(NodeId).collect();
+        let mut step_of = vec![usize::MAX; nodes.len()];
+        for (s, id) in order.iter().enumerate() {
+            step_of[id.0] = s;
+        }
+        let mut storage = vec![None; nodes.len()];
+        let mut lifetime = vec![None; nodes.len()];
+        let mut pinned_bytes = 0;
+        let mut intermediate_bytes = 0;
+        for (i, n) in nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let pinned = !matches!(n.kind, NodeKind::Op(_)) || graph.outputs().contains(&NodeId(i)) || !options.reuse;
+            storage[i] = Some(if n.is_in_place() {
+                Storage::Alias(graph.storage_root(NodeId(i)))
+            } else if pinned {
+                pinned_bytes += n.bytes();
+                Storage::Pinned
+            } else {
+                intermediate_bytes += n.bytes();
+                Storage::Pool(usize::MAX)
+            });
+        }
+        // Lifetimes of pooled values: from their own step to the last step reading them.
+        for id in &order {
+            for x in &nodes[id.0].inputs {
+                if storage[x.0] == Some(Storage::Pool(usize::MAX)) {
+                    let (a, b) = lifetime[x.0].unwrap_or((step_of[x.0], step_of[x.0]));
+                    lifetime[x.0] = Some((a, b.max(step_of[id.0])));
+                }
+            }
+        }
+        for i in 0..nodes.len() {
+            if storage[i] == Some(Storage::Pool(usize::MAX)) && lifetime[i].is_none() {
+                lifetime[i] = Some((step_of[i], step_of[i]));
+            }
+        }
+        let pools = assign_pools(graph, &mut storage, &lifetime);
+        Plan { order, storage, lifetime, pools, pinned_bytes, intermediate_bytes }
+    }
+
+    /// Bytes the plan allocates for intermediates (the sum of pool buffers).
+    pub fn pooled_bytes(&self) -> u64 {
+        self.pools.iter().sum()
+    }
+
+    /// Bytes the plan allocates in all (pinned + pools).
+    pub fn peak_bytes(&self) -> u64 {
+        self.pinned_bytes + self.pooled_bytes()
+    }
+
+    /// A readable summary: each step with its storage, then the memory totals.
+    pub fn dump(&self, graph: &Graph) -> String {
+        let mut s = String::new();
+        for (step, id) in self.order.iter().enumerate() {
+            let n = graph.node(*id);
+            let st = match self.storage[id.0] {
+                Some(Storage::Pool(p)) => format!("pool {p}"),
+                Some(Storage::Alias(r)) => format!("in place in #{}", r.0),
+                _ => "pinned".into(),
+            };
+            let _ = writeln!(s, "step {step:<4} #{:<4} {:<12} {:?} -> {st}", id.0, n.label(), n.shape);
+        }
+        let _ = writeln!(
+            s,
+            "memory: {} pinned + {} in {} pool buffers = {} bytes; intermediates alone would take {} (saved {})",
+            self.pinned_bytes,
+            self.pooled_bytes(),
+            self.pools.len(),
+            self.peak_bytes(),
+            self.intermediate_bytes,
+            self.intermediate_bytes.saturating_sub(self.pooled_bytes())
+        );
+        s
+    }
+}
+
+/// Nodes that an output or an in-place state update depends on.
+fn needed(graph: &Graph) -> Vec<bool> {
+    let nodes = graph.nodes();
+    let mut live = vec![false; nodes.len()];
+    let mut stack: Vec<NodeId> = graph.outputs().to_vec();
+    stack.extend((0..nodes.len()).filter(|&i| nodes[i].is_in_place()).map(NodeId));
+    while let Some(id) = stack.pop() {
+        if !live[id.0] {
+            live[id.0] = true;
+            stack.extend(nodes[id.0].inputs.iter().copied());
+        }
+    }
+    live
+}
+
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// Greedy by size: largest intermediates first, each into the first pool buffer whose tenants
+/// are all dead while it lives.
+fn assign_pools(graph: &Graph, storage: &mut [Option<Storage>], lifetime: &[Option<(usize, usize)>]) -> Vec<u64> {
+    let mut todo: Vec<usize> = (0..storage.len()).filter(|&i| storage[i] == Some(Storage::Pool(usize::MAX))).collect();
+    todo.sort_by_key(|&i| (std::cmp::Reverse(graph.nodes()[i].bytes()), i));
+    let mut pools: Vec<(u64, Vec<(usize, usize)>)> = Vec::new();
+    for i in todo {
+        let life = lifetime[i].unwrap_or((0, 0));
+        let slot = pools.iter().position(|(_, tenants)| tenants.iter().all(|t| !overlaps(*t, life)));
+        let p = match slot {
+            Some(p) => p,
+            None => {
+                pools.push((graph.nodes()[i].bytes(), Vec::new()));
+                pools.len() - 1
+            }
+        };
+        pools[p].1.push(life);
+        storage[i] = Some(Storage::Pool(p));
+    }
+    pools.into_iter().map(|(bytes, _)| bytes).collect()
+}

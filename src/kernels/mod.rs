@@ -1,0 +1,95 @@
+//! Kernel families: for each, the variant enum, Pod params and dispatch math. The executor
+//! binds every kernel the same way (see `gpu::pipeline`), so a family only says which entry
+//! point to run, with which params, over which grid.
+
+pub mod copy;
+pub mod elementwise;
+pub mod matmul;
+
+use crate::error::{Error, Result};
+use crate::graph::Op;
+
+/// Every WGSL file, by stem, embedded so that wasm needs no file access.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("copy", include_str!("../../shaders/copy.wgsl")),
+];
+
+/// A compiled kernel's identity: family plus typed variant. Pipelines are cached under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelKey {
+    Elementwise(elementwise::Variant),
+    Matmul(matmul::Variant),
+    Copy(copy::Variant),
+}
+
+impl KernelKey {
+    /// (file stem, WGSL source) of the family.
+    pub fn shader(self) -> (&'static str, &'static str) {
+        let stem = match self {
+            KernelKey::Elementwise(_) => "elementwise",
+            KernelKey::Matmul(_) => "matmul",
+            KernelKey::Copy(_) => "copy",
+        };
+        let src = SHADERS.iter().find(|(s, _)| *s == stem).map(|(_, src)| *src).unwrap_or("");
+        (stem, src)
+    }
+
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            KernelKey::Elementwise(v) => v.entry_point(),
+            KernelKey::Matmul(v) => v.entry_point(),
+            KernelKey::Copy(v) => v.entry_point(),
+        }
+    }
+
+    /// (outputs, inputs) storage bindings, in that order after the two uniforms.
+    pub fn io_counts(self) -> (u32, u32) {
+        match self {
+            KernelKey::Elementwise(v) => (1, v.n_inputs()),
+            KernelKey::Matmul(_) => (1, 2),
+            KernelKey::Copy(_) => (1, 1),
+        }
+    }
+}
+
+/// One kernel launch: what to run, its params (at most `PARAMS_SLOT` bytes) and the grid.
+#[derive(Clone, Debug)]
+pub struct Dispatch {
+    pub key: KernelKey,
+    pub params: Vec<u8>,
+    pub workgroups: [u32; 3],
+}
+
+/// Workgroups for `n` elements at `per_group` each, wrapped into y when x would exceed the
+/// per-dimension limit (65535 on WebGPU). Shaders rebuild the flat index as y * nx + x.
+pub fn grid_1d(n: u64, per_group: u32, max_per_dim: u32) -> Result<[u32; 3]> {
+    let groups = n.div_ceil(per_group as u64).max(1);
+    let x = groups.min(max_per_dim as u64);
+    let y = groups.div_ceil(x);
+    if y > max_per_dim as u64 {
+        return Err(Error::Limit {
+            what: format!("a launch over {n} elements"),
+            needed: groups,
+            max: (max_per_dim as u64) * (max_per_dim as u64),
+            limit: "max_compute_workgroups_per_dimension squared",
+        });
+    }
+    Ok([x as u32, y as u32, 1])
+}
+
+/// Chooses the kernel and computes its launch for one graph node.
+pub fn lower(op: &Op, inputs: &[&[usize]], out: &[usize], limits: &wgpu::Limits) -> Result<Dispatch> {
+    let max = limits.max_compute_workgroups_per_dimension;
+    match *op {
+        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, inputs, out, max),
+        Op::Matmul { trans_b } => matmul::dispatch(trans_b, inputs, out, max),
+        Op::WriteRows { slot } => copy::dispatch(slot, inputs, max),
+    }
+}
+
+/// Converts a size to the u32 a shader indexes with, or says which limit it breaks.
+pub(crate) fn as_u32(what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::Limit { what: what.into(), needed: v as u64, max: u32::MAX as u64, limit: "32-bit shader indexing" })
+}

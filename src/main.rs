@@ -1,0 +1,231 @@
+//! The `webformer` command line. The only place that blocks on futures natively.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use webformer::{gpu, Context, ContextOptions, CpuExecutor, DType, GpuExecutor, Graph, HostData, Scalar};
+
+#[derive(Parser)]
+#[command(name = "webformer", version, about = "Portable GPU compute engine for transformers (wgpu/WebGPU)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List every GPU adapter with backend, type, driver, features and the limits that matter.
+    Info {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a small transformer-style MLP block on the GPU and check it against the CPU reference.
+    Demo {
+        /// Rows (tokens) of the input.
+        #[arg(long, default_value_t = 64)]
+        tokens: usize,
+        /// Model width.
+        #[arg(long, default_value_t = 96)]
+        hidden: usize,
+    },
+    /// Benchmarks (GPU timestamps where the adapter has them; medians of repeats).
+    Bench {
+        #[command(subcommand)]
+        which: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Dispatch overhead: a chain of tiny elementwise nodes, run as one plan.
+    Dispatch {
+        #[arg(long, default_value_t = 500)]
+        nodes: usize,
+        /// Elements per tensor.
+        #[arg(long, default_value_t = 256)]
+        elements: usize,
+        #[arg(long, default_value_t = 50)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = pollster::block_on(async {
+        match cli.command {
+            Command::Info { json } => info(json).await,
+            Command::Demo { tokens, hidden } => demo(tokens, hidden).await,
+            Command::Bench { which: Bench::Dispatch { nodes, elements, repeats, json } } => bench_dispatch(nodes, elements, repeats, json).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open() -> webformer::Result<Context> {
+    let ctx = Context::new().await?;
+    eprintln!("adapter: {}", ctx.adapter().one_line());
+    Ok(ctx)
+}
+
+async fn info(json: bool) -> webformer::Result<()> {
+    let adapters = gpu::list_adapters(&ContextOptions::from_env()?).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&adapters).map_err(|e| webformer::Error::Usage(e.to_string()))?);
+        return Ok(());
+    }
+    if adapters.is_empty() {
+        return Err(webformer::Error::NoAdapter { detail: String::new() });
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let l = &a.limits;
+        println!("adapter {i}: {}", a.name);
+        println!("  backend {}, type {}, driver {} {}", a.backend, a.device_type, a.driver, a.driver_info);
+        println!(
+            "  features: shader-f16 {}, subgroups {} (size {}..{}), timestamp-query {}",
+            yes(a.shader_f16),
+            yes(a.subgroups),
+            a.subgroup_size[0],
+            a.subgroup_size[1],
+            yes(a.timestamp_query)
+        );
+        println!("  max buffer size                  {}", bytes(l.max_buffer_size));
+        println!("  max storage binding              {}", bytes(l.max_storage_buffer_binding_size));
+        println!("  workgroup storage                {}", bytes(l.max_compute_workgroup_storage_size as u64));
+        println!("  invocations per workgroup        {}", l.max_compute_invocations_per_workgroup);
+        println!("  storage buffers per stage        {}", l.max_storage_buffers_per_shader_stage);
+        println!("  workgroups per dimension         {}", l.max_compute_workgroups_per_dimension);
+    }
+    Ok(())
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB ({b} bytes)", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB ({b} bytes)", b as f64 / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB ({b} bytes)", b as f64 / 1024.0),
+    }
+}
+
+/// Deterministic values in [-1, 1) for demos and benchmarks (xorshift; no dependency needed
+/// for numbers whose only job is to be reproducible).
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
+    let ctx = open().await?;
+    let ffn = hidden * 4;
+    // y = x + W2 · gelu(W1 · x + b1) + b2, the feed-forward half of a BERT block.
+    let mut g = Graph::new();
+    let x = g.input("x", &[tokens, hidden], DType::F32)?;
+    let w1 = g.weight("w1", &[ffn, hidden], values(1, ffn * hidden).iter().map(|v| v * 0.1).collect::<Vec<_>>())?;
+    let b1 = g.weight("b1", &[ffn], values(2, ffn))?;
+    let w2 = g.weight("w2", &[hidden, ffn], values(3, ffn * hidden).iter().map(|v| v * 0.05).collect::<Vec<_>>())?;
+    let b2 = g.weight("b2", &[hidden], values(4, hidden))?;
+    let h = g.matmul_t(x, w1)?;
+    let h = g.add(h, b1)?;
+    let h = g.gelu(h)?;
+    let h = g.matmul_t(h, w2)?;
+    let h = g.add(h, b2)?;
+    let y = g.add(h, x)?;
+    g.output(y)?;
+    print!("graph:\n{}", g.dump());
+    let input = HostData::F32(values(5, tokens * hidden));
+    let mut exe = GpuExecutor::new(&ctx, &g)?;
+    print!("plan:\n{}", exe.plan().dump(&g));
+    exe.set_input_host("x", &input)?;
+    let t0 = Instant::now();
+    exe.run()?;
+    let out = exe.read(y).await?.to_f32();
+    let wall = t0.elapsed();
+    let mut cpu = CpuExecutor::new(&g);
+    cpu.set_input("x", &input)?;
+    cpu.run()?;
+    let reference = cpu.value(y)?.to_f32();
+    let max_err = out.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0f32, f32::max);
+    println!("output [{tokens}, {hidden}]: first values {:?}", &out[..4.min(out.len())]);
+    println!("max relative error vs CPU reference: {max_err:.2e} (first run incl. upload and readback: {:.1} ms)", wall.as_secs_f64() * 1e3);
+    if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
+        print!("per-node GPU time:\n{}", exe.run_profiled().await?.table());
+    }
+    if max_err > 1e-4 {
+        return Err(webformer::Error::Usage(format!("GPU and CPU disagree: max relative error {max_err:.2e} > 1e-4")));
+    }
+    println!("demo OK");
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+async fn bench_dispatch(nodes: usize, elements: usize, repeats: usize, json: bool) -> webformer::Result<()> {
+    let ctx = open().await?;
+    let mut g = Graph::new();
+    let x = g.input("x", &[elements], DType::F32)?;
+    let w = g.weight("w", &[elements], values(7, elements))?;
+    let mut h = x;
+    for i in 0..nodes {
+        h = if i % 2 == 0 { g.add(h, w)? } else { g.scale(h, Scalar::Const(0.5))? };
+    }
+    g.output(h)?;
+    let mut exe = GpuExecutor::new(&ctx, &g)?;
+    exe.set_input("x", &values(8, elements))?;
+    exe.run()?;
+    ctx.sync().await?;
+    let (mut submit, mut wall, mut gpu) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..repeats.max(1) {
+        let t0 = Instant::now();
+        exe.run()?;
+        let t1 = Instant::now();
+        ctx.sync().await?;
+        submit.push((t1 - t0).as_secs_f64() * 1e6);
+        wall.push(t0.elapsed().as_secs_f64() * 1e6);
+        if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
+            gpu.push(exe.run_timed().await? / 1e3);
+        }
+    }
+    let n = nodes.max(1) as f64;
+    let (submit, wall) = (median(&mut submit), median(&mut wall));
+    let gpu = if gpu.is_empty() { None } else { Some(median(&mut gpu)) };
+    let report = serde_json::json!({
+        "bench": "dispatch", "adapter": ctx.adapter().one_line(), "nodes": nodes, "elements": elements,
+        "repeats": repeats, "encode_submit_us_per_node": submit / n, "wall_us_per_node": wall / n,
+        "gpu_us_per_node": gpu.map(|g| g / n), "wall_us_per_run": wall, "gpu_us_per_run": gpu,
+    });
+    if json {
+        println!("{report}");
+    } else {
+        println!("dispatch overhead, {nodes} elementwise nodes of {elements} f32, median of {repeats} runs");
+        println!("  encode + submit   {:>9.2} us/run  {:>7.3} us/node", submit, submit / n);
+        println!("  wall (to idle)    {:>9.2} us/run  {:>7.3} us/node", wall, wall / n);
+        if let Some(g) = gpu {
+            println!("  GPU (timestamps)  {:>9.2} us/run  {:>7.3} us/node", g, g / n);
+        }
+    }
+    Ok(())
+}

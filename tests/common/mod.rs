@@ -1,0 +1,50 @@
+//! Shared test helpers: a GPU context (or a loud skip), seeded inputs, tolerant comparison.
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use webformer::Context;
+
+/// The GPU context for tests. Without an adapter the test is skipped with a printed reason,
+/// unless WEBFORMER_REQUIRE_GPU=1 (CI sets it), where a skip would hide a broken setup.
+pub fn gpu() -> Option<Context> {
+    match pollster::block_on(Context::new()) {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            if std::env::var("WEBFORMER_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("WEBFORMER_REQUIRE_GPU=1 but no GPU context: {e}");
+            }
+            eprintln!("SKIPPED (no GPU adapter): {e}");
+            None
+        }
+    }
+}
+
+/// Fresh seeded random values in [lo, hi). The seed is printed so a failure can be replayed.
+pub fn random(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}
+
+/// A seed per test run: WEBFORMER_SEED if set (to replay), else the clock.
+pub fn seed(label: &str) -> u64 {
+    let s = std::env::var("WEBFORMER_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+    });
+    eprintln!("{label}: seed {s} (replay with WEBFORMER_SEED={s})");
+    s
+}
+
+/// Checks |got - want| <= atol + rtol * |want| elementwise (NaN fails), with a message naming
+/// the first bad element.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let ok = (g - w).abs() <= atol + rtol * w.abs();
+        assert!(ok, "{what}: element {i} is {g}, reference {w} (rtol {rtol}, atol {atol})");
+    }
+}
+
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}

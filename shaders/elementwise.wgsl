@@ -55,21 +55,12 @@ fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     out[i] = a[i] * f;
 }
 
-// erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): WGSL has no erf builtin.
-fn erf_approx(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    let y = 1.0 - poly * exp(-x * x);
-    return select(-y, y, x >= 0.0);
-}
-
 @compute @workgroup_size(256)
 fn gelu_erf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= p.n) { return; }
-    let x = a[i];
-    out[i] = 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476));
+    out[i] = gelu_erf_f(a[i]);
 }
 
 @compute @workgroup_size(256)
@@ -77,11 +68,7 @@ fn gelu_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= p.n) { return; }
-    let x = a[i];
-    // Clamp the tanh argument: tanh(10) is 1 in f32, and some backends build tanh from exp,
-    // which overflows to inf/inf = NaN for large inputs.
-    let u = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -10.0, 10.0);
-    out[i] = 0.5 * x * (1.0 + tanh(u));
+    out[i] = gelu_tanh_f(a[i]);
 }
 
 @compute @workgroup_size(256)
@@ -89,9 +76,7 @@ fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= p.n) { return; }
-    let x = a[i];
-    // exp(-x) may overflow to inf for x < -88; x / inf is -0, the right limit.
-    out[i] = x / (1.0 + exp(-x));
+    out[i] = silu_f(a[i]);
 }
 
 @compute @workgroup_size(256)

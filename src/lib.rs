@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
 pub mod cpu;
 mod error;
 pub mod exec;
@@ -40,5 +42,5 @@ pub use error::{Error, Result};
 pub use exec::{CpuExecutor, GpuExecutor, Profile};
 pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions};
 pub use graph::plan::{Plan, PlanOptions, Storage};
-pub use graph::{Activation, Graph, Node, NodeId, NodeKind, Op, Scalar};
+pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
 pub use tensor::{numel, DType, Element, HostData, Tensor};

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use webformer::{gpu, Context, ContextOptions, CpuExecutor, DType, GpuExecutor, Graph, HostData, Scalar};
+use webformer::bench::values;
+use webformer::{gpu, Context, ContextOptions, CpuExecutor, DType, GpuExecutor, Graph, HostData};
 
 #[derive(Parser)]
 #[command(name = "webformer", version, about = "Portable GPU compute engine for transformers (wgpu/WebGPU)")]
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Info { json } => info(json).await,
             Command::Demo { tokens, hidden } => demo(tokens, hidden).await,
-            Command::Bench { which: Bench::Dispatch { nodes, elements, repeats, json } } => bench_dispatch(nodes, elements, repeats, json).await,
+            Command::Bench { which } => bench(which).await,
         }
     });
     match result {
@@ -70,6 +71,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn bench(which: Bench) -> webformer::Result<()> {
+    let ctx = open().await?;
+    match which {
+        Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json),
+    }
+    Ok(())
 }
 
 async fn open() -> webformer::Result<Context> {
@@ -121,20 +130,6 @@ fn bytes(b: u64) -> String {
     }
 }
 
-/// Deterministic values in [-1, 1) for demos and benchmarks (xorshift; no dependency needed
-/// for numbers whose only job is to be reproducible).
-fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     let ctx = open().await?;
     let ffn = hidden * 4;
@@ -178,54 +173,15 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     Ok(())
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-async fn bench_dispatch(nodes: usize, elements: usize, repeats: usize, json: bool) -> webformer::Result<()> {
-    let ctx = open().await?;
-    let mut g = Graph::new();
-    let x = g.input("x", &[elements], DType::F32)?;
-    let w = g.weight("w", &[elements], values(7, elements))?;
-    let mut h = x;
-    for i in 0..nodes {
-        h = if i % 2 == 0 { g.add(h, w)? } else { g.scale(h, Scalar::Const(0.5))? };
-    }
-    g.output(h)?;
-    let mut exe = GpuExecutor::new(&ctx, &g)?;
-    exe.set_input("x", &values(8, elements))?;
-    exe.run()?;
-    ctx.sync().await?;
-    let (mut submit, mut wall, mut gpu) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..repeats.max(1) {
-        let t0 = Instant::now();
-        exe.run()?;
-        let t1 = Instant::now();
-        ctx.sync().await?;
-        submit.push((t1 - t0).as_secs_f64() * 1e6);
-        wall.push(t0.elapsed().as_secs_f64() * 1e6);
-        if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
-            gpu.push(exe.run_timed().await? / 1e3);
-        }
-    }
-    let n = nodes.max(1) as f64;
-    let (submit, wall) = (median(&mut submit), median(&mut wall));
-    let gpu = if gpu.is_empty() { None } else { Some(median(&mut gpu)) };
-    let report = serde_json::json!({
-        "bench": "dispatch", "adapter": ctx.adapter().one_line(), "nodes": nodes, "elements": elements,
-        "repeats": repeats, "encode_submit_us_per_node": submit / n, "wall_us_per_node": wall / n,
-        "gpu_us_per_node": gpu.map(|g| g / n), "wall_us_per_run": wall, "gpu_us_per_run": gpu,
-    });
+/// Prints a bench report: JSON as is, or its fields one per line.
+fn report(v: serde_json::Value, json: bool) {
     if json {
-        println!("{report}");
-    } else {
-        println!("dispatch overhead, {nodes} elementwise nodes of {elements} f32, median of {repeats} runs");
-        println!("  encode + submit   {:>9.2} us/run  {:>7.3} us/node", submit, submit / n);
-        println!("  wall (to idle)    {:>9.2} us/run  {:>7.3} us/node", wall, wall / n);
-        if let Some(g) = gpu {
-            println!("  GPU (timestamps)  {:>9.2} us/run  {:>7.3} us/node", g, g / n);
+        println!("{v}");
+        return;
+    }
+    if let Some(obj) = v.as_object() {
+        for (k, val) in obj {
+            println!("  {k:<24} {val}");
         }
     }
-    Ok(())
 }

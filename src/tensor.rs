@@ -6,20 +6,38 @@ use crate::error::{Error, Result};
 use crate::gpu::{buffer, Context};
 
 /// Element types. Kernels state which they accept; graph builders check.
+///
+/// `Q8_0` and `Q4_1` are GGUF's block-quantized types (blocks of 32 along the last dimension):
+/// Q8_0 = f16 scale d + 32 int8, x = d·q; Q4_1 = f16 scale d + f16 min m + 32 4-bit q,
+/// x = d·q + m (low nibbles are elements 0..15, high nibbles 16..31). Host data holds the
+/// GGUF bytes as they are; the GPU copy may be repacked for wide loads (see `kernels::quant`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum DType {
     F32,
     F16,
     U32,
+    Q8_0,
+    Q4_1,
 }
 
+/// Elements per quantization block.
+pub const QK: usize = 32;
+
 impl DType {
-    /// Bytes per element.
-    pub fn size(self) -> usize {
+    /// Bytes of `n` elements in the host (GGUF) layout. For block types `n` must be a
+    /// multiple of `QK` (graph builders check).
+    pub fn bytes_for(self, n: usize) -> usize {
         match self {
-            DType::F32 | DType::U32 => 4,
-            DType::F16 => 2,
+            DType::F32 | DType::U32 => 4 * n,
+            DType::F16 => 2 * n,
+            DType::Q8_0 => n / QK * 34,
+            DType::Q4_1 => n / QK * 20,
         }
+    }
+
+    /// Block-quantized (elements are not individually addressable bytes).
+    pub fn is_quantized(self) -> bool {
+        matches!(self, DType::Q8_0 | DType::Q4_1)
     }
 }
 
@@ -29,6 +47,8 @@ impl std::fmt::Display for DType {
             DType::F32 => "f32",
             DType::F16 => "f16",
             DType::U32 => "u32",
+            DType::Q8_0 => "q8_0",
+            DType::Q4_1 => "q4_1",
         })
     }
 }
@@ -58,6 +78,8 @@ pub enum HostData {
     F32(Vec<f32>),
     F16(Vec<half::f16>),
     U32(Vec<u32>),
+    /// Block-quantized data in GGUF's layout: `bytes` holds `len` elements of `dtype`.
+    Quant { dtype: DType, len: usize, bytes: Vec<u8> },
 }
 
 impl HostData {
@@ -66,14 +88,17 @@ impl HostData {
             HostData::F32(_) => DType::F32,
             HostData::F16(_) => DType::F16,
             HostData::U32(_) => DType::U32,
+            HostData::Quant { dtype, .. } => *dtype,
         }
     }
 
+    /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
             HostData::F32(v) => v.len(),
             HostData::F16(v) => v.len(),
             HostData::U32(v) => v.len(),
+            HostData::Quant { len, .. } => *len,
         }
     }
 
@@ -87,24 +112,28 @@ impl HostData {
             HostData::F32(v) => bytemuck::cast_slice(v),
             HostData::F16(v) => bytemuck::cast_slice(v),
             HostData::U32(v) => bytemuck::cast_slice(v),
+            HostData::Quant { bytes, .. } => bytes,
         }
     }
 
-    /// Rebuilds host data from raw bytes read back from the GPU.
-    pub fn from_bytes(dtype: DType, bytes: &[u8]) -> Self {
+    /// Rebuilds host data of `len` elements from bytes in the host layout.
+    pub fn from_bytes(dtype: DType, len: usize, bytes: &[u8]) -> Self {
         match dtype {
             DType::F32 => HostData::F32(bytemuck::pod_collect_to_vec(bytes)),
             DType::F16 => HostData::F16(bytemuck::pod_collect_to_vec(bytes)),
             DType::U32 => HostData::U32(bytemuck::pod_collect_to_vec(bytes)),
+            DType::Q8_0 | DType::Q4_1 => HostData::Quant { dtype, len, bytes: bytes.to_vec() },
         }
     }
 
-    /// The values widened to f32 (u32 converted numerically), for comparisons and printing.
+    /// The values widened to f32 (u32 converted numerically, quantized blocks dequantized as
+    /// llama.cpp does), for references, comparisons and printing.
     pub fn to_f32(&self) -> Vec<f32> {
         match self {
             HostData::F32(v) => v.clone(),
             HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
             HostData::U32(v) => v.iter().map(|&x| x as f32).collect(),
+            HostData::Quant { dtype, len, bytes } => crate::cpu::quant::dequantize(*dtype, bytes, *len),
         }
     }
 
@@ -143,7 +172,7 @@ pub struct Tensor {
 impl Tensor {
     /// Allocates a tensor with unspecified contents.
     pub fn empty(ctx: &Context, shape: &[usize], dtype: DType, label: &str) -> Result<Self> {
-        let buffer = buffer::storage(ctx, (numel(shape) * dtype.size()) as u64, label)?;
+        let buffer = buffer::storage(ctx, dtype.bytes_for(numel(shape)) as u64, label)?;
         Ok(Self { buffer, shape: shape.to_vec(), dtype })
     }
 
@@ -192,7 +221,7 @@ impl Tensor {
 
     /// Size of the data in bytes (the buffer may be padded to a multiple of 4).
     pub fn bytes(&self) -> u64 {
-        (self.numel() * self.dtype.size()) as u64
+        self.dtype.bytes_for(self.numel()) as u64
     }
 
     /// Reads the tensor back; fails if `T` is not its dtype.
@@ -207,6 +236,6 @@ impl Tensor {
     /// Reads the tensor back as tagged host data.
     pub async fn to_host(&self, ctx: &Context) -> Result<HostData> {
         let bytes = buffer::read_bytes(ctx, &self.buffer, self.bytes(), "tensor").await?;
-        Ok(HostData::from_bytes(self.dtype, &bytes))
+        Ok(HostData::from_bytes(self.dtype, self.numel(), &bytes))
     }
 }

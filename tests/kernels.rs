@@ -201,3 +201,30 @@ fn tensor_round_trips_every_dtype() {
     assert_eq!(block(t.to_host(&ctx)).unwrap(), HostData::U32(u));
     assert!(block(t.to_vec::<f32>(&ctx)).is_err(), "reading u32 as f32 must be refused");
 }
+
+#[test]
+fn matmul_epilogue_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let s = seed("matmul epilogue");
+    let (m, k, n) = (23, 37, 19);
+    let a = random(s, m * k, -1.0, 1.0);
+    let w = random(s + 1, n * k, -1.0, 1.0);
+    let bias = random(s + 2, n, -1.0, 1.0);
+    for act in [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)] {
+        for imp in [webformer::MatmulImpl::Auto, webformer::MatmulImpl::Naive] {
+            let mut g = Graph::new();
+            let x = g.input("x", &[m, k], DType::F32).unwrap();
+            let wn = g.weight("w", &[n, k], w.clone()).unwrap();
+            let bn = g.weight("b", &[n], bias.clone()).unwrap();
+            let y = g.matmul_with(x, wn, webformer::MatmulOptions { trans_b: true, bias: Some(bn), act, imp }).unwrap();
+            g.output(y).unwrap();
+            let got = run(&ctx, &g, y, &[("x", &HostData::F32(a.clone()))]);
+            let mut want = cpu::matmul::matmul(&a, &w, &[m, k], &[n, k], &[m, n], true);
+            want = cpu::elementwise::add(&want, &bias);
+            if let Some(act) = act {
+                want = cpu::elementwise::activation(&want, act);
+            }
+            assert_close(&format!("linear {act:?} {imp:?}"), &got, &want, 1e-4, 1e-5);
+        }
+    }
+}

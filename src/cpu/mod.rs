@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod elementwise;
 pub mod matmul;
+pub mod quant;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -17,7 +18,18 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Mul => elementwise::mul(f(0)?, f(1)?),
         Op::Scale(s) => elementwise::scale(f(0)?, scalar(s, runtime)),
         Op::Activation(act) => elementwise::activation(f(0)?, act),
-        Op::Matmul { trans_b } => matmul::matmul(f(0)?, f(1)?, shapes[0], shapes[1], out, trans_b),
+        Op::Matmul { trans_b, bias, act, .. } => {
+            // b may be f16 or quantized: the reference widens it exactly (llama.cpp's dequantization).
+            let b = inputs[1].to_f32();
+            let mut y = matmul::matmul(f(0)?, &b, shapes[0], shapes[1], out, trans_b);
+            if bias {
+                y = elementwise::add(&y, f(2)?);
+            }
+            match act {
+                Some(act) => elementwise::activation(&y, act),
+                None => y,
+            }
+        }
         Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
     }))
 }

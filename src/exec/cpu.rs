@@ -20,6 +20,7 @@ fn zeros(dtype: DType, n: usize) -> HostData {
         DType::F32 => HostData::F32(vec![0.0; n]),
         DType::F16 => HostData::F16(vec![half::f16::ZERO; n]),
         DType::U32 => HostData::U32(vec![0; n]),
+        DType::Q8_0 | DType::Q4_1 => HostData::Quant { dtype, len: n, bytes: vec![0; dtype.bytes_for(n)] },
     }
 }
 

@@ -14,7 +14,7 @@ use crate::gpu::{buffer, Context};
 use crate::graph::plan::{Plan, Storage};
 use crate::graph::{Graph, NodeId, NodeKind, Op};
 use crate::kernels;
-use crate::tensor::{DType, Element, HostData};
+use crate::tensor::{numel, DType, Element, HostData};
 
 struct Step {
     node: NodeId,
@@ -126,7 +126,8 @@ impl GpuExecutor {
             let node = graph.node(id);
             let Some(op) = node.op() else { continue };
             let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| graph.node(*x).shape.as_slice()).collect();
-            let d = kernels::lower(op, &shapes, &node.shape, ctx.limits())?;
+            let operands: Vec<kernels::Operand> = node.inputs.iter().map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype }).collect();
+            let d = kernels::lower(&ctx, op, &operands, &node.shape).map_err(|e| at_node(e, id, &node.label()))?;
             params[s * PARAMS_SLOT as usize..][..d.params.len()].copy_from_slice(&d.params);
             let pipeline = ctx.pipelines.get(&ctx, d.key)?;
             // In-place ops write into their first input's buffer: it is bound as the output.
@@ -207,7 +208,7 @@ impl GpuExecutor {
     pub fn poison_outputs(&mut self) {
         for n in &self.nodes {
             if let (Some(b), true, true) = (n.buffer, n.readable, n.computed) {
-                let bytes = buffer::padded((n.shape.iter().product::<usize>() * n.dtype.size()) as u64);
+                let bytes = buffer::padded(n.dtype.bytes_for(n.shape.iter().product::<usize>()) as u64);
                 self.ctx.queue.write_buffer(&self.buffers[b], 0, &vec![0xffu8; bytes as usize]);
             }
         }
@@ -335,7 +336,11 @@ impl GpuExecutor {
                 id.0, node.label
             )));
         };
-        let bytes = (node.shape.iter().product::<usize>() * node.dtype.size()) as u64;
+        if node.dtype.is_quantized() {
+            return Err(Error::Usage(format!("node #{} ({}) holds quantized blocks in a GPU layout; read f32 nodes instead", id.0, node.label)));
+        }
+        let len = node.shape.iter().product::<usize>();
+        let bytes = node.dtype.bytes_for(len) as u64;
         let dtype = node.dtype;
         let what = node.label.clone();
         if !self.staging.contains_key(&id.0) {
@@ -343,7 +348,15 @@ impl GpuExecutor {
         }
         let staging = &self.staging[&id.0];
         let data = buffer::read_via(&self.ctx, &self.buffers[b], staging, bytes, &what).await?;
-        Ok(HostData::from_bytes(dtype, &data))
+        Ok(HostData::from_bytes(dtype, len, &data))
+    }
+}
+
+/// Prefixes a lowering error with the node it came from.
+fn at_node(e: Error, id: NodeId, label: &str) -> Error {
+    match e {
+        Error::Usage(m) => Error::Usage(format!("node #{} ({label}): {m}", id.0)),
+        other => other,
     }
 }
 
@@ -359,10 +372,16 @@ fn allocate(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<(Vec<wgpu::Buff
             Some(Storage::Pool(p)) => Some(p),
             Some(Storage::Pinned) => {
                 let label = n.label();
-                let b = buffer::storage(ctx, n.bytes(), &label)?;
-                if let NodeKind::Weight { data, .. } = &n.kind {
-                    buffer::upload(ctx, &b, data.as_bytes());
-                }
+                let b = if let NodeKind::Weight { data, .. } = &n.kind {
+                    // Kernels may want weights in their own layout (quantized blocks repacked
+                    // for wide loads); everything else uploads as it is.
+                    let bytes = kernels::gpu_layout(data);
+                    let b = buffer::storage(ctx, bytes.len() as u64, &label)?;
+                    buffer::upload(ctx, &b, &bytes);
+                    b
+                } else {
+                    buffer::storage(ctx, kernels::gpu_bytes(n.dtype, numel(&n.shape)), &label)?
+                };
                 buffers.push(b);
                 Some(buffers.len() - 1)
             }

@@ -111,14 +111,14 @@ impl PipelineCache {
     }
 
     fn module(&self, ctx: &Context, key: KernelKey) -> Result<wgpu::ShaderModule> {
-        let (name, source) = key.shader();
+        let name = key.family();
         let mut modules = self.modules.lock().map_err(poisoned)?;
         if let Some(m) = modules.get(name) {
             return Ok(m.clone());
         }
         let m = ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
+            source: wgpu::ShaderSource::Wgsl(crate::kernels::module_source(name).into()),
         });
         ctx.check_errors(&format!("compiling shaders/{name}.wgsl"))?;
         modules.insert(name, m.clone());

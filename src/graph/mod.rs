@@ -15,13 +15,25 @@
 mod op;
 pub mod plan;
 
-pub use op::{Activation, Op, Scalar};
+pub use op::{Activation, MatmulImpl, Op, Scalar};
 
 use std::fmt::Write;
 
 use crate::error::{Error, Result};
 use crate::gpu::pipeline::RUNTIME_SLOTS;
 use crate::tensor::{numel, DType, HostData};
+
+/// Options of `Graph::matmul_with`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MatmulOptions {
+    /// b is stored [..., n, k] (linear weights) rather than [..., k, n].
+    pub trans_b: bool,
+    /// Added to every row of the product (shape [n]).
+    pub bias: Option<NodeId>,
+    /// Applied after the bias.
+    pub act: Option<Activation>,
+    pub imp: MatmulImpl,
+}
 
 /// Index of a node in its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -52,7 +64,7 @@ pub struct Node {
 impl Node {
     /// Bytes of the node's value.
     pub fn bytes(&self) -> u64 {
-        (numel(&self.shape) * self.dtype.size()) as u64
+        self.dtype.bytes_for(numel(&self.shape)) as u64
     }
 
     /// Short label for dumps: the op name or the leaf's name.
@@ -134,9 +146,17 @@ impl Graph {
         Ok(())
     }
 
+    fn check_unquantized(what: &str, name: &str, dtype: DType) -> Result<()> {
+        if dtype.is_quantized() {
+            return Err(shape_err(what, format!("'{name}' cannot be {dtype}: only weights may be block-quantized")));
+        }
+        Ok(())
+    }
+
     /// A value set before each run.
     pub fn input(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<NodeId> {
         self.check_leaf("input", name, shape)?;
+        Self::check_unquantized("input", name, dtype)?;
         Ok(self.push(NodeKind::Input { name: name.into() }, vec![], shape.to_vec(), dtype))
     }
 
@@ -148,12 +168,19 @@ impl Graph {
             return Err(shape_err("weight", format!("'{name}' has shape {shape:?} ({} elements) but {} values were given", numel(shape), data.len())));
         }
         let dtype = data.dtype();
+        if dtype.is_quantized() && shape[shape.len() - 1] % crate::tensor::QK != 0 {
+            return Err(shape_err("weight", format!("'{name}' is {dtype} with shape {shape:?}: the last dimension must be a multiple of {}", crate::tensor::QK)));
+        }
+        if dtype.is_quantized() && data.as_bytes().len() != dtype.bytes_for(data.len()) {
+            return Err(shape_err("weight", format!("'{name}' has {} bytes, but {} {dtype} elements take {}", data.as_bytes().len(), data.len(), dtype.bytes_for(data.len()))));
+        }
         Ok(self.push(NodeKind::Weight { name: name.into(), data }, vec![], shape.to_vec(), dtype))
     }
 
     /// Persistent state (e.g. a KV cache), zero at first, updated in place by `write_rows`.
     pub fn state(&mut self, name: &str, shape: &[usize], dtype: DType) -> Result<NodeId> {
         self.check_leaf("state", name, shape)?;
+        Self::check_unquantized("state", name, dtype)?;
         Ok(self.push(NodeKind::State { name: name.into() }, vec![], shape.to_vec(), dtype))
     }
 
@@ -233,32 +260,54 @@ impl Graph {
 
     /// a · b: a [..., m, k], b [k, n] (shared) or [..., k, n] (same leading dims) -> [..., m, n].
     pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.matmul_impl(a, b, false)
+        self.matmul_with(a, b, MatmulOptions::default())
     }
 
     /// a · bᵀ: b stored [n, k] or [..., n, k], as linear weights are in checkpoints.
     pub fn matmul_t(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.matmul_impl(a, b, true)
+        self.matmul_with(a, b, MatmulOptions { trans_b: true, ..Default::default() })
     }
 
-    fn matmul_impl(&mut self, a: NodeId, b: NodeId, trans_b: bool) -> Result<NodeId> {
-        let name = if trans_b { "matmul (b transposed)" } else { "matmul" };
+    /// A linear layer, act(x · wᵀ + bias): w [out, in] (f32, f16, q8_0 or q4_1), bias [out].
+    pub fn linear(&mut self, x: NodeId, w: NodeId, bias: Option<NodeId>, act: Option<Activation>) -> Result<NodeId> {
+        self.matmul_with(x, w, MatmulOptions { trans_b: true, bias, act, imp: MatmulImpl::Auto })
+    }
+
+    /// The general matmul: see `MatmulOptions`.
+    pub fn matmul_with(&mut self, a: NodeId, b: NodeId, o: MatmulOptions) -> Result<NodeId> {
+        let name = if o.trans_b { "matmul (b transposed)" } else { "matmul" };
         let sa = self.f32_input(name, a)?.shape.clone();
-        let sb = self.f32_input(name, b)?.shape.clone();
+        let nb = self.get(name, b)?;
+        let (sb, db) = (nb.shape.clone(), nb.dtype);
+        if db == DType::U32 {
+            return Err(Error::DType { what: format!("{name}: b (#{})", b.0), expected: "f32, f16, q8_0 or q4_1".into(), got: db.to_string() });
+        }
         if sa.len() < 2 || sb.len() < 2 {
             return Err(shape_err(name, format!("needs matrices (rank >= 2), got {sa:?} and {sb:?}")));
         }
+        if db.is_quantized() && (!o.trans_b || sb.len() != 2) {
+            return Err(shape_err(name, format!("a {db} b must be a plain [out, in] weight used transposed (as GGUF stores it), got {sb:?} with trans_b={}", o.trans_b)));
+        }
         let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
-        let (kb, n) = if trans_b { (sb[sb.len() - 1], sb[sb.len() - 2]) } else { (sb[sb.len() - 2], sb[sb.len() - 1]) };
+        let (kb, n) = if o.trans_b { (sb[sb.len() - 1], sb[sb.len() - 2]) } else { (sb[sb.len() - 2], sb[sb.len() - 1]) };
         if k != kb {
             return Err(shape_err(name, format!("inner dimensions differ: {sa:?} has k={k}, {sb:?} has k={kb}")));
         }
         if sb.len() > 2 && sb[..sb.len() - 2] != sa[..sa.len() - 2] {
             return Err(shape_err(name, format!("batch dimensions differ: {sa:?} vs {sb:?} (b may also be a plain matrix shared by the batch)")));
         }
+        let mut inputs = vec![a, b];
+        if let Some(bias) = o.bias {
+            let sbias = self.f32_input(name, bias)?.shape.clone();
+            if sbias != [n] {
+                return Err(shape_err(name, format!("bias must have shape [{n}], got {sbias:?}")));
+            }
+            inputs.push(bias);
+        }
         let mut out = sa[..sa.len() - 2].to_vec();
         out.extend([m, n]);
-        Ok(self.push(NodeKind::Op(Op::Matmul { trans_b }), vec![a, b], out, DType::F32))
+        let op = Op::Matmul { trans_b: o.trans_b, bias: o.bias.is_some(), act: o.act, imp: o.imp };
+        Ok(self.push(NodeKind::Op(op), inputs, out, DType::F32))
     }
 
     /// Writes `src` [r, c] into `state` [R, c] from the row held in runtime slot `slot`, in place.

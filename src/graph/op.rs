@@ -23,6 +23,15 @@ pub enum Activation {
     Relu,
 }
 
+/// Which matmul kernel to use. `Auto` lets the lowering pick by shape, dtype and adapter
+/// features; `Naive` forces the one-thread-per-output baseline (benchmarks, debugging).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+pub enum MatmulImpl {
+    #[default]
+    Auto,
+    Naive,
+}
+
 /// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Op {
@@ -33,8 +42,9 @@ pub enum Op {
     /// a * factor.
     Scale(Scalar),
     Activation(Activation),
-    /// Batched a · b, or a · bᵀ when `trans_b` (weights stored [out, in]).
-    Matmul { trans_b: bool },
+    /// Batched a · b, or a · bᵀ when `trans_b` (weights stored [out, in]); then + bias
+    /// (inputs[2], when `bias`) and the activation, fused as an epilogue.
+    Matmul { trans_b: bool, bias: bool, act: Option<Activation>, imp: MatmulImpl },
     /// Writes the source rows into a state tensor in place, starting at the row held in
     /// runtime slot `slot`. The node's value is the updated state.
     WriteRows { slot: u32 },

@@ -1,9 +1,13 @@
-//! Matmul family (shaders/matmul.wgsl): the straightforward batched kernel.
+//! Matmul family (shaders/matmul.wgsl): the straightforward batched kernel with bias and
+//! activation epilogues, and the choice of matmul kernel for a graph node.
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
-use crate::error::Result;
+use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use crate::error::{Error, Result};
+use crate::gpu::Context;
+use crate::graph::{Activation, MatmulImpl, Op};
+use crate::tensor::DType;
 
 /// Output tile edge of one workgroup, as in the shader.
 pub const TILE: u32 = 16;
@@ -11,14 +15,43 @@ pub const TILE: u32 = 16;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// One invocation per output element.
-    Naive,
+    Naive { bias: bool },
 }
 
 impl Variant {
     pub fn entry_point(self) -> &'static str {
         match self {
-            Variant::Naive => "matmul",
+            Variant::Naive { bias: false } => "matmul_naive",
+            Variant::Naive { bias: true } => "matmul_naive_bias",
         }
+    }
+
+    pub fn n_inputs(self) -> u32 {
+        match self {
+            Variant::Naive { bias } => 2 + bias as u32,
+        }
+    }
+}
+
+/// The ACT_* code of activation.wgsl.
+pub fn act_code(act: Option<Activation>) -> u32 {
+    match act {
+        None => 0,
+        Some(Activation::GeluErf) => 1,
+        Some(Activation::GeluTanh) => 2,
+        Some(Activation::Silu) => 3,
+        Some(Activation::Relu) => 4,
+    }
+}
+
+/// Picks the matmul kernel for a node: by b's dtype, the shape and the adapter's features.
+pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
+    let Op::Matmul { trans_b, bias, act, imp } = *op else { unreachable!("matmul::lower called for {op:?}") };
+    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
+    match (imp, inputs[1].dtype) {
+        (MatmulImpl::Naive | MatmulImpl::Auto, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
+        (_, other) => Err(Error::Usage(format!("matmul with a {other} right-hand side has no kernel on this build"))),
     }
 }
 
@@ -34,11 +67,12 @@ struct Params {
     stride_c: u32,
     batch: u32,
     tiles_n: u32,
+    act: u32,
 }
 
-/// Launch for a: [..., m, k] times b: [k, n] / [..., k, n] (or their [n, k] transposes).
-/// Shapes were checked when the node was built.
-pub fn dispatch(trans_b: bool, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+/// The naive launch for a: [..., m, k] times b: [k, n] / [..., k, n] (or their [n, k]
+/// transposes). Shapes were checked when the node was built.
+pub fn naive(trans_b: bool, bias: bool, act: Option<Activation>, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let (a, b) = (inputs[0], inputs[1]);
     let k = a[a.len() - 1];
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
@@ -54,10 +88,11 @@ pub fn dispatch(trans_b: bool, inputs: &[&[usize]], out: &[usize], max_per_dim: 
         stride_c: as_u32("matmul c", m * n)?,
         batch: as_u32("matmul batch", batch)?,
         tiles_n: as_u32("matmul tiles", n.div_ceil(TILE as usize))?,
+        act: act_code(act),
     };
     let tiles = (n.div_ceil(TILE as usize) * m.div_ceil(TILE as usize)) as u64 * batch as u64;
     Ok(Dispatch {
-        key: KernelKey::Matmul(Variant::Naive),
+        key: KernelKey::Matmul(Variant::Naive { bias }),
         params: bytemuck::bytes_of(&params).to_vec(),
         workgroups: grid_1d(tiles, 1, max_per_dim)?,
     })

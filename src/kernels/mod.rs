@@ -5,16 +5,46 @@
 pub mod copy;
 pub mod elementwise;
 pub mod matmul;
+pub mod quant;
+
+use std::borrow::Cow;
 
 use crate::error::{Error, Result};
+use crate::gpu::Context;
 use crate::graph::Op;
+use crate::tensor::{DType, HostData};
 
 /// Every WGSL file, by stem, embedded so that wasm needs no file access.
 pub const SHADERS: &[(&str, &str)] = &[
+    ("activation", include_str!("../../shaders/activation.wgsl")),
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("copy", include_str!("../../shaders/copy.wgsl")),
 ];
+
+/// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
+/// include, so shared helpers are composed here.
+pub const FAMILIES: &[(&str, &[&str])] = &[
+    ("elementwise", &["activation"]),
+    ("matmul", &["activation"]),
+    ("copy", &[]),
+];
+
+fn file(stem: &str) -> &'static str {
+    SHADERS.iter().find(|(s, _)| *s == stem).map(|(_, src)| *src).unwrap_or("")
+}
+
+/// The full WGSL of a family's module: its preludes, then its own file.
+pub fn module_source(stem: &str) -> String {
+    let preludes = FAMILIES.iter().find(|(s, _)| *s == stem).map(|(_, p)| *p).unwrap_or(&[]);
+    let mut src = String::new();
+    for p in preludes {
+        src.push_str(file(p));
+        src.push('\n');
+    }
+    src.push_str(file(stem));
+    src
+}
 
 /// A compiled kernel's identity: family plus typed variant. Pipelines are cached under it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,15 +55,13 @@ pub enum KernelKey {
 }
 
 impl KernelKey {
-    /// (file stem, WGSL source) of the family.
-    pub fn shader(self) -> (&'static str, &'static str) {
-        let stem = match self {
+    /// The family's file stem (its shader module).
+    pub fn family(self) -> &'static str {
+        match self {
             KernelKey::Elementwise(_) => "elementwise",
             KernelKey::Matmul(_) => "matmul",
             KernelKey::Copy(_) => "copy",
-        };
-        let src = SHADERS.iter().find(|(s, _)| *s == stem).map(|(_, src)| *src).unwrap_or("");
-        (stem, src)
+        }
     }
 
     pub fn entry_point(self) -> &'static str {
@@ -48,7 +76,7 @@ impl KernelKey {
     pub fn io_counts(self) -> (u32, u32) {
         match self {
             KernelKey::Elementwise(v) => (1, v.n_inputs()),
-            KernelKey::Matmul(_) => (1, 2),
+            KernelKey::Matmul(v) => (1, v.n_inputs()),
             KernelKey::Copy(_) => (1, 1),
         }
     }
@@ -79,17 +107,38 @@ pub fn grid_1d(n: u64, per_group: u32, max_per_dim: u32) -> Result<[u32; 3]> {
     Ok([x as u32, y as u32, 1])
 }
 
+/// A node input as lowering sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a> {
+    pub shape: &'a [usize],
+    pub dtype: DType,
+}
+
 /// Chooses the kernel and computes its launch for one graph node.
-pub fn lower(op: &Op, inputs: &[&[usize]], out: &[usize], limits: &wgpu::Limits) -> Result<Dispatch> {
-    let max = limits.max_compute_workgroups_per_dimension;
+pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
+    let max = ctx.limits().max_compute_workgroups_per_dimension;
+    let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
     match *op {
-        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, inputs, out, max),
-        Op::Matmul { trans_b } => matmul::dispatch(trans_b, inputs, out, max),
-        Op::WriteRows { slot } => copy::dispatch(slot, inputs, max),
+        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, &shapes, out, max),
+        Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out),
+        Op::WriteRows { slot } => copy::dispatch(slot, &shapes, max),
     }
 }
 
 /// Converts a size to the u32 a shader indexes with, or says which limit it breaks.
 pub(crate) fn as_u32(what: &str, v: usize) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Limit { what: what.into(), needed: v as u64, max: u32::MAX as u64, limit: "32-bit shader indexing" })
+}
+
+/// Bytes a tensor of `n` elements of `dtype` takes on the GPU.
+pub fn gpu_bytes(dtype: DType, n: usize) -> u64 {
+    quant::gpu_bytes(dtype, n) as u64
+}
+
+/// Weight data in the layout kernels read (quantized blocks repacked; the rest as is).
+pub fn gpu_layout(data: &HostData) -> Cow<'_, [u8]> {
+    match data {
+        HostData::Quant { dtype, len, bytes } => Cow::Owned(quant::repack(*dtype, bytes, *len)),
+        other => Cow::Borrowed(other.as_bytes()),
+    }
 }

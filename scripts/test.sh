@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: native tests on a GPU adapter (lavapipe when no GPU), the wasm32
+# build and the browser smoke test on WebGPU in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+bash scripts/setup-gpu.sh
+command -v cargo >/dev/null || { echo "test: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
+
+echo "== native tests (GPU tests may not skip: WEBFORMER_REQUIRE_GPU=1)"
+WEBFORMER_REQUIRE_GPU=1 cargo test --all-targets 2>&1
+WEBFORMER_REQUIRE_GPU=1 cargo test --doc 2>&1
+
+echo "== CLI smoke"
+cargo build --quiet
+./target/debug/webformer info | tee /tmp/webformer-info.txt
+grep -q "backend Vulkan" /tmp/webformer-info.txt || { echo "test: no Vulkan adapter listed" >&2; exit 1; }
+./target/debug/webformer demo >/dev/null
+
+echo "== wasm32 build and browser smoke test"
+bash scripts/browser-test.sh
+
+echo "== all tests passed in $(( $(date +%s) - start )) s"

@@ -5,8 +5,8 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No GPU adapter matched; the message says what to install or set.
-    #[error("no GPU adapter found{detail}; install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install mesa-vulkan-drivers libvulkan1` for the lavapipe software GPU) or set WEBFORMER_BACKEND/WEBFORMER_ADAPTER to one that `webformer info` lists")]
-    NoAdapter { detail: String },
+    #[error("no GPU adapter found{detail}; {hint}")]
+    NoAdapter { detail: String, hint: &'static str },
     /// The adapter refused the device request.
     #[error("could not open the GPU device on adapter '{adapter}': {reason}")]
     Device { adapter: String, reason: String },
@@ -50,6 +50,13 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 }
+
+/// What to do when no adapter is found, for the platform we run on.
+pub(crate) const NO_ADAPTER_HINT: &str = if cfg!(target_arch = "wasm32") {
+    "this browser offers no WebGPU adapter (try a current Chrome or Edge, or enable WebGPU in the browser's settings)"
+} else {
+    "install a Vulkan driver (on Debian/Ubuntu without a GPU: `apt-get install mesa-vulkan-drivers libvulkan1` for the lavapipe software GPU) or set WEBFORMER_BACKEND/WEBFORMER_ADAPTER to one that `webformer info` lists"
+};
 
 /// Crate-wide result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

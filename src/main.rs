@@ -94,7 +94,7 @@ async fn info(json: bool) -> webformer::Result<()> {
         return Ok(());
     }
     if adapters.is_empty() {
-        return Err(webformer::Error::NoAdapter { detail: String::new() });
+        return Err(webformer::Error::NoAdapter { detail: String::new(), hint: "install a Vulkan driver (without a GPU: `apt-get install mesa-vulkan-drivers libvulkan1`)" });
     }
     for (i, a) in adapters.iter().enumerate() {
         let l = &a.limits;

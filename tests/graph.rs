@@ -280,3 +280,29 @@ fn profile_covers_every_node() {
     assert_eq!(json["rows"].as_array().unwrap().len(), exe.steps());
     assert!(g.to_dot().contains("->"));
 }
+
+#[test]
+fn reshape_is_a_free_view() {
+    let Some(ctx) = gpu() else { return };
+    let x = random(seed("reshape"), 24, -1.0, 1.0);
+    let mut g = Graph::new();
+    let a = g.input("a", &[4, 6], DType::F32).unwrap();
+    let h = g.gelu(a).unwrap();
+    let v = g.reshape(h, &[2, 12]).unwrap(); // a view of a pooled intermediate...
+    let w = g.weight("w", &[12], random(7, 12, -1.0, 1.0)).unwrap();
+    let y = g.add(v, w).unwrap();
+    let z = g.reshape(y, &[24]).unwrap(); // ...and an output read through a view
+    g.output(z).unwrap();
+    assert!(g.reshape(a, &[5, 5]).unwrap_err().to_string().contains("24 elements"));
+    let plan = Plan::new(&g);
+    assert_eq!(plan.order.len(), 2, "views launch nothing:\n{}", plan.dump(&g));
+    check_plan(&g, &plan);
+    let mut gpu = GpuExecutor::new(&ctx, &g).unwrap();
+    let mut cpu = CpuExecutor::new(&g);
+    gpu.set_input("a", &x).unwrap();
+    cpu.set_input("a", &HostData::F32(x)).unwrap();
+    gpu.run().unwrap();
+    cpu.run().unwrap();
+    let got = block(gpu.read(z)).unwrap().to_f32();
+    assert_close("reshape chain", &got, &cpu.value(z).unwrap().to_f32(), 1e-5, 1e-6);
+}

@@ -94,7 +94,11 @@ impl<'g> CpuExecutor<'g> {
     }
 
     /// A node's value after `run` (any node: the CPU executor keeps them all).
-    pub fn value(&self, id: NodeId) -> Result<&HostData> {
+    pub fn value(&self, mut id: NodeId) -> Result<&HostData> {
+        // Views hold their input's elements (the flat data is the same; only the shape differs).
+        while self.graph.nodes().get(id.0).is_some_and(|n| n.is_view()) {
+            id = self.graph.node(id).inputs[0];
+        }
         self.values
             .get(id.0)
             .and_then(|v| v.as_ref())

@@ -84,8 +84,8 @@ impl GpuExecutor {
                 shape: n.shape.clone(),
                 dtype: n.dtype,
                 buffer: node_buffer[i],
-                readable: matches!(plan.storage[i], Some(Storage::Pinned | Storage::Alias(_))),
-                computed: n.op().is_some() && !n.is_in_place(),
+                readable: plan.storage[graph.storage_root(NodeId(i)).0] == Some(Storage::Pinned),
+                computed: n.op().is_some() && !n.aliases_input(),
             })
             .collect();
         let runtime_buf = ctx.create_buffer(&wgpu::BufferDescriptor {
@@ -125,6 +125,9 @@ impl GpuExecutor {
         for (s, &id) in order.iter().enumerate() {
             let node = graph.node(id);
             let Some(op) = node.op() else { continue };
+            if node.is_view() {
+                continue;
+            }
             let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| graph.node(*x).shape.as_slice()).collect();
             let operands: Vec<kernels::Operand> = node.inputs.iter().map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype }).collect();
             let d = kernels::lower(&ctx, op, &operands, &node.shape).map_err(|e| at_node(e, id, &node.label()))?;

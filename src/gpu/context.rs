@@ -124,8 +124,10 @@ pub struct AdapterSummary {
 
 impl AdapterSummary {
     fn new(info: &wgpu::AdapterInfo, features: wgpu::Features, limits: &wgpu::Limits) -> Self {
+        // Browsers may hide the adapter's description (WebGPU's privacy rules); say what it is.
+        let name = if info.name.is_empty() { format!("unnamed {:?} adapter", info.backend) } else { info.name.clone() };
         Self {
-            name: info.name.clone(),
+            name,
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
             driver: info.driver.clone(),
@@ -249,7 +251,7 @@ impl Context {
             if let Some(n) = &options.adapter_name {
                 detail.push_str(&format!(" with a name containing '{n}'"));
             }
-            return Err(Error::NoAdapter { detail });
+            return Err(Error::NoAdapter { detail, hint: crate::error::NO_ADAPTER_HINT });
         };
         Self::from_adapter(adapter).await
     }

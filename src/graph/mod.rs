@@ -85,9 +85,19 @@ impl Node {
         }
     }
 
-    /// Nodes whose value lives in the buffer of their first input (in-place updates).
+    /// In-place updates: the node writes into the buffer of its first input (a state).
     pub fn is_in_place(&self) -> bool {
         matches!(self.kind, NodeKind::Op(Op::WriteRows { .. }))
+    }
+
+    /// Views: the node is its first input under another shape; nothing runs.
+    pub fn is_view(&self) -> bool {
+        matches!(self.kind, NodeKind::Op(Op::Reshape))
+    }
+
+    /// The node's value lives in its first input's buffer (in-place update or view).
+    pub fn aliases_input(&self) -> bool {
+        self.is_in_place() || self.is_view()
     }
 }
 
@@ -317,9 +327,12 @@ impl Graph {
         check_slot(slot)?;
         let st = self.f32_input(name, state)?.clone();
         let ss = self.f32_input(name, src)?.shape.clone();
-        let is_state = matches!(st.kind, NodeKind::State { .. }) || st.is_in_place();
-        if !is_state {
+        let root = self.storage_root(state);
+        if !matches!(self.nodes[root.0].kind, NodeKind::State { .. }) {
             return Err(shape_err(name, format!("the destination must be a state node (or a write into one), not {}", st.label())));
+        }
+        if self.storage_root(src) == root {
+            return Err(shape_err(name, "the source must not be the state it is written into".into()));
         }
         if st.shape.len() != 2 || ss.len() != 2 || st.shape[1] != ss[1] || ss[0] > st.shape[0] {
             return Err(shape_err(name, format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape)));
@@ -327,9 +340,18 @@ impl Graph {
         Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, DType::F32))
     }
 
-    /// The state node an in-place chain writes into.
+    /// The same elements as `x` under `shape` (same count). Free: no kernel, no copy.
+    pub fn reshape(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId> {
+        let n = self.get("reshape", x)?.clone();
+        if numel(shape) != numel(&n.shape) || shape.contains(&0) {
+            return Err(shape_err("reshape", format!("cannot view {:?} ({} elements) as {shape:?} ({} elements)", n.shape, numel(&n.shape), numel(shape))));
+        }
+        Ok(self.push(NodeKind::Op(Op::Reshape), vec![x], shape.to_vec(), n.dtype))
+    }
+
+    /// The node whose buffer holds `id`'s value (following in-place writes and views).
     pub fn storage_root(&self, mut id: NodeId) -> NodeId {
-        while self.nodes[id.0].is_in_place() {
+        while self.nodes[id.0].aliases_input() {
             id = self.nodes[id.0].inputs[0];
         }
         id

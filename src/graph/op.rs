@@ -48,6 +48,8 @@ pub enum Op {
     /// Writes the source rows into a state tensor in place, starting at the row held in
     /// runtime slot `slot`. The node's value is the updated state.
     WriteRows { slot: u32 },
+    /// The same elements under another shape: no kernel, the node shares its input's buffer.
+    Reshape,
 }
 
 impl Op {
@@ -63,6 +65,7 @@ impl Op {
             Op::Activation(Activation::Relu) => "relu",
             Op::Matmul { .. } => "matmul",
             Op::WriteRows { .. } => "write_rows",
+            Op::Reshape => "reshape",
         }
     }
 }

@@ -62,7 +62,10 @@ impl Plan {
     pub fn with_options(graph: &Graph, options: PlanOptions) -> Self {
         let nodes = graph.nodes();
         let live = needed(graph);
-        let order: Vec<NodeId> = (0..nodes.len()).filter(|&i| live[i] && nodes[i].op().is_some()).map(NodeId).collect();
+        // Views run nothing, so they are not steps.
+        let order: Vec<NodeId> = (0..nodes.len()).filter(|&i| live[i] && nodes[i].op().is_some() && !nodes[i].is_view()).map(NodeId).collect();
+        // A value read through an output view must survive the run like the output itself.
+        let output_roots: Vec<NodeId> = graph.outputs().iter().map(|o| graph.storage_root(*o)).collect();
         let mut step_of = vec![usize::MAX; nodes.len()];
         for (s, id) in order.iter().enumerate() {
             step_of[id.0] = s;
@@ -75,8 +78,8 @@ impl Plan {
             if !live[i] {
                 continue;
             }
-            let pinned = !matches!(n.kind, NodeKind::Op(_)) || graph.outputs().contains(&NodeId(i)) || !options.reuse;
-            storage[i] = Some(if n.is_in_place() {
+            let pinned = !matches!(n.kind, NodeKind::Op(_)) || output_roots.contains(&NodeId(i)) || !options.reuse;
+            storage[i] = Some(if n.aliases_input() {
                 Storage::Alias(graph.storage_root(NodeId(i)))
             } else if pinned {
                 pinned_bytes += n.bytes();
@@ -86,12 +89,14 @@ impl Plan {
                 Storage::Pool(usize::MAX)
             });
         }
-        // Lifetimes of pooled values: from their own step to the last step reading them.
+        // Lifetimes of pooled values: from their own step to the last step reading them,
+        // directly or through a view.
         for id in &order {
             for x in &nodes[id.0].inputs {
-                if storage[x.0] == Some(Storage::Pool(usize::MAX)) {
-                    let (a, b) = lifetime[x.0].unwrap_or((step_of[x.0], step_of[x.0]));
-                    lifetime[x.0] = Some((a, b.max(step_of[id.0])));
+                let r = graph.storage_root(*x);
+                if storage[r.0] == Some(Storage::Pool(usize::MAX)) {
+                    let (a, b) = lifetime[r.0].unwrap_or((step_of[r.0], step_of[r.0]));
+                    lifetime[r.0] = Some((a, b.max(step_of[id.0])));
                 }
             }
         }
@@ -121,7 +126,7 @@ impl Plan {
             let n = graph.node(*id);
             let st = match self.storage[id.0] {
                 Some(Storage::Pool(p)) => format!("pool {p}"),
-                Some(Storage::Alias(r)) => format!("in place in #{}", r.0),
+                Some(Storage::Alias(r)) => format!("in the buffer of #{}", r.0),
                 _ => "pinned".into(),
             };
             let _ = writeln!(s, "step {step:<4} #{:<4} {:<12} {:?} -> {st}", id.0, n.label(), n.shape);

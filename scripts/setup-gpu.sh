@@ -4,8 +4,13 @@
 set -euo pipefail
 
 have_vulkan_icd() {
-    ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || return 1
-    ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json >/dev/null 2>&1
+    # No `grep -q` in a pipe: under pipefail its early exit would fail the pipe with SIGPIPE.
+    case "$(ldconfig -p 2>/dev/null)" in *libvulkan.so.1*) ;; *) return 1 ;; esac
+    local d
+    for d in /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d; do
+        compgen -G "$d/*.json" >/dev/null && return 0
+    done
+    return 1
 }
 
 if have_vulkan_icd; then

@@ -39,7 +39,7 @@ mod tensor;
 mod web;
 
 pub use error::{Error, Result};
-pub use exec::{CpuExecutor, GpuExecutor, Profile};
+pub use exec::{CpuExecutor, GpuExecutor, Profile, SharedBuffers};
 pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions};
 pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};

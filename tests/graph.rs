@@ -306,3 +306,47 @@ fn reshape_is_a_free_view() {
     let got = block(gpu.read(z)).unwrap().to_f32();
     assert_close("reshape chain", &got, &cpu.value(z).unwrap().to_f32(), 1e-5, 1e-6);
 }
+
+#[test]
+fn executors_share_weights_and_state_by_name() {
+    let Some(ctx) = gpu() else { return };
+    let s = seed("shared buffers");
+    let w = std::sync::Arc::new(HostData::F32(random(s, 3 * 4, -1.0, 1.0)));
+    // Two graphs over one "model": a 3-row prefill and a 1-row step, both writing into one cache.
+    let build = |rows: usize| {
+        let mut g = Graph::new();
+        let x = g.input("x", &[rows, 4], DType::F32).unwrap();
+        let wn = g.weight_arc("w", &[3, 4], w.clone()).unwrap();
+        let cache = g.state("cache", &[8, 3], DType::F32).unwrap();
+        let y = g.matmul_t(x, wn).unwrap();
+        let c = g.write_rows(cache, y, 0).unwrap();
+        g.output(c).unwrap();
+        (g, c)
+    };
+    let (g3, _) = build(3);
+    let (g1, c1) = build(1);
+    let mut shared = webformer::SharedBuffers::new();
+    let mut prefill = GpuExecutor::with_shared(&ctx, &g3, &Plan::new(&g3), &mut shared).unwrap();
+    let before = ctx.buffers_created();
+    let mut step = GpuExecutor::with_shared(&ctx, &g1, &Plan::new(&g1), &mut shared).unwrap();
+    // The step graph makes its own input, output-free params and runtime buffers, but no
+    // weight and no cache: those come from the prefill executor.
+    let made = ctx.buffers_created() - before;
+    let x3 = random(s + 1, 12, -1.0, 1.0);
+    let x1 = random(s + 2, 4, -1.0, 1.0);
+    prefill.set_input("x", &x3).unwrap();
+    prefill.run().unwrap();
+    step.set_input("x", &x1).unwrap();
+    step.set_runtime_u32(0, 3).unwrap();
+    step.run().unwrap();
+    let got = block(step.read(c1)).unwrap().to_f32();
+    let wv = w.to_f32();
+    let mut want = webformer::cpu::matmul::matmul(&x3, &wv, &[3, 4], &[3, 4], &[3, 3], true);
+    want.extend(webformer::cpu::matmul::matmul(&x1, &wv, &[1, 4], &[3, 4], &[1, 3], true));
+    want.resize(24, 0.0);
+    assert_close("cache written by two executors", &got, &want, 1e-5, 1e-6);
+    let fresh_before = ctx.buffers_created();
+    let _alone = GpuExecutor::new(&ctx, &g1).unwrap();
+    let alone = ctx.buffers_created() - fresh_before;
+    assert_eq!(alone, made + 2, "sharing should save exactly the weight and the cache buffers");
+}

@@ -34,7 +34,7 @@ impl<'g> CpuExecutor<'g> {
             .nodes()
             .iter()
             .map(|n| match &n.kind {
-                NodeKind::Weight { data, .. } => Some(data.clone()),
+                NodeKind::Weight { data, .. } => Some((**data).clone()),
                 NodeKind::State { .. } => Some(zeros(n.dtype, numel(&n.shape))),
                 _ => None,
             })

@@ -74,7 +74,13 @@ impl GpuExecutor {
 
     /// Prepares `graph` to run under an existing plan.
     pub fn with_plan(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<Self> {
-        let (buffers, node_buffer) = allocate(ctx, graph, plan)?;
+        Self::with_shared(ctx, graph, plan, &mut SharedBuffers::new())
+    }
+
+    /// Prepares `graph`, taking weights and state that `shared` already holds (by name) and
+    /// adding the ones it makes, so several graphs of one model share one copy.
+    pub fn with_shared(ctx: &Context, graph: &Graph, plan: &Plan, shared: &mut SharedBuffers) -> Result<Self> {
+        let (buffers, node_buffer) = allocate(ctx, graph, plan, shared)?;
         let nodes = graph
             .nodes()
             .iter()
@@ -363,33 +369,73 @@ fn at_node(e: Error, id: NodeId, label: &str) -> Error {
     }
 }
 
-/// Creates pinned and pool buffers; returns them and each node's buffer index.
-fn allocate(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<(Vec<wgpu::Buffer>, Vec<Option<usize>>)> {
+/// Weight and state buffers by name, shared by the executors of several graphs over one model
+/// (a prefill graph and a decode graph read the same weights and write the same KV cache).
+/// Pass the same `SharedBuffers` to `GpuExecutor::with_shared` for each of them.
+#[derive(Clone, Default)]
+pub struct SharedBuffers {
+    map: HashMap<String, (wgpu::Buffer, u64)>,
+}
+
+impl SharedBuffers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held (each buffer counted once).
+    pub fn bytes(&self) -> u64 {
+        self.map.values().map(|(_, b)| *b).sum()
+    }
+
+    /// The buffer for leaf `name` of `bytes`, made by `make` the first time it is asked for.
+    fn get_or_make(&mut self, name: &str, bytes: u64, make: impl FnOnce() -> Result<wgpu::Buffer>) -> Result<wgpu::Buffer> {
+        if let Some((b, size)) = self.map.get(name) {
+            if *size != bytes {
+                return Err(Error::Usage(format!("shared tensor '{name}' is {size} bytes in one graph and {bytes} in another")));
+            }
+            return Ok(b.clone());
+        }
+        let b = make()?;
+        self.map.insert(name.to_string(), (b.clone(), bytes));
+        Ok(b)
+    }
+}
+
+/// Creates pinned and pool buffers (weights and state through `shared`); returns them and each
+/// node's buffer index.
+fn allocate(ctx: &Context, graph: &Graph, plan: &Plan, shared: &mut SharedBuffers) -> Result<(Vec<wgpu::Buffer>, Vec<Option<usize>>)> {
     let mut buffers = Vec::new();
     for (p, &bytes) in plan.pools.iter().enumerate() {
         buffers.push(buffer::storage(ctx, bytes, &format!("pool {p}"))?);
     }
     let mut node_buffer = vec![None; graph.nodes().len()];
     for (i, n) in graph.nodes().iter().enumerate() {
-        node_buffer[i] = match plan.storage[i] {
-            Some(Storage::Pool(p)) => Some(p),
-            Some(Storage::Pinned) => {
-                let label = n.label();
-                let b = if let NodeKind::Weight { data, .. } = &n.kind {
-                    // Kernels may want weights in their own layout (quantized blocks repacked
-                    // for wide loads); everything else uploads as it is.
-                    let bytes = kernels::gpu_layout(data);
+        if plan.storage[i] != Some(Storage::Pinned) {
+            if let Some(Storage::Pool(p)) = plan.storage[i] {
+                node_buffer[i] = Some(p);
+            }
+            continue;
+        }
+        let label = n.label();
+        let b = match &n.kind {
+            NodeKind::Weight { name, data } => {
+                // Kernels may want weights in their own layout (quantized blocks repacked for
+                // wide loads); everything else uploads as it is.
+                let bytes = kernels::gpu_layout(data);
+                shared.get_or_make(name, bytes.len() as u64, || {
                     let b = buffer::storage(ctx, bytes.len() as u64, &label)?;
                     buffer::upload(ctx, &b, &bytes);
-                    b
-                } else {
-                    buffer::storage(ctx, kernels::gpu_bytes(n.dtype, numel(&n.shape)), &label)?
-                };
-                buffers.push(b);
-                Some(buffers.len() - 1)
+                    Ok(b)
+                })?
             }
-            _ => None,
+            NodeKind::State { name } => {
+                let bytes = kernels::gpu_bytes(n.dtype, numel(&n.shape));
+                shared.get_or_make(name, bytes, || buffer::storage(ctx, bytes, &label))?
+            }
+            _ => buffer::storage(ctx, kernels::gpu_bytes(n.dtype, numel(&n.shape)), &label)?,
         };
+        buffers.push(b);
+        node_buffer[i] = Some(buffers.len() - 1);
     }
     for i in 0..graph.nodes().len() {
         if let Some(Storage::Alias(root)) = plan.storage[i] {

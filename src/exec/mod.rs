@@ -4,7 +4,7 @@ mod cpu;
 mod gpu;
 
 pub use cpu::CpuExecutor;
-pub use gpu::{GpuExecutor, Profile, ProfileRow};
+pub use gpu::{GpuExecutor, Profile, ProfileRow, SharedBuffers};
 
 use crate::error::Result;
 use crate::graph::plan::{Plan, PlanOptions};

@@ -18,6 +18,7 @@ pub mod plan;
 pub use op::{Activation, MatmulImpl, Op, Scalar};
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::pipeline::RUNTIME_SLOTS;
@@ -44,8 +45,8 @@ pub struct NodeId(pub usize);
 pub enum NodeKind {
     /// Set before each run (token ids, activations).
     Input { name: String },
-    /// Constant, uploaded once when the executor is built.
-    Weight { name: String, data: HostData },
+    /// Constant, uploaded once when the executor is built (shared by graphs of one model).
+    Weight { name: String, data: Arc<HostData> },
     /// Persistent across runs and updated in place by ops such as `WriteRows` (KV caches).
     /// Starts as zeros.
     State { name: String },
@@ -172,7 +173,11 @@ impl Graph {
 
     /// A constant uploaded once.
     pub fn weight(&mut self, name: &str, shape: &[usize], data: impl Into<HostData>) -> Result<NodeId> {
-        let data = data.into();
+        self.weight_arc(name, shape, Arc::new(data.into()))
+    }
+
+    /// A constant whose host copy is shared (several graphs of one model hold the same data).
+    pub fn weight_arc(&mut self, name: &str, shape: &[usize], data: Arc<HostData>) -> Result<NodeId> {
         self.check_leaf("weight", name, shape)?;
         if data.len() != numel(shape) {
             return Err(shape_err("weight", format!("'{name}' has shape {shape:?} ({} elements) but {} values were given", numel(shape), data.len())));

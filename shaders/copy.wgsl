@@ -1,14 +1,18 @@
-// Row writes into persistent state, in place: dst[(start + r) * cols + c] = src[r * cols + c],
-// with `start` read from a runtime slot. This is how a KV cache takes the new step's keys and
-// values without being copied: the plan is replayed and only the slot changes.
+// Row copies.
+// - write_rows: into persistent state, in place: dst[(start + r) * cols + c] = src[r * cols + c],
+//   with `start` read from a runtime slot. This is how a KV cache takes the new step's keys and
+//   values without being copied: the plan is replayed and only the slot changes.
+// - rows: a contiguous range of rows, out[r * cols + c] = src[(start + r) * cols + c] (e.g. the
+//   last position's hidden state, so a prefill computes logits for one row, not all).
 //
-// One invocation per source element, 256 per workgroup, 2-D grid as in elementwise.wgsl.
+// One invocation per copied element, 256 per workgroup, 2-D grid as in elementwise.wgsl.
 
 struct Params {
-    n: u32,          // elements of src
+    n: u32,          // elements copied
     cols: u32,
-    dst_rows: u32,   // rows of dst: writes past the end are dropped (see below)
-    slot: u32,       // runtime slot holding the first destination row
+    arg: u32,        // write_rows: rows of dst (writes past the end are dropped, see below);
+                     // rows: the first source row
+    slot: u32,       // write_rows: runtime slot holding the first destination row
 }
 
 const WG: u32 = 256u;
@@ -26,6 +30,15 @@ fn write_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let row = rt[p.slot / 4u][p.slot % 4u] + i / p.cols;
     // The host checks the start row when it sets the slot; this guard keeps a bad value from
     // writing outside the state buffer on backends without robust buffer access.
-    if (row >= p.dst_rows) { return; }
+    if (row >= p.arg) { return; }
     dst[row * p.cols + i % p.cols] = src[i];
+}
+
+@compute @workgroup_size(256)
+fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    // The grid is rounded up to whole workgroups: skip the excess.
+    if (i >= p.n) { return; }
+    dst[i] = src[p.arg * p.cols + i];
 }

@@ -228,3 +228,22 @@ fn matmul_epilogue_matches_reference() {
         }
     }
 }
+
+#[test]
+fn rows_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let s = seed("rows");
+    for &(shape, start, count) in &[(&[1usize, 1][..], 0, 1), (&[7, 13][..], 6, 1), (&[3, 5, 11][..], 4, 9), (&[HUGE / 3 + 1, 3][..], 5, HUGE / 3 - 9)] {
+        let x = random(s, numel(shape), -1.0, 1.0);
+        let mut g = Graph::new();
+        let a = g.input("a", shape, DType::F32).unwrap();
+        let y = g.rows(a, start, count).unwrap();
+        g.output(y).unwrap();
+        let got = run(&ctx, &g, y, &[("a", &HostData::F32(x.clone()))]);
+        let cols = shape[shape.len() - 1];
+        assert_close(&format!("rows {shape:?} {start}+{count}"), &got, &cpu::copy::rows(&x, cols, start, count), 0.0, 0.0);
+    }
+    let mut g = Graph::new();
+    let a = g.input("a", &[4, 2], DType::F32).unwrap();
+    assert!(g.rows(a, 3, 2).unwrap_err().to_string().contains("outside the 4 rows"));
+}

@@ -11,3 +11,8 @@ pub fn write_rows(state: &[f32], src: &[f32], cols: usize, start: usize) -> Vec<
     }
     out
 }
+
+/// Rows start..start+count of a [rows, cols] matrix.
+pub fn rows(src: &[f32], cols: usize, start: usize, count: usize) -> Vec<f32> {
+    src[start * cols..(start + count) * cols].to_vec()
+}

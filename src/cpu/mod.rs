@@ -34,6 +34,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             }
         }
         Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
+        Op::Rows { start, count } => copy::rows(f(0)?, out[1], start as usize, count as usize),
         Op::Reshape => unreachable!("handled above"),
     }))
 }

@@ -354,6 +354,19 @@ impl Graph {
         Ok(self.push(NodeKind::Op(Op::Reshape), vec![x], shape.to_vec(), n.dtype))
     }
 
+    /// Rows start..start+count of x: [..., cols] viewed as [rows, cols] -> [count, cols]
+    /// (a copy; e.g. the last token's hidden state).
+    pub fn rows(&mut self, x: NodeId, start: usize, count: usize) -> Result<NodeId> {
+        let n = self.f32_input("rows", x)?;
+        let cols = n.shape[n.shape.len() - 1];
+        let total = numel(&n.shape) / cols;
+        if count == 0 || start + count > total {
+            return Err(shape_err("rows", format!("rows {start}..{} are outside the {total} rows of {:?}", start + count, n.shape)));
+        }
+        let start32 = u32::try_from(start).map_err(|_| shape_err("rows", format!("start {start} exceeds 32 bits")))?;
+        Ok(self.push(NodeKind::Op(Op::Rows { start: start32, count: count as u32 }), vec![x], vec![count, cols], DType::F32))
+    }
+
     /// The node whose buffer holds `id`'s value (following in-place writes and views).
     pub fn storage_root(&self, mut id: NodeId) -> NodeId {
         while self.nodes[id.0].aliases_input() {

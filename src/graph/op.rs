@@ -48,6 +48,8 @@ pub enum Op {
     /// Writes the source rows into a state tensor in place, starting at the row held in
     /// runtime slot `slot`. The node's value is the updated state.
     WriteRows { slot: u32 },
+    /// Rows start..start+count of a matrix (leading dimensions flattened into rows).
+    Rows { start: u32, count: u32 },
     /// The same elements under another shape: no kernel, the node shares its input's buffer.
     Reshape,
 }
@@ -66,6 +68,7 @@ impl Op {
             Op::Matmul { .. } => "matmul",
             Op::WriteRows { .. } => "write_rows",
             Op::Reshape => "reshape",
+            Op::Rows { .. } => "rows",
         }
     }
 }

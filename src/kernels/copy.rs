@@ -1,4 +1,4 @@
-//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches).
+//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches), row ranges.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -10,12 +10,14 @@ pub const WORKGROUP: u32 = 256;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     WriteRows,
+    Rows,
 }
 
 impl Variant {
     pub fn entry_point(self) -> &'static str {
         match self {
             Variant::WriteRows => "write_rows",
+            Variant::Rows => "rows",
         }
     }
 }
@@ -25,7 +27,7 @@ impl Variant {
 struct Params {
     n: u32,
     cols: u32,
-    dst_rows: u32,
+    arg: u32,
     slot: u32,
 }
 
@@ -36,11 +38,22 @@ pub fn dispatch(slot: u32, inputs: &[&[usize]], max_per_dim: u32) -> Result<Disp
     let params = Params {
         n: as_u32("write_rows source", n)?,
         cols: as_u32("write_rows columns", state[1])?,
-        dst_rows: as_u32("write_rows state rows", state[0])?,
+        arg: as_u32("write_rows state rows", state[0])?,
         slot,
     };
     Ok(Dispatch {
         key: KernelKey::Copy(Variant::WriteRows),
+        params: bytemuck::bytes_of(&params).to_vec(),
+        workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
+    })
+}
+
+/// Launch for copying rows start..start+count of src: [rows, cols] (leading dims flattened).
+pub fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+    let n: usize = out.iter().product();
+    let params = Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };
+    Ok(Dispatch {
+        key: KernelKey::Copy(Variant::Rows),
         params: bytemuck::bytes_of(&params).to_vec(),
         workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
     })

@@ -122,6 +122,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, &shapes, out, max),
         Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out),
         Op::WriteRows { slot } => copy::dispatch(slot, &shapes, max),
+        Op::Rows { start, .. } => copy::rows(start, shapes[0], out, max),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
     }
 }

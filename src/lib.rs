@@ -34,6 +34,7 @@ pub mod exec;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod kv;
 mod tensor;
 #[cfg(target_arch = "wasm32")]
 mod web;
@@ -43,4 +44,6 @@ pub use exec::{CpuExecutor, GpuExecutor, Profile, SharedBuffers};
 pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions};
 pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
+pub use graph::{AttentionOptions, KeyRange, SoftmaxOptions};
+pub use kv::{KvCache, KvCacheConfig};
 pub use tensor::{numel, DType, Element, HostData, Tensor};

@@ -53,6 +53,34 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Fused attention: causal prefill (vs the composite of primitives where it fits) and
+    /// decode steps over a KV cache.
+    Attention {
+        #[arg(long, default_value_t = 12)]
+        heads: usize,
+        /// KV heads (fewer than --heads for grouped-query attention).
+        #[arg(long, default_value_t = 12)]
+        kv_heads: usize,
+        #[arg(long, default_value_t = 64)]
+        head_dim: usize,
+        /// Prefill lengths (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [512, 2048])]
+        prefill: Vec<usize>,
+        /// Also prefill at 4096 and 16384 (slow on software GPUs).
+        #[arg(long)]
+        large: bool,
+        /// KV cache lengths of the decode steps (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [128, 1024, 8192])]
+        decode: Vec<usize>,
+        /// Longest prefill also timed through the composite path ([H, L, L] scores).
+        #[arg(long, default_value_t = 2048)]
+        composite_max: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +105,18 @@ async fn bench(which: Bench) -> webformer::Result<()> {
     let ctx = open().await?;
     match which {
         Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json),
+        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, repeats, json } => {
+            if large {
+                prefill.extend([4096, 16384]);
+            }
+            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, repeats };
+            let v = webformer::bench::attention::run(&ctx, &config).await?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", webformer::bench::attention::table(&v));
+            }
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! (wall clock otherwise). Native only (`std::time::Instant` does not exist on wasm32).
 //! Each `webformer bench <name>` subcommand is a function here returning a JSON value.
 
+pub mod attention;
 pub mod dispatch;
 
 use std::time::Instant;

@@ -1,10 +1,13 @@
 //! Plain-loop references: the oracle every kernel is tested against. Written for clarity,
 //! in f64 where accumulation order would otherwise blur the comparison.
 
+pub mod attention;
 pub mod copy;
 pub mod elementwise;
+pub mod layout;
 pub mod matmul;
 pub mod quant;
+pub mod softmax;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -35,6 +38,20 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         }
         Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
         Op::Rows { start, count } => copy::rows(f(0)?, out[1], start as usize, count as usize),
+        Op::Softmax(sp) => {
+            let keep = sp.mask.then(|| softmax::mask_keep(inputs[1]));
+            softmax::softmax(f(0)?, out, &sp, keep.as_deref())
+        }
+        Op::Permute { perm, rank } => layout::permute(f(0)?, shapes[0], &perm[..rank as usize]),
+        Op::Attention(a) => {
+            let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
+            attention::attention(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, runtime, keep.as_deref())
+        }
+        Op::AttentionDecode { params: a, splits } => {
+            let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
+            attention::decode_partials(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
+        }
+        Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
         Op::Reshape => unreachable!("handled above"),
     }))
 }

@@ -58,6 +58,17 @@ impl<'g> CpuExecutor<'g> {
         Ok(())
     }
 
+    /// Zeroes the state named `name`, as `GpuExecutor::clear_state` does.
+    pub fn clear_state(&mut self, name: &str) -> Result<()> {
+        let found = self.graph.nodes().iter().position(|n| matches!(&n.kind, NodeKind::State { name: m } if m == name));
+        let Some(i) = found else {
+            return Err(Error::Usage(format!("graph has no state named '{name}'")));
+        };
+        let n = self.graph.node(NodeId(i));
+        self.values[i] = Some(zeros(n.dtype, numel(&n.shape)));
+        Ok(())
+    }
+
     pub fn set_runtime_u32(&mut self, slot: u32, value: u32) -> Result<()> {
         let s = slot as usize;
         if s >= RUNTIME_SLOTS {

@@ -12,7 +12,7 @@ use crate::gpu::pipeline::{CachedPipeline, FIRST_IO_BINDING, PARAMS_SLOT, RUNTIM
 use crate::gpu::profile::Timer;
 use crate::gpu::{buffer, Context};
 use crate::graph::plan::{Plan, Storage};
-use crate::graph::{Graph, NodeId, NodeKind, Op};
+use crate::graph::{Graph, KeyRange, NodeId, NodeKind, Op};
 use crate::kernels;
 use crate::tensor::{numel, DType, Element, HostData};
 
@@ -34,8 +34,10 @@ struct NodeInfo {
     computed: bool,
 }
 
-/// A bounds check done on the host before each run: a row write must fit its state.
+/// A bounds check done on the host before each run: a row write must fit its state (and the
+/// queries of an attention over a KV cache must fit the cache).
 struct RowWrite {
+    op: &'static str,
     slot: u32,
     rows: usize,
     state_rows: usize,
@@ -58,6 +60,7 @@ pub struct GpuExecutor {
     buffers: Vec<wgpu::Buffer>,
     steps: Vec<Step>,
     inputs: Vec<(String, NodeId, bool)>,
+    states: Vec<(String, NodeId)>,
     runtime: [u32; RUNTIME_SLOTS],
     runtime_buf: wgpu::Buffer,
     runtime_dirty: bool,
@@ -106,6 +109,15 @@ impl GpuExecutor {
             buffers,
             steps: Vec::new(),
             inputs: graph.inputs().map(|(n, id)| (n.to_string(), id, false)).collect(),
+            states: graph
+                .nodes()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| match &n.kind {
+                    NodeKind::State { name } => Some((name.clone(), NodeId(i))),
+                    _ => None,
+                })
+                .collect(),
             runtime: [0; RUNTIME_SLOTS],
             runtime_buf,
             runtime_dirty: true,
@@ -160,8 +172,14 @@ impl GpuExecutor {
                 entries.push(wgpu::BindGroupEntry { binding: FIRST_IO_BINDING + i as u32, resource: self.buffers[*b].as_entire_binding() });
             }
             let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(op.name()), layout: &pipeline.layout, entries: &entries });
-            if let Op::WriteRows { slot } = *op {
-                self.row_writes.push(RowWrite { slot, rows: shapes[1][0], state_rows: shapes[0][0], node: id });
+            match *op {
+                Op::WriteRows { slot } => self.row_writes.push(RowWrite { op: op.name(), slot, rows: shapes[1][0], state_rows: shapes[0][0], node: id }),
+                Op::Attention(a) | Op::AttentionDecode { params: a, .. } => {
+                    if let KeyRange::Runtime(slot) = a.keys {
+                        self.row_writes.push(RowWrite { op: op.name(), slot, rows: shapes[0][0], state_rows: shapes[1][0], node: id });
+                    }
+                }
+                _ => {}
             }
             self.steps.push(Step { node: id, pipeline, bind_group, workgroups: d.workgroups });
         }
@@ -223,6 +241,22 @@ impl GpuExecutor {
         }
     }
 
+    /// Zeroes the state named `name` (e.g. a KV cache when a new conversation starts), as its
+    /// value was before the first run. Queued on the GPU after the runs submitted so far.
+    pub fn clear_state(&mut self, name: &str) -> Result<()> {
+        let Some((_, id)) = self.states.iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = self.states.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Usage(format!("graph has no state named '{name}'; its states are: {}", known.join(", "))));
+        };
+        // A state no step reads or writes has no buffer in this plan: nothing to clear.
+        if let Some(b) = self.nodes[id.0].buffer {
+            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer clear state") });
+            enc.clear_buffer(&self.buffers[b], 0, None);
+            self.ctx.queue.submit([enc.finish()]);
+        }
+        self.ctx.check_errors(&format!("clearing state '{name}'"))
+    }
+
     /// Sets runtime slot `slot` (u32) for the next runs.
     pub fn set_runtime_u32(&mut self, slot: u32, value: u32) -> Result<()> {
         let s = slot as usize;
@@ -249,7 +283,8 @@ impl GpuExecutor {
             let start = self.runtime[w.slot as usize] as usize;
             if start + w.rows > w.state_rows {
                 return Err(Error::Usage(format!(
-                    "write_rows (node #{}): rows {start}..{} do not fit the state's {} rows (runtime slot {} = {start})",
+                    "{} (node #{}): rows {start}..{} do not fit the state's {} rows (runtime slot {} = {start})",
+                    w.op,
                     w.node.0,
                     start + w.rows,
                     w.state_rows,

@@ -12,10 +12,12 @@
 //! assert!(g.add(x, y).is_err());               // [4, 8] + [4, 16] does not broadcast
 //! ```
 
+mod attention;
 mod op;
 pub mod plan;
 
-pub use op::{Activation, MatmulImpl, Op, Scalar};
+pub use attention::{AttentionOptions, SoftmaxOptions};
+pub use op::{Activation, AttentionParams, KeyRange, MatmulImpl, Op, Scalar, SoftmaxParams};
 
 use std::fmt::Write;
 use std::sync::Arc;

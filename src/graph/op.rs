@@ -52,6 +52,56 @@ pub enum Op {
     Rows { start: u32, count: u32 },
     /// The same elements under another shape: no kernel, the node shares its input's buffer.
     Reshape,
+    /// Softmax over the last dimension, with optional scale, causal mask and padding mask
+    /// (inputs[1], when `mask`).
+    Softmax(SoftmaxParams),
+    /// Output dimension k is input dimension `perm[k]` (the first `rank` entries are used).
+    Permute { perm: [u8; 4], rank: u8 },
+    /// Fused scaled dot-product attention (flash style): q [Lq, H, d], k/v [Lk, Hkv, d], optional
+    /// key padding mask [Lk] (inputs[3]) -> [Lq, H, d].
+    Attention(AttentionParams),
+    /// First half of split-key decode attention: each of `splits` parts of the key range gives
+    /// an unnormalised partial output with its running max and sum (see kernels::attention).
+    AttentionDecode { params: AttentionParams, splits: u32 },
+    /// Second half: merges the `splits` partials of an `AttentionDecode` into [Lq, H, d].
+    AttentionMerge { splits: u32 },
+}
+
+/// Where an attention node's queries sit in the key sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+pub enum KeyRange {
+    /// Every row of k/v is a key; the Lq queries are the last Lq positions (the first query is
+    /// at position Lk - Lq). Self-attention over a whole sequence, or cross-attention.
+    #[default]
+    All,
+    /// A KV cache: the first query is at the position held in this runtime slot, and the keys
+    /// are rows 0..position + Lq of k/v (the rows after them are not read). One plan then
+    /// serves every decoding step.
+    Runtime(u32),
+}
+
+/// Parameters of a softmax node.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SoftmaxParams {
+    /// Multiplies the input before the softmax (1/sqrt(d) for attention scores).
+    pub scale: f32,
+    /// Mask key j of row i (i counted along the second-to-last dimension) when j > i + offset.
+    pub causal: bool,
+    pub offset: u32,
+    /// A per-key padding mask is given as the second input (0 masks the key).
+    pub mask: bool,
+}
+
+/// Parameters of the fused attention ops.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AttentionParams {
+    /// Query at position p sees keys 0..=p only.
+    pub causal: bool,
+    /// Multiplies q·k (1/sqrt(d) by default).
+    pub scale: f32,
+    pub keys: KeyRange,
+    /// A key padding mask [Lk] (u32 or f32; 0 masks the key) is the last input.
+    pub mask: bool,
 }
 
 impl Op {
@@ -69,6 +119,11 @@ impl Op {
             Op::WriteRows { .. } => "write_rows",
             Op::Reshape => "reshape",
             Op::Rows { .. } => "rows",
+            Op::Softmax(_) => "softmax",
+            Op::Permute { .. } => "permute",
+            Op::Attention(_) => "attention",
+            Op::AttentionDecode { .. } => "attention_decode",
+            Op::AttentionMerge { .. } => "attention_merge",
         }
     }
 }

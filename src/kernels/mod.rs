@@ -2,10 +2,13 @@
 //! binds every kernel the same way (see `gpu::pipeline`), so a family only says which entry
 //! point to run, with which params, over which grid.
 
+pub mod attention;
 pub mod copy;
 pub mod elementwise;
+pub mod layout;
 pub mod matmul;
 pub mod quant;
+pub mod softmax;
 
 use std::borrow::Cow;
 
@@ -20,6 +23,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("copy", include_str!("../../shaders/copy.wgsl")),
+    ("softmax", include_str!("../../shaders/softmax.wgsl")),
+    ("layout", include_str!("../../shaders/layout.wgsl")),
+    ("attention", include_str!("../../shaders/attention.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -28,6 +34,9 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("elementwise", &["activation"]),
     ("matmul", &["activation"]),
     ("copy", &[]),
+    ("softmax", &[]),
+    ("layout", &[]),
+    ("attention", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -52,6 +61,9 @@ pub enum KernelKey {
     Elementwise(elementwise::Variant),
     Matmul(matmul::Variant),
     Copy(copy::Variant),
+    Softmax(softmax::Variant),
+    Layout(layout::Variant),
+    Attention(attention::Variant),
 }
 
 impl KernelKey {
@@ -61,6 +73,9 @@ impl KernelKey {
             KernelKey::Elementwise(_) => "elementwise",
             KernelKey::Matmul(_) => "matmul",
             KernelKey::Copy(_) => "copy",
+            KernelKey::Softmax(_) => "softmax",
+            KernelKey::Layout(_) => "layout",
+            KernelKey::Attention(_) => "attention",
         }
     }
 
@@ -69,6 +84,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => v.entry_point(),
             KernelKey::Matmul(v) => v.entry_point(),
             KernelKey::Copy(v) => v.entry_point(),
+            KernelKey::Softmax(v) => v.entry_point(),
+            KernelKey::Layout(v) => v.entry_point(),
+            KernelKey::Attention(v) => v.entry_point(),
         }
     }
 
@@ -78,6 +96,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => (1, v.n_inputs()),
             KernelKey::Matmul(v) => (1, v.n_inputs()),
             KernelKey::Copy(_) => (1, 1),
+            KernelKey::Softmax(v) => (1, v.n_inputs()),
+            KernelKey::Layout(_) => (1, 1),
+            KernelKey::Attention(v) => (1, v.n_inputs()),
         }
     }
 }
@@ -124,6 +145,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::WriteRows { slot } => copy::dispatch(slot, &shapes, max),
         Op::Rows { start, .. } => copy::rows(start, shapes[0], out, max),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
+        Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max),
+        Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max),
+        Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => attention::dispatch(op, inputs, out, max),
     }
 }
 

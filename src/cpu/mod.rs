@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod embedding;
 pub mod matmul;
 pub mod quant;
 
@@ -14,6 +15,12 @@ use crate::tensor::HostData;
 pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], runtime: &[u32]) -> Result<HostData> {
     if *op == Op::Reshape {
         return Ok(inputs[0].clone());
+    }
+    if *op == Op::Embedding {
+        let HostData::U32(ids) = inputs[1] else {
+            return Err(crate::error::Error::DType { what: "embedding ids".into(), expected: "u32".into(), got: inputs[1].dtype().to_string() });
+        };
+        return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
     Ok(HostData::F32(match *op {
@@ -34,7 +41,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             }
         }
         Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
-        Op::Reshape => unreachable!("handled above"),
+        Op::Reshape | Op::Embedding => unreachable!("handled above"),
     }))
 }
 

@@ -30,6 +30,11 @@ pub enum MatmulImpl {
     #[default]
     Auto,
     Naive,
+    /// The decode GEMV (a single row times a transposed weight) with its workgroup-memory
+    /// tree reduction, even where the adapter has subgroups (`Auto` then reduces with
+    /// subgroup operations). For tests and benchmarks of that portable path; a node that is
+    /// not a single-row `x · wᵀ` fails to lower.
+    GemvShared,
 }
 
 /// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.
@@ -50,6 +55,10 @@ pub enum Op {
     WriteRows { slot: u32 },
     /// The same elements under another shape: no kernel, the node shares its input's buffer.
     Reshape,
+    /// Rows of a table (inputs[0], [V, D], f32/f16/q8_0/q4_1) gathered by the u32 ids of
+    /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
+    /// row of zeros (no out-of-bounds read, no error on the GPU).
+    Embedding,
 }
 
 impl Op {
@@ -66,6 +75,7 @@ impl Op {
             Op::Matmul { .. } => "matmul",
             Op::WriteRows { .. } => "write_rows",
             Op::Reshape => "reshape",
+            Op::Embedding => "embedding",
         }
     }
 }

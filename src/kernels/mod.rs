@@ -4,7 +4,10 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod embedding;
+pub mod gemv;
 pub mod matmul;
+pub mod qmatmul;
 pub mod quant;
 
 use std::borrow::Cow;
@@ -20,6 +23,12 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("copy", include_str!("../../shaders/copy.wgsl")),
+    ("gemv", include_str!("../../shaders/gemv.wgsl")),
+    ("gemv_subgroup", include_str!("../../shaders/gemv_subgroup.wgsl")),
+    ("gemv_f16", include_str!("../../shaders/gemv_f16.wgsl")),
+    ("gemv_f16_subgroup", include_str!("../../shaders/gemv_f16_subgroup.wgsl")),
+    ("qmatmul", include_str!("../../shaders/qmatmul.wgsl")),
+    ("embedding", include_str!("../../shaders/embedding.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -28,6 +37,13 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("elementwise", &["activation"]),
     ("matmul", &["activation"]),
     ("copy", &[]),
+    // The GEMV modules share gemv.wgsl's body; the subgroup and f16 files add entry points.
+    ("gemv", &["activation"]),
+    ("gemv_subgroup", &["activation", "gemv"]),
+    ("gemv_f16", &["activation", "gemv"]),
+    ("gemv_f16_subgroup", &["activation", "gemv", "gemv_subgroup", "gemv_f16"]),
+    ("qmatmul", &["activation"]),
+    ("embedding", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -35,14 +51,35 @@ fn file(stem: &str) -> &'static str {
 }
 
 /// The full WGSL of a family's module: its preludes, then its own file.
+///
+/// WGSL wants `enable` directives before every declaration, so those of all parts are
+/// hoisted to the top (once each). `enable subgroups;` is kept only on wasm32: browsers
+/// require it, while naga 30 rejects it as unimplemented and gates subgroup operations on the
+/// device's SUBGROUP feature instead.
 pub fn module_source(stem: &str) -> String {
     let preludes = FAMILIES.iter().find(|(s, _)| *s == stem).map(|(_, p)| *p).unwrap_or(&[]);
+    let mut enables: Vec<&str> = Vec::new();
+    let mut body = String::new();
+    for part in preludes.iter().copied().chain([stem]) {
+        for line in file(part).lines() {
+            let t = line.trim();
+            if t.starts_with("enable ") && t.ends_with(';') {
+                let keep = t != "enable subgroups;" || cfg!(target_arch = "wasm32");
+                if keep && !enables.contains(&t) {
+                    enables.push(t);
+                }
+                continue;
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
     let mut src = String::new();
-    for p in preludes {
-        src.push_str(file(p));
+    for e in enables {
+        src.push_str(e);
         src.push('\n');
     }
-    src.push_str(file(stem));
+    src.push_str(&body);
     src
 }
 
@@ -52,6 +89,9 @@ pub enum KernelKey {
     Elementwise(elementwise::Variant),
     Matmul(matmul::Variant),
     Copy(copy::Variant),
+    Gemv(gemv::Variant),
+    QMatmul(qmatmul::Variant),
+    Embedding(embedding::Variant),
 }
 
 impl KernelKey {
@@ -61,6 +101,9 @@ impl KernelKey {
             KernelKey::Elementwise(_) => "elementwise",
             KernelKey::Matmul(_) => "matmul",
             KernelKey::Copy(_) => "copy",
+            KernelKey::Gemv(v) => v.family(),
+            KernelKey::QMatmul(_) => "qmatmul",
+            KernelKey::Embedding(_) => "embedding",
         }
     }
 
@@ -69,6 +112,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => v.entry_point(),
             KernelKey::Matmul(v) => v.entry_point(),
             KernelKey::Copy(v) => v.entry_point(),
+            KernelKey::Gemv(v) => v.entry_point(),
+            KernelKey::QMatmul(v) => v.entry_point(),
+            KernelKey::Embedding(v) => v.entry_point(),
         }
     }
 
@@ -78,6 +124,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => (1, v.n_inputs()),
             KernelKey::Matmul(v) => (1, v.n_inputs()),
             KernelKey::Copy(_) => (1, 1),
+            KernelKey::Gemv(v) => (1, v.n_inputs()),
+            KernelKey::QMatmul(v) => (1, v.n_inputs()),
+            KernelKey::Embedding(_) => (1, 2),
         }
     }
 }
@@ -123,6 +172,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out),
         Op::WriteRows { slot } => copy::dispatch(slot, &shapes, max),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
+        Op::Embedding => embedding::lower(inputs, out, max),
     }
 }
 

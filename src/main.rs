@@ -81,6 +81,15 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Decode GEMV (one row times a weight) on SmolLM2-135M's shapes for f32, f16, Q8_0 and
+    /// Q4_1 weights, against the naive matmul: GB/s of weights read and microseconds.
+    Gemv {
+        #[arg(long, default_value_t = 30)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -116,6 +125,10 @@ async fn bench(which: Bench) -> webformer::Result<()> {
             } else {
                 print!("{}", webformer::bench::attention::table(&v));
             }
+        }
+        Bench::Gemv { repeats, json } => {
+            let v = webformer::bench::gemv::run(&ctx, repeats).await?;
+            if json { println!("{v}") } else { print!("{}", webformer::bench::gemv::table(&v)) }
         }
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use half::f16;
 use webformer::cpu::quant::{dequantize, quantize};
-use webformer::kernels::quant::{gpu_bytes, repack};
+use webformer::kernels::quant::{gpu_bytes, plane_words, repack};
 use webformer::DType;
 
 #[test]
@@ -60,9 +60,21 @@ fn repack_keeps_every_value() {
             let src = &q[b * block..][..block];
             let scales = block - qbytes;
             assert_eq!(&r[b * qbytes..][..qbytes], &src[scales..], "{dtype} quants of block {b}");
-            let d_plane = 2 * qbytes;
-            let d = f32::from_le_bytes(r[d_plane + 4 * b..][..4].try_into().unwrap());
+            let (d_word, m_word) = plane_words(dtype, 2);
+            assert_eq!(d_word * 4, 2 * qbytes, "{dtype}: the d plane follows the quants");
+            let d = f32::from_le_bytes(r[4 * d_word + 4 * b..][..4].try_into().unwrap());
             assert_eq!(d, f16::from_le_bytes([src[0], src[1]]).to_f32(), "{dtype} scale of block {b}");
+            if dtype == DType::Q4_1 {
+                let m = f32::from_le_bytes(r[4 * m_word + 4 * b..][..4].try_into().unwrap());
+                assert_eq!(m, f16::from_le_bytes([src[2], src[3]]).to_f32(), "{dtype} min of block {b}");
+            }
         }
+        // Padded with zeros to whole 16-byte words, so kernels can read it as array<vec4<u32>>.
+        assert_eq!(r.len() % 16, 0, "{dtype}: GPU size {}", r.len());
+        let used = 2 * (qbytes + if dtype == DType::Q4_1 { 8 } else { 4 });
+        assert!(r[used..].iter().all(|&b| b == 0), "{dtype}: padding");
     }
+    // Odd block counts need padding too (3 Q8_0 blocks = 108 bytes -> 112).
+    assert_eq!(gpu_bytes(DType::Q8_0, 96), 112);
+    assert_eq!(repack(DType::Q8_0, &quantize(DType::Q8_0, &x[..32].repeat(3)), 96).len(), 112);
 }

@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod dispatch;
+pub mod gemv;
 
 use std::time::Instant;
 

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod layout;
+pub mod embedding;
 pub mod matmul;
 pub mod quant;
 pub mod softmax;
@@ -17,6 +18,12 @@ use crate::tensor::HostData;
 pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], runtime: &[u32]) -> Result<HostData> {
     if *op == Op::Reshape {
         return Ok(inputs[0].clone());
+    }
+    if *op == Op::Embedding {
+        let HostData::U32(ids) = inputs[1] else {
+            return Err(crate::error::Error::DType { what: "embedding ids".into(), expected: "u32".into(), got: inputs[1].dtype().to_string() });
+        };
+        return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
     Ok(HostData::F32(match *op {
@@ -52,7 +59,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             attention::decode_partials(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
         }
         Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
-        Op::Reshape => unreachable!("handled above"),
+        Op::Reshape | Op::Embedding => unreachable!("handled above"),
     }))
 }
 

@@ -347,6 +347,39 @@ impl Graph {
         Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, DType::F32))
     }
 
+    /// Token embeddings: row `ids[i]` of `table` [V, D] (f32, f16, q8_0 or q4_1) for every id;
+    /// ids are u32 of any shape and the output is f32 with shape ids.shape + [D]. An id >= V
+    /// gives a row of zeros (the GPU cannot report it, so it is defined rather than an error).
+    ///
+    /// ```
+    /// use webformer::{DType, Graph};
+    /// let mut g = Graph::new();
+    /// let table = g.weight("wte", &[10, 4], vec![0.5f32; 40]).unwrap();
+    /// let ids = g.input("ids", &[2, 3], DType::U32).unwrap();
+    /// let x = g.embedding(table, ids).unwrap();
+    /// assert_eq!(g.node(x).shape, vec![2, 3, 4]);
+    /// ```
+    pub fn embedding(&mut self, table: NodeId, ids: NodeId) -> Result<NodeId> {
+        let name = "embedding";
+        // Shapes and dtypes only: cloning the node would copy a weight table's data.
+        let t = self.get(name, table)?;
+        let (t_shape, t_dtype, t_label) = (t.shape.clone(), t.dtype, t.label());
+        let i = self.get(name, ids)?;
+        let (i_shape, i_dtype, i_label) = (i.shape.clone(), i.dtype, i.label());
+        if !matches!(t_dtype, DType::F32 | DType::F16 | DType::Q8_0 | DType::Q4_1) {
+            return Err(Error::DType { what: format!("{name}: table #{} ({t_label})", table.0), expected: "f32, f16, q8_0 or q4_1".into(), got: t_dtype.to_string() });
+        }
+        if i_dtype != DType::U32 {
+            return Err(Error::DType { what: format!("{name}: ids #{} ({i_label})", ids.0), expected: "u32".into(), got: i_dtype.to_string() });
+        }
+        if t_shape.len() != 2 {
+            return Err(shape_err(name, format!("the table must be a matrix [vocabulary, width], got {t_shape:?}")));
+        }
+        let mut out = i_shape;
+        out.push(t_shape[1]);
+        Ok(self.push(NodeKind::Op(Op::Embedding), vec![table, ids], out, DType::F32))
+    }
+
     /// The same elements as `x` under `shape` (same count). Free: no kernel, no copy.
     pub fn reshape(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId> {
         let n = self.get("reshape", x)?.clone();

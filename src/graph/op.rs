@@ -30,6 +30,11 @@ pub enum MatmulImpl {
     #[default]
     Auto,
     Naive,
+    /// The decode GEMV (a single row times a transposed weight) with its workgroup-memory
+    /// tree reduction, even where the adapter has subgroups (`Auto` then reduces with
+    /// subgroup operations). For tests and benchmarks of that portable path; a node that is
+    /// not a single-row `x · wᵀ` fails to lower.
+    GemvShared,
 }
 
 /// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.
@@ -65,6 +70,10 @@ pub enum Op {
     AttentionDecode { params: AttentionParams, splits: u32 },
     /// Second half: merges the `splits` partials of an `AttentionDecode` into [Lq, H, d].
     AttentionMerge { splits: u32 },
+    /// Rows of a table (inputs[0], [V, D], f32/f16/q8_0/q4_1) gathered by the u32 ids of
+    /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
+    /// row of zeros (no out-of-bounds read, no error on the GPU).
+    Embedding,
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -124,6 +133,7 @@ impl Op {
             Op::Attention(_) => "attention",
             Op::AttentionDecode { .. } => "attention_decode",
             Op::AttentionMerge { .. } => "attention_merge",
+            Op::Embedding => "embedding",
         }
     }
 }

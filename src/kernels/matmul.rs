@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use super::{as_u32, gemv, grid_1d, qmatmul, Dispatch, KernelKey, Operand};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 use crate::graph::{Activation, MatmulImpl, Op};
@@ -49,9 +49,37 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
     let Op::Matmul { trans_b, bias, act, imp } = *op else { unreachable!("matmul::lower called for {op:?}") };
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
+    if let Some(d) = lower_gemv_or_quantized(ctx, trans_b, bias, act, imp, inputs, out)? {
+        return Ok(d);
+    }
     match (imp, inputs[1].dtype) {
         (MatmulImpl::Naive | MatmulImpl::Auto, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
         (_, other) => Err(Error::Usage(format!("matmul with a {other} right-hand side has no kernel on this build"))),
+    }
+}
+
+/// Decode and quantized routing: a single row (M·batch == 1) times a transposed weight goes
+/// to GEMV (any weight dtype; subgroup reduction where the device has it, unless
+/// `MatmulImpl::GemvShared` asks for the workgroup-memory one), and a quantized weight with
+/// more rows to the tiled dequantizing matmul. None: not for these kernels.
+fn lower_gemv_or_quantized(ctx: &Context, trans_b: bool, bias: bool, act: Option<Activation>, imp: MatmulImpl, inputs: &[Operand], out: &[usize]) -> Result<Option<Dispatch>> {
+    let (a, b) = (inputs[0].shape, inputs[1]);
+    let k = a[a.len() - 1];
+    let n = out[out.len() - 1];
+    let rows: usize = out[..out.len() - 1].iter().product();
+    let single = rows == 1 && trans_b;
+    match imp {
+        MatmulImpl::GemvShared if !single => Err(Error::Usage(format!(
+            "MatmulImpl::GemvShared needs one row times a transposed weight (x [1, k] · wᵀ), got a {a:?} and b {:?} with trans_b={trans_b}",
+            b.shape
+        ))),
+        MatmulImpl::GemvShared => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, false)?)),
+        MatmulImpl::Auto if single => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, true)?)),
+        MatmulImpl::Auto if b.dtype.is_quantized() => {
+            let max = ctx.limits().max_compute_workgroups_per_dimension;
+            Ok(Some(qmatmul::lower(b.dtype, rows, k, n, bias, act, max)?))
+        }
+        _ => Ok(None),
     }
 }
 

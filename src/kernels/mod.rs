@@ -6,7 +6,10 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod layout;
+pub mod embedding;
+pub mod gemv;
 pub mod matmul;
+pub mod qmatmul;
 pub mod quant;
 pub mod softmax;
 
@@ -26,6 +29,12 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("softmax", include_str!("../../shaders/softmax.wgsl")),
     ("layout", include_str!("../../shaders/layout.wgsl")),
     ("attention", include_str!("../../shaders/attention.wgsl")),
+    ("gemv", include_str!("../../shaders/gemv.wgsl")),
+    ("gemv_subgroup", include_str!("../../shaders/gemv_subgroup.wgsl")),
+    ("gemv_f16", include_str!("../../shaders/gemv_f16.wgsl")),
+    ("gemv_f16_subgroup", include_str!("../../shaders/gemv_f16_subgroup.wgsl")),
+    ("qmatmul", include_str!("../../shaders/qmatmul.wgsl")),
+    ("embedding", include_str!("../../shaders/embedding.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -37,6 +46,13 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("softmax", &[]),
     ("layout", &[]),
     ("attention", &[]),
+    // The GEMV modules share gemv.wgsl's body; the subgroup and f16 files add entry points.
+    ("gemv", &["activation"]),
+    ("gemv_subgroup", &["activation", "gemv"]),
+    ("gemv_f16", &["activation", "gemv"]),
+    ("gemv_f16_subgroup", &["activation", "gemv", "gemv_subgroup", "gemv_f16"]),
+    ("qmatmul", &["activation"]),
+    ("embedding", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -44,14 +60,35 @@ fn file(stem: &str) -> &'static str {
 }
 
 /// The full WGSL of a family's module: its preludes, then its own file.
+///
+/// WGSL wants `enable` directives before every declaration, so those of all parts are
+/// hoisted to the top (once each). `enable subgroups;` is kept only on wasm32: browsers
+/// require it, while naga 30 rejects it as unimplemented and gates subgroup operations on the
+/// device's SUBGROUP feature instead.
 pub fn module_source(stem: &str) -> String {
     let preludes = FAMILIES.iter().find(|(s, _)| *s == stem).map(|(_, p)| *p).unwrap_or(&[]);
+    let mut enables: Vec<&str> = Vec::new();
+    let mut body = String::new();
+    for part in preludes.iter().copied().chain([stem]) {
+        for line in file(part).lines() {
+            let t = line.trim();
+            if t.starts_with("enable ") && t.ends_with(';') {
+                let keep = t != "enable subgroups;" || cfg!(target_arch = "wasm32");
+                if keep && !enables.contains(&t) {
+                    enables.push(t);
+                }
+                continue;
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
     let mut src = String::new();
-    for p in preludes {
-        src.push_str(file(p));
+    for e in enables {
+        src.push_str(e);
         src.push('\n');
     }
-    src.push_str(file(stem));
+    src.push_str(&body);
     src
 }
 
@@ -64,6 +101,9 @@ pub enum KernelKey {
     Softmax(softmax::Variant),
     Layout(layout::Variant),
     Attention(attention::Variant),
+    Gemv(gemv::Variant),
+    QMatmul(qmatmul::Variant),
+    Embedding(embedding::Variant),
 }
 
 impl KernelKey {
@@ -76,6 +116,9 @@ impl KernelKey {
             KernelKey::Softmax(_) => "softmax",
             KernelKey::Layout(_) => "layout",
             KernelKey::Attention(_) => "attention",
+            KernelKey::Gemv(v) => v.family(),
+            KernelKey::QMatmul(_) => "qmatmul",
+            KernelKey::Embedding(_) => "embedding",
         }
     }
 
@@ -87,6 +130,9 @@ impl KernelKey {
             KernelKey::Softmax(v) => v.entry_point(),
             KernelKey::Layout(v) => v.entry_point(),
             KernelKey::Attention(v) => v.entry_point(),
+            KernelKey::Gemv(v) => v.entry_point(),
+            KernelKey::QMatmul(v) => v.entry_point(),
+            KernelKey::Embedding(v) => v.entry_point(),
         }
     }
 
@@ -99,6 +145,9 @@ impl KernelKey {
             KernelKey::Softmax(v) => (1, v.n_inputs()),
             KernelKey::Layout(_) => (1, 1),
             KernelKey::Attention(v) => (1, v.n_inputs()),
+            KernelKey::Gemv(v) => (1, v.n_inputs()),
+            KernelKey::QMatmul(v) => (1, v.n_inputs()),
+            KernelKey::Embedding(_) => (1, 2),
         }
     }
 }
@@ -148,6 +197,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max),
         Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max),
         Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => attention::dispatch(op, inputs, out, max),
+        Op::Embedding => embedding::lower(inputs, out, max),
     }
 }
 

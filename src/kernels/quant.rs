@@ -5,19 +5,36 @@
 //! them into planes that are aligned for wide loads, keeping every value bit for bit:
 //! - Q8_0: [quants: 32 bytes per block][d: f32 per block]
 //! - Q4_1: [quants: 16 bytes per block][d: f32 per block][m: f32 per block]
+//!
+//! then zeros up to a multiple of 16 bytes, so that kernels may view the whole buffer as
+//! `array<vec4<u32>>` (a runtime array's length is the buffer size divided by the stride;
+//! without the padding the last scales could fall in a partial, unreachable vec4).
 //! f16 scales are widened to f32 exactly, so GPU dequantization equals llama.cpp's.
+//!
+//! Plane offsets in 32-bit words, for `blocks` blocks: Q8_0 d at `8·blocks`; Q4_1 d at
+//! `4·blocks` and m at `5·blocks` (see `plane_words`).
 
 use half::f16;
 
 use crate::tensor::{DType, QK};
 
-/// Bytes the GPU copy of `n` elements takes.
+/// Bytes the GPU copy of `n` elements takes (padded to 16 for quantized types).
 pub fn gpu_bytes(dtype: DType, n: usize) -> usize {
     let blocks = n / QK;
     match dtype {
-        DType::Q8_0 => blocks * (32 + 4),
-        DType::Q4_1 => blocks * (16 + 8),
+        DType::Q8_0 => (blocks * (32 + 4)).next_multiple_of(16),
+        DType::Q4_1 => (blocks * (16 + 8)).next_multiple_of(16),
         other => other.bytes_for(n),
+    }
+}
+
+/// Word (u32) offsets of the scale planes in the GPU copy of `blocks` blocks: (d, m).
+/// Q8_0 has no m plane (0 is returned).
+pub fn plane_words(dtype: DType, blocks: usize) -> (usize, usize) {
+    match dtype {
+        DType::Q8_0 => (8 * blocks, 0),
+        DType::Q4_1 => (4 * blocks, 5 * blocks),
+        _ => (0, 0),
     }
 }
 
@@ -41,5 +58,6 @@ pub fn repack(dtype: DType, bytes: &[u8], n: usize) -> Vec<u8> {
     for p in planes {
         q.extend(p);
     }
+    q.resize(gpu_bytes(dtype, n), 0);
     q
 }

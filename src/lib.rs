@@ -34,6 +34,7 @@ pub mod exec;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod model;
 mod tensor;
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -46,6 +46,10 @@ pub enum Error {
     /// Runtime slot out of range.
     #[error("runtime slot {slot} is out of range; a graph has {max} runtime slots")]
     RuntimeSlot { slot: usize, max: usize },
+    /// A model file (GGUF, safetensors, config.json, tokenizer.json) is unreadable or not what
+    /// was expected; `file` names it, `detail` says what is wrong.
+    #[error("{file}: {detail}")]
+    Model { file: String, detail: String },
     /// Anything else about how the API was used.
     #[error("{0}")]
     Usage(String),

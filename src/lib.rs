@@ -35,6 +35,7 @@ pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod kv;
+pub mod model;
 mod tensor;
 #[cfg(target_arch = "wasm32")]
 mod web;

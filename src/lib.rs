@@ -43,4 +43,5 @@ pub use exec::{CpuExecutor, GpuExecutor, Profile};
 pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions};
 pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
+pub use graph::{RopeMode, SampleOptions, SAMPLE_MAX_ROW};
 pub use tensor::{numel, DType, Element, HostData, Tensor};

@@ -4,7 +4,10 @@
 pub mod copy;
 pub mod elementwise;
 pub mod matmul;
+pub mod norm;
 pub mod quant;
+pub mod rope;
+pub mod sample;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -16,6 +19,16 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         return Ok(inputs[0].clone());
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
+    let last = |s: &[usize]| s[s.len() - 1];
+    // Ops with u32 results.
+    match *op {
+        Op::Argmax => return Ok(HostData::U32(sample::argmax(f(0)?, last(shapes[0])))),
+        Op::Sample { top_k, top_p, temperature_slot, seed_slot } => {
+            let t = f32::from_bits(runtime[temperature_slot as usize]);
+            return Ok(HostData::U32(sample::sample(f(0)?, last(shapes[0]), top_k, top_p, t, runtime[seed_slot as usize])));
+        }
+        _ => {}
+    }
     Ok(HostData::F32(match *op {
         Op::Add => elementwise::add(f(0)?, f(1)?),
         Op::Mul => elementwise::mul(f(0)?, f(1)?),
@@ -34,7 +47,10 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             }
         }
         Op::WriteRows { slot } => copy::write_rows(f(0)?, f(1)?, shapes[0][1], runtime[slot as usize] as usize),
-        Op::Reshape => unreachable!("handled above"),
+        Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
+        Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
+        Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
+        Op::Reshape | Op::Argmax | Op::Sample { .. } => unreachable!("handled above"),
     }))
 }
 

@@ -5,7 +5,10 @@
 pub mod copy;
 pub mod elementwise;
 pub mod matmul;
+pub mod norm;
 pub mod quant;
+pub mod rope;
+pub mod sample;
 
 use std::borrow::Cow;
 
@@ -20,6 +23,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("copy", include_str!("../../shaders/copy.wgsl")),
+    ("norm", include_str!("../../shaders/norm.wgsl")),
+    ("rope", include_str!("../../shaders/rope.wgsl")),
+    ("sample", include_str!("../../shaders/sample.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -28,6 +34,9 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("elementwise", &["activation"]),
     ("matmul", &["activation"]),
     ("copy", &[]),
+    ("norm", &[]),
+    ("rope", &[]),
+    ("sample", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -52,6 +61,9 @@ pub enum KernelKey {
     Elementwise(elementwise::Variant),
     Matmul(matmul::Variant),
     Copy(copy::Variant),
+    Norm(norm::Variant),
+    Rope(rope::Variant),
+    Sample(sample::Variant),
 }
 
 impl KernelKey {
@@ -61,6 +73,9 @@ impl KernelKey {
             KernelKey::Elementwise(_) => "elementwise",
             KernelKey::Matmul(_) => "matmul",
             KernelKey::Copy(_) => "copy",
+            KernelKey::Norm(_) => "norm",
+            KernelKey::Rope(_) => "rope",
+            KernelKey::Sample(_) => "sample",
         }
     }
 
@@ -69,6 +84,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => v.entry_point(),
             KernelKey::Matmul(v) => v.entry_point(),
             KernelKey::Copy(v) => v.entry_point(),
+            KernelKey::Norm(v) => v.entry_point(),
+            KernelKey::Rope(v) => v.entry_point(),
+            KernelKey::Sample(v) => v.entry_point(),
         }
     }
 
@@ -78,6 +96,9 @@ impl KernelKey {
             KernelKey::Elementwise(v) => (1, v.n_inputs()),
             KernelKey::Matmul(v) => (1, v.n_inputs()),
             KernelKey::Copy(_) => (1, 1),
+            KernelKey::Norm(v) => (1, v.n_inputs()),
+            KernelKey::Rope(_) => (1, 1),
+            KernelKey::Sample(_) => (1, 1),
         }
     }
 }
@@ -123,6 +144,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out),
         Op::WriteRows { slot } => copy::dispatch(slot, &shapes, max),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
+        Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max),
+        Op::Rope { .. } => rope::dispatch(op, out, max),
+        Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max),
     }
 }
 

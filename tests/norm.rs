@@ -18,6 +18,7 @@ mod common;
 use common::{assert_close, block, gpu, random, seed};
 use webformer::{cpu, Context, DType, Error, GpuExecutor, Graph};
 
+#[allow(clippy::too_many_arguments)]
 fn run_norm(ctx: &Context, rms: bool, rows: usize, n: usize, x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
     let mut g = Graph::new();
     let xi = g.input("x", &[rows, n], DType::F32).unwrap();

@@ -152,6 +152,7 @@ fn fixed_seed_repeats_and_seeds_vary() {
 
 /// Runs many configurations over random rows; checks every GPU token against the reference
 /// where the reference's margin allows, and always checks membership in the top-k set.
+#[allow(clippy::too_many_arguments)]
 fn check_against_reference(ctx: &Context, rows: usize, n: usize, top_k: u32, top_p: f32, temperature: f32, seeds: &[u32], data_seed: u64) -> (usize, usize) {
     let x = logits(data_seed, rows * n, data_seed % 2 == 0);
     let mut smp = Sampler::new(ctx, rows, n, top_k, top_p);
@@ -354,4 +355,55 @@ fn sample_rejects_bad_options() {
     assert!(matches!(g.sample(x, SampleOptions { seed_slot: 16, ..o }), Err(Error::RuntimeSlot { .. })));
     let y = g.sample(x, o).unwrap();
     assert_eq!((g.node(y).shape.clone(), g.node(y).dtype), (vec![1], DType::U32));
+}
+
+#[test]
+fn decode_step_graph_agrees_with_cpu_executor() {
+    // A toy decoder step: rms_norm -> q projection -> rope (position from slot 2) -> output
+    // projection -> argmax and sample, replayed at several positions. Node by node, the GPU
+    // plan must match the CPU executor (rtol 1e-4: two matmuls of k = 64 and a norm).
+    let Some(ctx) = gpu() else { return };
+    let s = seed("decode step");
+    let (hidden, heads, head_dim, vocab) = (64, 4, 16, 50);
+    let mut g = Graph::new();
+    let x = g.input("x", &[1, hidden], DType::F32).unwrap();
+    let wn = g.weight("norm", &[hidden], random(s, hidden, 0.5, 1.5)).unwrap();
+    let wq = g.weight("wq", &[hidden, hidden], random(s + 1, hidden * hidden, -0.2, 0.2)).unwrap();
+    let wo = g.weight("wo", &[vocab, hidden], random(s + 2, vocab * hidden, -0.5, 0.5)).unwrap();
+    let h = g.rms_norm(x, wn, 1e-5).unwrap();
+    let q = g.matmul_t(h, wq).unwrap();
+    let q = g.reshape(q, &[1, heads, head_dim]).unwrap();
+    let q = g.rope(q, webformer::RopeMode::Adjacent, 100000.0, 2).unwrap();
+    let q = g.reshape(q, &[1, hidden]).unwrap();
+    let logits = g.matmul_t(q, wo).unwrap();
+    let greedy = g.argmax(logits).unwrap();
+    let token = g.sample(logits, SampleOptions { top_k: 10, top_p: 0.9, temperature_slot: TEMP_SLOT, seed_slot: SEED_SLOT }).unwrap();
+    g.output(logits).unwrap();
+    g.output(greedy).unwrap();
+    g.output(token).unwrap();
+    let input = webformer::HostData::F32(random(s + 3, hidden, -1.0, 1.0));
+    for pos in [0u32, 7, 4095] {
+        // Node by node against the CPU executor, at temperature 0 (sample == argmax).
+        let runtime = [(2, pos), (TEMP_SLOT, 0f32.to_bits()), (SEED_SLOT, 9)];
+        let bad = block(webformer::exec::compare(&ctx, &g, &[("x", input.clone())], &runtime, 1e-4, 1e-5)).unwrap();
+        assert!(bad.is_none(), "position {pos}: {bad:?}");
+    }
+    // At temperature 1 the drawn token is the reference's draw from the GPU's own logits.
+    let mut exe = GpuExecutor::new(&ctx, &g).unwrap();
+    exe.set_input_host("x", &input).unwrap();
+    exe.set_runtime_f32(TEMP_SLOT, 1.0).unwrap();
+    for step in 0..16u32 {
+        exe.set_runtime_u32(2, step).unwrap();
+        exe.set_runtime_u32(SEED_SLOT, (s as u32).wrapping_add(step)).unwrap();
+        exe.run().unwrap();
+        let l = block(exe.read(logits)).unwrap().to_f32();
+        let t = block(exe.read(token)).unwrap().to_f32()[0] as u32;
+        let d = cpu::sample::sample_row(&l, 10, 0.9, 1.0, (s as u32).wrapping_add(step), 0);
+        if d.margin > MARGIN {
+            assert_eq!(t, d.token, "step {step}");
+        }
+        if d.margin_top_p > MARGIN {
+            assert!(d.candidates[t as usize], "step {step}: token {t} outside top-k/top-p");
+        }
+    }
 }

@@ -72,7 +72,7 @@ pub fn sample_row(row: &[f32], top_k: u32, top_p: f32, temperature: f32, seed: u
     let greedy_token = argmax_row(&l);
     let m = l[greedy_token as usize];
     let u = uniform(seed, row_index);
-    if !(temperature >= MIN_TEMPERATURE) || top_k == 1 || !m.is_finite() {
+    if temperature.is_nan() || temperature < MIN_TEMPERATURE || top_k == 1 || !m.is_finite() {
         return RowDraw { token: greedy_token, greedy: true, weights: vec![], candidates: vec![], u, margin: f64::INFINITY, margin_top_p: f64::INFINITY };
     }
     let t = temperature as f64;

@@ -47,4 +47,5 @@ pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
 pub use graph::{AttentionOptions, KeyRange, SoftmaxOptions};
 pub use kv::{KvCache, KvCacheConfig};
+pub use graph::{RopeMode, SampleOptions, SAMPLE_MAX_ROW};
 pub use tensor::{numel, DType, Element, HostData, Tensor};

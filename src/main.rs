@@ -90,6 +90,15 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Norms, rope, argmax and sampling at SmolLM2-135M decode sizes, with the logits
+    /// readback that GPU sampling replaces as the baseline.
+    Ops {
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -130,6 +139,7 @@ async fn bench(which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::gemv::run(&ctx, repeats).await?;
             if json { println!("{v}") } else { print!("{}", webformer::bench::gemv::table(&v)) }
         }
+        Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(&ctx, repeats).await?, json),
     }
     Ok(())
 }
@@ -224,6 +234,20 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     }
     println!("demo OK");
     Ok(())
+}
+
+/// Prints the ops bench: JSON as is, or a table of its rows.
+fn report_ops(v: serde_json::Value, json: bool) {
+    if json {
+        println!("{v}");
+        return;
+    }
+    println!("{:<40} {:<16} {:>12} {:>10}", "op", "shape", "time (us)", "GB/s");
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    for r in rows.iter().chain(std::iter::once(&v["baseline"])) {
+        let shape = r.get("shape").map(|s| s.to_string()).unwrap_or_else(|| "[49152]".into());
+        println!("{:<40} {:<16} {:>12.1} {:>10.2}", r["op"].as_str().unwrap_or("?"), shape, r["us"].as_f64().unwrap_or(f64::NAN), r["gb_per_s"].as_f64().unwrap_or(f64::NAN));
+    }
 }
 
 /// Prints a bench report: JSON as is, or its fields one per line.

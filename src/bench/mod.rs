@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod dispatch;
 pub mod gemv;
+pub mod ops;
 
 use std::time::Instant;
 

@@ -7,8 +7,11 @@ pub mod elementwise;
 pub mod layout;
 pub mod embedding;
 pub mod matmul;
+pub mod norm;
 pub mod quant;
 pub mod softmax;
+pub mod rope;
+pub mod sample;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -26,6 +29,16 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
+    let last = |s: &[usize]| s[s.len() - 1];
+    // Ops with u32 results.
+    match *op {
+        Op::Argmax => return Ok(HostData::U32(sample::argmax(f(0)?, last(shapes[0])))),
+        Op::Sample { top_k, top_p, temperature_slot, seed_slot } => {
+            let t = f32::from_bits(runtime[temperature_slot as usize]);
+            return Ok(HostData::U32(sample::sample(f(0)?, last(shapes[0]), top_k, top_p, t, runtime[seed_slot as usize])));
+        }
+        _ => {}
+    }
     Ok(HostData::F32(match *op {
         Op::Add => elementwise::add(f(0)?, f(1)?),
         Op::Mul => elementwise::mul(f(0)?, f(1)?),
@@ -59,7 +72,10 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             attention::decode_partials(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
         }
         Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
-        Op::Reshape | Op::Embedding => unreachable!("handled above"),
+        Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
+        Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
+        Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
+        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } => unreachable!("handled above"),
     }))
 }
 

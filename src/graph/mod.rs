@@ -17,7 +17,7 @@ mod op;
 pub mod plan;
 
 pub use attention::{AttentionOptions, SoftmaxOptions};
-pub use op::{Activation, AttentionParams, KeyRange, MatmulImpl, Op, Scalar, SoftmaxParams};
+pub use op::{Activation, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -37,6 +37,25 @@ pub struct MatmulOptions {
     pub act: Option<Activation>,
     pub imp: MatmulImpl,
 }
+
+/// Options of `Graph::sample`. The temperature and the seed live in runtime slots so that one
+/// plan serves every decoding step (the caller changes the seed each step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// Keep only the `top_k` largest logits (ties at the k-th value kept too); 0 turns it off,
+    /// 1 is greedy.
+    pub top_k: u32,
+    /// Then keep the smallest set of largest logits whose probability reaches `top_p`
+    /// (in (0, 1]; 1 turns it off).
+    pub top_p: f32,
+    /// Runtime slot holding the temperature as f32 bits; a value <= 0 (or NaN) means greedy.
+    pub temperature_slot: u32,
+    /// Runtime slot holding the u32 seed of the draw.
+    pub seed_slot: u32,
+}
+
+/// Largest row a sampler accepts: counts are kept in f32, exact up to 2^24.
+pub const SAMPLE_MAX_ROW: usize = 1 << 24;
 
 /// Index of a node in its graph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -400,6 +419,98 @@ impl Graph {
         }
         let start32 = u32::try_from(start).map_err(|_| shape_err("rows", format!("start {start} exceeds 32 bits")))?;
         Ok(self.push(NodeKind::Op(Op::Rows { start: start32, count: count as u32 }), vec![x], vec![count, cols], DType::F32))
+    }
+
+    fn norm_weight(&self, name: &str, id: NodeId, what: &str, n: usize) -> Result<()> {
+        let s = &self.f32_input(name, id)?.shape;
+        if s[..] != [n] {
+            return Err(shape_err(name, format!("the {what} must have shape [{n}] (the last dimension of x), got {s:?}")));
+        }
+        Ok(())
+    }
+
+    fn check_eps(name: &str, eps: f32) -> Result<()> {
+        if !(eps.is_finite() && eps >= 0.0) {
+            return Err(shape_err(name, format!("eps must be finite and >= 0, got {eps}")));
+        }
+        Ok(())
+    }
+
+    /// LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) · w + b, with the
+    /// biased variance (as torch.nn.LayerNorm). x [..., n], w [n], b [n].
+    pub fn layer_norm(&mut self, x: NodeId, w: NodeId, b: NodeId, eps: f32) -> Result<NodeId> {
+        let name = "layer_norm";
+        Self::check_eps(name, eps)?;
+        let shape = self.f32_input(name, x)?.shape.clone();
+        let n = shape[shape.len() - 1];
+        self.norm_weight(name, w, "weight", n)?;
+        self.norm_weight(name, b, "bias", n)?;
+        Ok(self.push(NodeKind::Op(Op::LayerNorm { eps }), vec![x, w, b], shape, DType::F32))
+    }
+
+    /// RMSNorm over the last dimension, Llama style: x / sqrt(mean(x²) + eps) · w.
+    /// x [..., n], w [n].
+    pub fn rms_norm(&mut self, x: NodeId, w: NodeId, eps: f32) -> Result<NodeId> {
+        let name = "rms_norm";
+        Self::check_eps(name, eps)?;
+        let shape = self.f32_input(name, x)?.shape.clone();
+        let n = shape[shape.len() - 1];
+        self.norm_weight(name, w, "weight", n)?;
+        Ok(self.push(NodeKind::Op(Op::RmsNorm { eps }), vec![x, w], shape, DType::F32))
+    }
+
+    /// Rotary position embedding of x [T, H, d] (tokens, heads, head dim; d even): the pair i
+    /// of token t is turned by the angle (start + t) · theta^(-2i/d), where `start` is read
+    /// from runtime slot `slot` on every run, so a decoding plan is replayed as the position
+    /// moves. `mode` says which elements pair up (see `RopeMode`).
+    pub fn rope(&mut self, x: NodeId, mode: RopeMode, theta: f32, slot: u32) -> Result<NodeId> {
+        let op = Op::Rope { mode, theta, slot };
+        let name = op.name();
+        check_slot(slot)?;
+        let shape = self.f32_input(name, x)?.shape.clone();
+        if shape.len() != 3 || shape[2] % 2 != 0 {
+            return Err(shape_err(name, format!("needs x [tokens, heads, head_dim] with an even head_dim, got {shape:?}")));
+        }
+        if !(theta.is_finite() && theta > 1.0) {
+            return Err(shape_err(name, format!("theta must be a finite number > 1 (e.g. 10000), got {theta}")));
+        }
+        Ok(self.push(NodeKind::Op(op), vec![x], shape, DType::F32))
+    }
+
+    /// Shape of a per-row result: the leading dimensions ([1] for a single row).
+    fn row_result(shape: &[usize]) -> Vec<usize> {
+        if shape.len() == 1 { vec![1] } else { shape[..shape.len() - 1].to_vec() }
+    }
+
+    /// Index (u32) of the largest element of each row: x [..., n] -> [...] ([n] -> [1]).
+    /// Ties go to the lowest index and NaN counts as the largest, as in torch.argmax.
+    pub fn argmax(&mut self, x: NodeId) -> Result<NodeId> {
+        let shape = self.f32_input("argmax", x)?.shape.clone();
+        Ok(self.push(NodeKind::Op(Op::Argmax), vec![x], Self::row_result(&shape), DType::U32))
+    }
+
+    /// Draws a token id (u32) from logits [n] -> [1] or [rows, n] -> [rows] on the GPU:
+    /// softmax(logits / temperature) restricted by top-k, then top-p, sampled with a
+    /// counter-based hash of the seed (and row), so a fixed seed repeats. NaN logits are never
+    /// drawn (they count as -inf); temperature <= 0, top_k = 1 or an infinite largest logit
+    /// give the greedy argmax. See shaders/sample.wgsl for the algorithm.
+    pub fn sample(&mut self, logits: NodeId, o: SampleOptions) -> Result<NodeId> {
+        let name = "sample";
+        check_slot(o.temperature_slot)?;
+        check_slot(o.seed_slot)?;
+        let shape = self.f32_input(name, logits)?.shape.clone();
+        if shape.len() > 2 {
+            return Err(shape_err(name, format!("needs logits [vocab] or [rows, vocab], got {shape:?}")));
+        }
+        let n = shape[shape.len() - 1];
+        if n > SAMPLE_MAX_ROW {
+            return Err(shape_err(name, format!("rows of {n} logits exceed the sampler's limit of {SAMPLE_MAX_ROW} (counts are exact f32 integers)")));
+        }
+        if !(o.top_p > 0.0 && o.top_p <= 1.0) {
+            return Err(shape_err(name, format!("top_p must be in (0, 1] (1 turns it off), got {}", o.top_p)));
+        }
+        let op = Op::Sample { top_k: o.top_k, top_p: o.top_p, temperature_slot: o.temperature_slot, seed_slot: o.seed_slot };
+        Ok(self.push(NodeKind::Op(op), vec![logits], Self::row_result(&shape), DType::U32))
     }
 
     /// The node whose buffer holds `id`'s value (following in-place writes and views).

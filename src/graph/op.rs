@@ -37,6 +37,17 @@ pub enum MatmulImpl {
     GemvShared,
 }
 
+/// How rotary position embeddings pair the elements of one head of `d` elements. The two
+/// conventions rotate the same pairs of weights once a checkpoint is converted: llama.cpp's
+/// GGUF converter permutes Q and K so that its adjacent pairs equal Hugging Face's halves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum RopeMode {
+    /// Pairs (x[2i], x[2i+1]): GGUF / llama.cpp, rope type "NORM" (Llama in GGUF files).
+    Adjacent,
+    /// Pairs (x[i], x[i + d/2]): Hugging Face `rotate_half` (and llama.cpp's "NEOX" type).
+    Halves,
+}
+
 /// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Op {
@@ -74,6 +85,20 @@ pub enum Op {
     /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
     /// row of zeros (no out-of-bounds read, no error on the GPU).
     Embedding,
+    /// (x - mean) / sqrt(var + eps) · w + b over the last dimension (inputs x, w, b).
+    LayerNorm { eps: f32 },
+    /// x / sqrt(mean(x²) + eps) · w over the last dimension (Llama; inputs x, w).
+    RmsNorm { eps: f32 },
+    /// Rotary position embedding of x [T, H, d]: pair i of token t turns by
+    /// (start + t) · theta^(-2i/d), where `start` is held in runtime slot `slot`.
+    Rope { mode: RopeMode, theta: f32, slot: u32 },
+    /// Index of the largest element of each row (u32; ties -> lowest index, NaN counts as the
+    /// largest, as torch.argmax).
+    Argmax,
+    /// Draws one token id per row of logits: temperature (f32 in runtime slot
+    /// `temperature_slot`; <= 0 means greedy), then top-k (0 = off), then top-p (1 = off), with
+    /// a seed from runtime slot `seed_slot`. See `Graph::sample`.
+    Sample { top_k: u32, top_p: f32, temperature_slot: u32, seed_slot: u32 },
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -134,6 +159,12 @@ impl Op {
             Op::AttentionDecode { .. } => "attention_decode",
             Op::AttentionMerge { .. } => "attention_merge",
             Op::Embedding => "embedding",
+            Op::LayerNorm { .. } => "layer_norm",
+            Op::RmsNorm { .. } => "rms_norm",
+            Op::Rope { mode: RopeMode::Adjacent, .. } => "rope_adjacent",
+            Op::Rope { mode: RopeMode::Halves, .. } => "rope_halves",
+            Op::Argmax => "argmax",
+            Op::Sample { .. } => "sample",
         }
     }
 }

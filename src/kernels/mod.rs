@@ -12,6 +12,9 @@ pub mod matmul;
 pub mod qmatmul;
 pub mod quant;
 pub mod softmax;
+pub mod norm;
+pub mod rope;
+pub mod sample;
 
 use std::borrow::Cow;
 
@@ -35,6 +38,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemv_f16_subgroup", include_str!("../../shaders/gemv_f16_subgroup.wgsl")),
     ("qmatmul", include_str!("../../shaders/qmatmul.wgsl")),
     ("embedding", include_str!("../../shaders/embedding.wgsl")),
+    ("norm", include_str!("../../shaders/norm.wgsl")),
+    ("rope", include_str!("../../shaders/rope.wgsl")),
+    ("sample", include_str!("../../shaders/sample.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -53,6 +59,9 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("gemv_f16_subgroup", &["activation", "gemv", "gemv_subgroup", "gemv_f16"]),
     ("qmatmul", &["activation"]),
     ("embedding", &[]),
+    ("norm", &[]),
+    ("rope", &[]),
+    ("sample", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -104,6 +113,9 @@ pub enum KernelKey {
     Gemv(gemv::Variant),
     QMatmul(qmatmul::Variant),
     Embedding(embedding::Variant),
+    Norm(norm::Variant),
+    Rope(rope::Variant),
+    Sample(sample::Variant),
 }
 
 impl KernelKey {
@@ -119,6 +131,9 @@ impl KernelKey {
             KernelKey::Gemv(v) => v.family(),
             KernelKey::QMatmul(_) => "qmatmul",
             KernelKey::Embedding(_) => "embedding",
+            KernelKey::Norm(_) => "norm",
+            KernelKey::Rope(_) => "rope",
+            KernelKey::Sample(_) => "sample",
         }
     }
 
@@ -133,6 +148,9 @@ impl KernelKey {
             KernelKey::Gemv(v) => v.entry_point(),
             KernelKey::QMatmul(v) => v.entry_point(),
             KernelKey::Embedding(v) => v.entry_point(),
+            KernelKey::Norm(v) => v.entry_point(),
+            KernelKey::Rope(v) => v.entry_point(),
+            KernelKey::Sample(v) => v.entry_point(),
         }
     }
 
@@ -148,6 +166,9 @@ impl KernelKey {
             KernelKey::Gemv(v) => (1, v.n_inputs()),
             KernelKey::QMatmul(v) => (1, v.n_inputs()),
             KernelKey::Embedding(_) => (1, 2),
+            KernelKey::Norm(v) => (1, v.n_inputs()),
+            KernelKey::Rope(_) => (1, 1),
+            KernelKey::Sample(_) => (1, 1),
         }
     }
 }
@@ -198,6 +219,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max),
         Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => attention::dispatch(op, inputs, out, max),
         Op::Embedding => embedding::lower(inputs, out, max),
+        Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max),
+        Op::Rope { .. } => rope::dispatch(op, out, max),
+        Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max),
     }
 }
 

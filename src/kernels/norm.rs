@@ -1,0 +1,59 @@
+//! Norm family (shaders/norm.wgsl): LayerNorm and RMSNorm over the last dimension, one
+//! workgroup per row.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use crate::error::Result;
+use crate::graph::Op;
+
+/// Invocations per workgroup (one workgroup per row), as in the shader.
+pub const WORKGROUP: u32 = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Inputs x, w, b.
+    LayerNorm,
+    /// Inputs x, w.
+    RmsNorm,
+}
+
+impl Variant {
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Variant::LayerNorm => "layer_norm",
+            Variant::RmsNorm => "rms_norm",
+        }
+    }
+
+    pub fn n_inputs(self) -> u32 {
+        match self {
+            Variant::LayerNorm => 3,
+            Variant::RmsNorm => 2,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    n: u32,
+    eps: f32,
+}
+
+/// Launch for a norm over the last dimension of `out` (the shape of x): one workgroup per
+/// row, wrapped into y beyond the per-dimension limit.
+pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+    let (variant, eps) = match *op {
+        Op::LayerNorm { eps } => (Variant::LayerNorm, eps),
+        Op::RmsNorm { eps } => (Variant::RmsNorm, eps),
+        _ => unreachable!("norm::dispatch called for {op:?}"),
+    };
+    let n = out[out.len() - 1];
+    let total: usize = out.iter().product();
+    as_u32(&format!("{} input", op.name()), total)?;
+    let rows = total / n;
+    let params = Params { rows: as_u32(&format!("{} rows", op.name()), rows)?, n: as_u32(&format!("{} row length", op.name()), n)?, eps };
+    Ok(Dispatch { key: KernelKey::Norm(variant), params: bytemuck::bytes_of(&params).to_vec(), workgroups: grid_1d(rows as u64, 1, max_per_dim)? })
+}

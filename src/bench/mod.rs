@@ -3,6 +3,7 @@
 //! Each `webformer bench <name>` subcommand is a function here returning a JSON value.
 
 pub mod dispatch;
+pub mod gemm;
 
 use std::time::Instant;
 

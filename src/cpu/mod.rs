@@ -3,6 +3,7 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod gemm;
 pub mod matmul;
 pub mod quant;
 

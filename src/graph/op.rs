@@ -24,12 +24,17 @@ pub enum Activation {
 }
 
 /// Which matmul kernel to use. `Auto` lets the lowering pick by shape, dtype and adapter
-/// features; `Naive` forces the one-thread-per-output baseline (benchmarks, debugging).
+/// features; the others force one kernel (benchmarks, tests, debugging).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
 pub enum MatmulImpl {
     #[default]
     Auto,
+    /// The one-thread-per-output baseline (f32 B only).
     Naive,
+    /// The workgroup-tiled GEMM (`kernels::gemm`, f32 or f16 B).
+    Tiled,
+    /// The subgroup-broadcast GEMM (`kernels::gemm`, f32 or f16 B); needs SUBGROUP.
+    Subgroup,
 }
 
 /// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.

@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod elementwise;
+pub mod gemm;
 pub mod matmul;
 pub mod quant;
 
@@ -20,6 +21,13 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("copy", include_str!("../../shaders/copy.wgsl")),
+    ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
+    ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
+    ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
+    ("gemm", include_str!("../../shaders/gemm.wgsl")),
+    ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
+    ("gemm_f16", include_str!("../../shaders/gemm_f16.wgsl")),
+    ("gemm_f16_subgroup", include_str!("../../shaders/gemm_f16_subgroup.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -28,22 +36,37 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("elementwise", &["activation"]),
     ("matmul", &["activation"]),
     ("copy", &[]),
+    // The GEMM kernels take B through gemm_b32 (f32) or gemm_b16 (f16); the f16 families reuse
+    // the kernel files as preludes (see kernels::gemm).
+    ("gemm", &["activation", "gemm_common", "gemm_b32"]),
+    ("gemm_subgroup", &["activation", "gemm_common", "gemm_b32"]),
+    ("gemm_f16", &["activation", "gemm_common", "gemm_b16", "gemm"]),
+    ("gemm_f16_subgroup", &["activation", "gemm_common", "gemm_b16", "gemm_subgroup"]),
 ];
 
 fn file(stem: &str) -> &'static str {
     SHADERS.iter().find(|(s, _)| *s == stem).map(|(_, src)| *src).unwrap_or("")
 }
 
-/// The full WGSL of a family's module: its preludes, then its own file.
+/// The full WGSL of a family's module: its preludes, then its own file. `enable` directives
+/// (e.g. `enable f16;` of an f16 prelude) are lifted to the top, where WGSL requires them.
 pub fn module_source(stem: &str) -> String {
     let preludes = FAMILIES.iter().find(|(s, _)| *s == stem).map(|(_, p)| *p).unwrap_or(&[]);
-    let mut src = String::new();
-    for p in preludes {
-        src.push_str(file(p));
-        src.push('\n');
+    let (mut directives, mut src) = (String::new(), String::new());
+    for part in preludes.iter().copied().chain([stem]) {
+        for line in file(part).lines() {
+            if line.starts_with("enable ") {
+                if !directives.lines().any(|d| d == line) {
+                    directives.push_str(line);
+                    directives.push('\n');
+                }
+            } else {
+                src.push_str(line);
+                src.push('\n');
+            }
+        }
     }
-    src.push_str(file(stem));
-    src
+    directives + &src
 }
 
 /// A compiled kernel's identity: family plus typed variant. Pipelines are cached under it.
@@ -52,6 +75,7 @@ pub enum KernelKey {
     Elementwise(elementwise::Variant),
     Matmul(matmul::Variant),
     Copy(copy::Variant),
+    Gemm(gemm::Variant),
 }
 
 impl KernelKey {
@@ -61,6 +85,7 @@ impl KernelKey {
             KernelKey::Elementwise(_) => "elementwise",
             KernelKey::Matmul(_) => "matmul",
             KernelKey::Copy(_) => "copy",
+            KernelKey::Gemm(v) => v.family(),
         }
     }
 
@@ -69,6 +94,7 @@ impl KernelKey {
             KernelKey::Elementwise(v) => v.entry_point(),
             KernelKey::Matmul(v) => v.entry_point(),
             KernelKey::Copy(v) => v.entry_point(),
+            KernelKey::Gemm(v) => v.entry_point(),
         }
     }
 
@@ -78,6 +104,7 @@ impl KernelKey {
             KernelKey::Elementwise(v) => (1, v.n_inputs()),
             KernelKey::Matmul(v) => (1, v.n_inputs()),
             KernelKey::Copy(_) => (1, 1),
+            KernelKey::Gemm(v) => (1, v.n_inputs()),
         }
     }
 }

@@ -1,9 +1,10 @@
-//! The tuned GEMM (kernels::gemm) against the CPU reference (cpu::gemm, i.e. cpu::matmul in f64
-//! plus the bias and activation of cpu::elementwise): every kernel the adapter can run (tiled
-//! always, subgroup where it has SUBGROUP), B stored [k, n] and [n, k], shared by a batch or
-//! batched, f32 and f16 B, every epilogue, awkward sizes (1, odd, prime, not multiples of any
-//! tile or of 4, k past one 32-step chunk), and more than 65535 workgroups. Fresh seeded inputs
-//! every run (seed printed; WEBFORMER_SEED replays), outputs poisoned with NaN first.
+//! The tuned GEMM (kernels::gemm) against the CPU reference (cpu::matmul, accumulated in f64,
+//! then cpu::gemm::epilogue: bias and activation as cpu::elementwise computes them): every
+//! kernel the adapter can run (tiled always, subgroup where it has SUBGROUP), B stored [k, n]
+//! and [n, k], shared by a batch or batched, f32 and f16 B, every epilogue, awkward sizes (1,
+//! odd, prime, not multiples of any tile or of 4, k past one 32-step chunk), and more than 65535
+//! workgroups. Fresh seeded inputs every run (seed printed; WEBFORMER_SEED replays), outputs
+//! poisoned with NaN first.
 //!
 //! Tolerances, per element:
 //! - product: |got - want| <= 2·k·eps·Σ|a||b| (eps = f32::EPSILON; the classic bound for a dot
@@ -94,14 +95,15 @@ fn check(ctx: &Context, imp: MatmulImpl, case: Case, b_dtype: DType, with_bias: 
     let got = block(exe.read(y)).unwrap().to_f32();
 
     let bias_ref = with_bias.then_some(bias.as_slice());
-    let pre = cpu::gemm::gemm(&a, &b, &a_shape, &b_shape, &out, case.trans_b, bias_ref, None);
-    let want = cpu::gemm::gemm(&a, &b, &a_shape, &b_shape, &out, case.trans_b, bias_ref, act);
+    let product = cpu::matmul::matmul(&a, &b, &a_shape, &b_shape, &out, case.trans_b);
+    let pre = cpu::gemm::epilogue(product.clone(), bias_ref, None);
+    let want = cpu::gemm::epilogue(product, bias_ref, act);
     let mag = cpu::gemm::magnitude(&a, &b, &a_shape, &b_shape, &out, case.trans_b);
     let eps = f32::EPSILON;
     assert_eq!(got.len(), want.len());
     for i in 0..want.len() {
-        let product = 2.0 * case.k as f32 * eps * mag[i];
-        let tol = if with_bias || act.is_some() { 1.2 * (product + eps * pre[i].abs()) + 1e-5 * want[i].abs() + 1e-6 } else { product };
+        let dot_bound = 2.0 * case.k as f32 * eps * mag[i];
+        let tol = if with_bias || act.is_some() { 1.2 * (dot_bound + eps * pre[i].abs()) + 1e-5 * want[i].abs() + 1e-6 } else { dot_bound };
         assert!(
             (got[i] - want[i]).abs() <= tol,
             "{imp:?} {case:?} b {b_dtype} bias {with_bias} act {act:?}: element {i} of {out:?} is {}, reference {} (tolerance {tol}, seed {seed})",

@@ -7,9 +7,9 @@
 //!   (no feature needed beyond SHADER_F16 for f16 B) and the default on GPUs.
 //! - [`Kernel::Subgroup`] (`gemm_subgroup`, `gemm_f16_subgroup`): 8-invocation workgroups of
 //!   16 x 32 tiles that share A through subgroup broadcasts, with no workgroup memory and no
-//!   barrier. The default on CPU adapters (lavapipe, SwiftShader) that have SUBGROUP: there
+//!   barrier. The default on native CPU adapters (lavapipe) that have SUBGROUP: there
 //!   every load is a loop over the SIMD lanes and a barrier a coroutine switch, and this kernel
-//!   measured about twice the tiled one (see `webformer bench gemm`).
+//!   measured 2 to 2.7 times the tiled one (lavapipe, 1024³ and 2048³; `webformer bench gemm`).
 //!
 //! The choice is made in one place, [`choose`]; `MatmulImpl::Tiled` / `MatmulImpl::Subgroup`
 //! force a kernel (tests, benchmarks).

@@ -53,6 +53,23 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Matmul throughput (GFLOP/s) of the naive kernel and the tuned GEMM kernels, square sizes.
+    Gemm {
+        /// Sizes n of the n x n x n products, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [256, 512, 1024, 2048])]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Layouts of B: nn (a · b), nt (a · bᵀ, linear layers), or both.
+        #[arg(long, value_delimiter = ',', default_values_t = ["nn".to_string(), "nt".to_string()])]
+        layouts: Vec<String>,
+        /// Largest size the (slow) naive baseline runs at.
+        #[arg(long, default_value_t = 1024)]
+        naive_max: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fused attention: causal prefill (vs the composite of primitives where it fits) and
     /// decode steps over a KV cache.
     Attention {
@@ -140,6 +157,18 @@ async fn bench(which: Bench) -> webformer::Result<()> {
             if json { println!("{v}") } else { print!("{}", webformer::bench::gemv::table(&v)) }
         }
         Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(&ctx, repeats).await?, json),
+        Bench::Gemm { sizes, repeats, layouts, naive_max, json } => {
+            if let Some(bad) = layouts.iter().find(|l| *l != "nn" && *l != "nt") {
+                return Err(webformer::Error::Setting { name: "--layouts".into(), value: bad.clone(), expected: "nn, nt".into() });
+            }
+            let layouts: Vec<&str> = layouts.iter().map(|s| s.as_str()).collect();
+            let v = webformer::bench::gemm::run(&ctx, &sizes, &layouts, repeats, naive_max).await?;
+            if json {
+                println!("{v}");
+            } else {
+                print!("{}", webformer::bench::gemm::table(&v));
+            }
+        }
     }
     Ok(())
 }

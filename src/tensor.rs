@@ -219,7 +219,7 @@ impl Tensor {
         numel(&self.shape)
     }
 
-    /// Size of the data in bytes (the buffer may be padded to a multiple of 4).
+    /// Size of the data in bytes (the buffer may be padded to a multiple of 16).
     pub fn bytes(&self) -> u64 {
         self.dtype.bytes_for(self.numel()) as u64
     }

@@ -25,11 +25,26 @@ fn every_shader_translates_to_spirv_msl_hlsl() {
     for (name, _) in FAMILIES {
         translate(name, &module_source(name));
     }
-    // Preludes must also stand alone (they are plain function libraries).
-    for (name, src) in SHADERS {
+    // Preludes must also stand as libraries: each validates alone, or after just the preludes
+    // listed before it where a family lists it (gemm_b32 builds on gemm_common, which builds on
+    // activation), so no prelude depends on code that comes after it.
+    for (name, _) in SHADERS {
         if !FAMILIES.iter().any(|(f, _)| f == name) {
-            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default()).validate(&module).unwrap_or_else(|e| panic!("{name}.wgsl: {e}"));
+            let before = FAMILIES.iter().find_map(|(_, pre)| pre.iter().position(|p| p == name).map(|i| &pre[..i])).unwrap_or(&[]);
+            // `enable` directives first, as kernels::module_source arranges them.
+            let (mut directives, mut lib) = (String::new(), String::new());
+            for p in before.iter().chain([name]) {
+                for line in SHADERS.iter().find(|(s, _)| s == p).map(|(_, src)| *src).unwrap_or("").lines() {
+                    let part = if line.starts_with("enable ") { &mut directives } else { &mut lib };
+                    part.push_str(line);
+                    part.push('\n');
+                }
+            }
+            let lib = directives + &lib;
+            let module = naga::front::wgsl::parse_str(&lib).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&lib)));
+            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16)
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{name}.wgsl: {e}"));
         }
     }
 }

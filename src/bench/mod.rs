@@ -6,6 +6,7 @@ pub mod attention;
 pub mod dispatch;
 pub mod gemv;
 pub mod ops;
+pub mod gemm;
 
 use std::time::Instant;
 

@@ -6,6 +6,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod layout;
 pub mod embedding;
+pub mod gemm;
 pub mod matmul;
 pub mod norm;
 pub mod quant;

@@ -6,9 +6,11 @@
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 
-/// Rounds a byte size up to what copies and bindings accept (multiples of 4, at least 4).
+/// Rounds a byte size up to a multiple of 16 (at least 16): copies and bindings need multiples
+/// of 4, and 16 lets kernels view any tensor as an array of vec4 (the GEMM loads 4 elements at
+/// a time), with every element index i inside vec4 i / 4 and no binding too small for one vec4.
 pub(crate) fn padded(bytes: u64) -> u64 {
-    bytes.max(4).div_ceil(4) * 4
+    bytes.max(16).div_ceil(16) * 16
 }
 
 /// A storage buffer that kernels read and write and that can be copied in and out.

@@ -24,17 +24,22 @@ pub enum Activation {
 }
 
 /// Which matmul kernel to use. `Auto` lets the lowering pick by shape, dtype and adapter
-/// features; `Naive` forces the one-thread-per-output baseline (benchmarks, debugging).
+/// features; the others force one kernel (benchmarks, tests, debugging).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
 pub enum MatmulImpl {
     #[default]
     Auto,
+    /// The one-thread-per-output baseline (f32 B only).
     Naive,
     /// The decode GEMV (a single row times a transposed weight) with its workgroup-memory
     /// tree reduction, even where the adapter has subgroups (`Auto` then reduces with
     /// subgroup operations). For tests and benchmarks of that portable path; a node that is
     /// not a single-row `x · wᵀ` fails to lower.
     GemvShared,
+    /// The workgroup-tiled GEMM (`kernels::gemm`, f32 or f16 B).
+    Tiled,
+    /// The subgroup-broadcast GEMM (`kernels::gemm`, f32 or f16 B); needs SUBGROUP.
+    Subgroup,
 }
 
 /// How rotary position embeddings pair the elements of one head of `d` elements. The two

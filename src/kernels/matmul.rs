@@ -1,9 +1,10 @@
 //! Matmul family (shaders/matmul.wgsl): the straightforward batched kernel with bias and
-//! activation epilogues, and the choice of matmul kernel for a graph node.
+//! activation epilogues, and the choice of matmul kernel for a graph node (this one, the
+//! baseline, or the tuned GEMM of `kernels::gemm`).
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, gemv, grid_1d, qmatmul, Dispatch, KernelKey, Operand};
+use super::{as_u32, gemm, gemv, grid_1d, qmatmul, Dispatch, KernelKey, Operand};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 use crate::graph::{Activation, MatmulImpl, Op};
@@ -45,6 +46,8 @@ pub fn act_code(act: Option<Activation>) -> u32 {
 }
 
 /// Picks the matmul kernel for a node: by b's dtype, the shape and the adapter's features.
+/// One arm per kernel family; more specific kernels (e.g. for single-row shapes or quantized
+/// b) go before the general GEMM arm.
 pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
     let Op::Matmul { trans_b, bias, act, imp } = *op else { unreachable!("matmul::lower called for {op:?}") };
     let max = ctx.limits().max_compute_workgroups_per_dimension;
@@ -53,7 +56,13 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         return Ok(d);
     }
     match (imp, inputs[1].dtype) {
-        (MatmulImpl::Naive | MatmulImpl::Auto, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
+        (MatmulImpl::Naive, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
+        (MatmulImpl::Naive, other) => Err(Error::Usage(format!("the naive matmul takes an f32 right-hand side, not {other}; use MatmulImpl::Auto"))),
+        // The tuned GEMM: f32 or f16 b, tiled or subgroup kernel (see gemm::choose).
+        (_, b @ (DType::F32 | DType::F16)) => {
+            let (kernel, b_f16) = gemm::choose(ctx, imp, b)?;
+            gemm::dispatch(gemm::Variant { kernel, b_f16, trans_b, bias }, act, &shapes, out, max)
+        }
         (_, other) => Err(Error::Usage(format!("matmul with a {other} right-hand side has no kernel on this build"))),
     }
 }

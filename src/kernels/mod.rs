@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod layout;
 pub mod embedding;
 pub mod gemv;
+pub mod gemm;
 pub mod matmul;
 pub mod qmatmul;
 pub mod quant;
@@ -41,6 +42,13 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("norm", include_str!("../../shaders/norm.wgsl")),
     ("rope", include_str!("../../shaders/rope.wgsl")),
     ("sample", include_str!("../../shaders/sample.wgsl")),
+    ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
+    ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
+    ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
+    ("gemm", include_str!("../../shaders/gemm.wgsl")),
+    ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
+    ("gemm_f16", include_str!("../../shaders/gemm_f16.wgsl")),
+    ("gemm_f16_subgroup", include_str!("../../shaders/gemm_f16_subgroup.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -62,6 +70,12 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("norm", &[]),
     ("rope", &[]),
     ("sample", &[]),
+    // The GEMM kernels take B through gemm_b32 (f32) or gemm_b16 (f16); the f16 families reuse
+    // the kernel files as preludes (see kernels::gemm).
+    ("gemm", &["activation", "gemm_common", "gemm_b32"]),
+    ("gemm_subgroup", &["activation", "gemm_common", "gemm_b32"]),
+    ("gemm_f16", &["activation", "gemm_common", "gemm_b16", "gemm"]),
+    ("gemm_f16_subgroup", &["activation", "gemm_common", "gemm_b16", "gemm_subgroup"]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -116,6 +130,7 @@ pub enum KernelKey {
     Norm(norm::Variant),
     Rope(rope::Variant),
     Sample(sample::Variant),
+    Gemm(gemm::Variant),
 }
 
 impl KernelKey {
@@ -134,6 +149,7 @@ impl KernelKey {
             KernelKey::Norm(_) => "norm",
             KernelKey::Rope(_) => "rope",
             KernelKey::Sample(_) => "sample",
+            KernelKey::Gemm(v) => v.family(),
         }
     }
 
@@ -151,6 +167,7 @@ impl KernelKey {
             KernelKey::Norm(v) => v.entry_point(),
             KernelKey::Rope(v) => v.entry_point(),
             KernelKey::Sample(v) => v.entry_point(),
+            KernelKey::Gemm(v) => v.entry_point(),
         }
     }
 
@@ -169,6 +186,7 @@ impl KernelKey {
             KernelKey::Norm(v) => (1, v.n_inputs()),
             KernelKey::Rope(_) => (1, 1),
             KernelKey::Sample(_) => (1, 1),
+            KernelKey::Gemm(v) => (1, v.n_inputs()),
         }
     }
 }

@@ -14,6 +14,8 @@
 //! - fused quantized GEMV vs f32 GEMV on the dequantized weight: both on the GPU, the same
 //!   products summed in different orders: |a - b| <= 2·k·eps·Σ|x||w|.
 
+#![allow(clippy::too_many_arguments)] // test helpers name every case parameter
+
 mod common;
 
 use common::{block, gpu, random, seed};

@@ -99,7 +99,8 @@ enum Bench {
         json: bool,
     },
     /// Decode GEMV (one row times a weight) on SmolLM2-135M's shapes for f32, f16, Q8_0 and
-    /// Q4_1 weights, against the naive matmul: GB/s of weights read and microseconds.
+    /// Q4_1 weights, against the naive matmul: GB/s of weights read and microseconds; plus
+    /// the tiled quantized matmul on 64-token prefill shapes.
     Gemv {
         #[arg(long, default_value_t = 30)]
         repeats: usize,

@@ -14,6 +14,8 @@
 //! - fused quantized GEMV vs f32 GEMV on the dequantized weight: both on the GPU, the same
 //!   products summed in different orders: |a - b| <= 2·k·eps·Σ|x||w|.
 
+#![allow(clippy::too_many_arguments)] // test helpers name every case parameter
+
 mod common;
 
 use common::{block, gpu, random, seed};
@@ -302,4 +304,28 @@ fn lowering_routes_and_refuses_clearly() {
     assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemv(gemv::Variant { weight: gemv::Weight::Q8_0, .. }))));
     let l = linear(&[2, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
     assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::QMatmul(_))));
+}
+
+/// The GEMV modules are composed from parts: `enable` directives must come first, once, and
+/// `enable subgroups;` (required by browsers, rejected by naga 30) only on wasm32.
+#[test]
+fn composed_modules_hoist_enable_directives() {
+    let src = kernels::module_source("gemv_f16_subgroup");
+    let enables: Vec<&str> = src.lines().filter(|l| l.trim_start().starts_with("enable ")).collect();
+    assert_eq!(enables, ["enable f16;"], "native build: f16 once, subgroups dropped");
+    assert!(src.starts_with("enable f16;\n"), "enable directives precede every declaration");
+    for stem in ["gemv", "gemv_subgroup", "qmatmul", "embedding"] {
+        assert!(!kernels::module_source(stem).contains("\nenable "), "{stem} needs no enable directive natively");
+    }
+    // Every entry point a variant names exists in its module.
+    use gemv::{Reduce, Variant, Weight};
+    for weight in [Weight::F32, Weight::F32x4, Weight::F16, Weight::F16x4, Weight::Q8_0, Weight::Q4_1] {
+        for reduce in [Reduce::Shared, Reduce::Subgroup] {
+            for bias in [false, true] {
+                let v = Variant { weight, reduce, bias };
+                let src = kernels::module_source(v.family());
+                assert!(src.contains(&format!("fn {}(", v.entry_point())), "{v:?}: no entry point {} in {}", v.entry_point(), v.family());
+            }
+        }
+    }
 }

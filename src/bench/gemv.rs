@@ -2,7 +2,8 @@
 //! FFN 1536, vocabulary 49152), for every weight dtype, against the naive matmul on the same
 //! shape. The figure of merit is bandwidth: bytes of W read per run (the GPU layout, scales
 //! included) over the GPU time of the run, since a GEMV reads every weight once and does two
-//! flops per weight.
+//! flops per weight. A few prefill rows (64 tokens) time the tiled quantized matmul against the
+//! naive f32 matmul, where GFLOP/s is the figure.
 
 use serde_json::{json, Value};
 
@@ -17,6 +18,18 @@ use crate::tensor::{DType, HostData};
 /// (in, out) = (K, N) of SmolLM2-135M's decode matmuls: q/o projections, k/v projections,
 /// gate/up, down, and the tied LM head.
 pub const SHAPES: &[(usize, usize)] = &[(576, 576), (576, 192), (576, 1536), (1536, 576), (576, 49152)];
+
+/// Tokens of the prefill rows.
+pub const PREFILL_TOKENS: usize = 64;
+/// (K, N) of the prefill rows: gate/up and down projections.
+pub const PREFILL_SHAPES: &[(usize, usize)] = &[(576, 1536), (1536, 576)];
+
+/// The prefill kernels: (label, weight dtype, implementation).
+const PREFILL_KERNELS: &[(&str, DType, MatmulImpl)] = &[
+    ("prefill naive f32 (baseline)", DType::F32, MatmulImpl::Naive),
+    ("prefill tiled q8_0", DType::Q8_0, MatmulImpl::Auto),
+    ("prefill tiled q4_1", DType::Q4_1, MatmulImpl::Auto),
+];
 
 /// The kernels compared on each shape: (label, weight dtype, implementation).
 const KERNELS: &[(&str, DType, MatmulImpl)] = &[
@@ -40,21 +53,22 @@ fn weight(dtype: DType, w: Vec<f32>) -> HostData {
 pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
     let has_f16 = ctx.has(wgpu::Features::SHADER_F16);
     let mut rows = Vec::new();
-    for (s, &(k, n)) in SHAPES.iter().enumerate() {
-        let w = values(100 + s as u64, n * k);
+    let cases = SHAPES.iter().map(|&s| (1, s, KERNELS)).chain(PREFILL_SHAPES.iter().map(|&s| (PREFILL_TOKENS, s, PREFILL_KERNELS)));
+    for (c, (m, (k, n), list)) in cases.enumerate() {
+        let w = values(100 + c as u64, n * k);
         let mut naive_us = None;
-        for &(label, dtype, imp) in KERNELS {
+        for &(label, dtype, imp) in list {
             if dtype == DType::F16 && !has_f16 {
-                rows.push(json!({ "kernel": label, "k": k, "n": n, "skipped": "the adapter has no SHADER_F16" }));
+                rows.push(json!({ "kernel": label, "m": m, "k": k, "n": n, "skipped": "the adapter has no SHADER_F16" }));
                 continue;
             }
             let mut g = Graph::new();
-            let x = g.input("x", &[1, k], DType::F32)?;
+            let x = g.input("x", &[m, k], DType::F32)?;
             let wn = g.weight("w", &[n, k], weight(dtype, w.clone()))?;
             let y = g.matmul_with(x, wn, MatmulOptions { trans_b: true, imp, ..Default::default() })?;
             g.output(y)?;
             let mut exe = GpuExecutor::new(ctx, &g)?;
-            exe.set_input("x", &values(7, k))?;
+            exe.set_input("x", &values(7, m * k))?;
             let t = time(ctx, &mut exe, repeats).await?;
             let us = t.us();
             let bytes = kernels::gpu_bytes(dtype, n * k);
@@ -62,9 +76,9 @@ pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
                 naive_us = Some(us);
             }
             rows.push(json!({
-                "kernel": label, "dtype": dtype.to_string(), "k": k, "n": n, "weight_bytes": bytes,
+                "kernel": label, "dtype": dtype.to_string(), "m": m, "k": k, "n": n, "weight_bytes": bytes,
                 "us": us, "gpu_timed": t.gpu_us.is_some(), "gb_per_s": bytes as f64 / (us * 1e3),
-                "gflop_per_s": 2.0 * (n * k) as f64 / (us * 1e3), "speedup_vs_naive": naive_us.map(|b| b / us),
+                "gflop_per_s": 2.0 * (m * n * k) as f64 / (us * 1e3), "speedup_vs_naive": naive_us.map(|b| b / us),
             }));
         }
     }
@@ -74,16 +88,18 @@ pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
 /// The rows of `run`'s result as a table.
 pub fn table(v: &Value) -> String {
     let mut s = format!("adapter: {}\n", v["adapter"].as_str().unwrap_or("?"));
-    s += &format!("{:<32} {:>6} {:>6} {:>11} {:>10} {:>9} {:>9} {:>9}\n", "kernel", "k", "n", "W bytes", "time (us)", "GB/s", "GFLOP/s", "vs naive");
+    s += &format!("{:<32} {:>4} {:>6} {:>6} {:>11} {:>10} {:>9} {:>9} {:>9}\n", "kernel", "m", "k", "n", "W bytes", "time (us)", "GB/s", "GFLOP/s", "vs naive");
     for r in v["rows"].as_array().map(|a| a.as_slice()).unwrap_or(&[]) {
         let kernel = r["kernel"].as_str().unwrap_or("?");
+        let (m, k, n) = (r["m"].as_u64().unwrap_or(0), r["k"].as_u64().unwrap_or(0), r["n"].as_u64().unwrap_or(0));
         if let Some(why) = r["skipped"].as_str() {
-            s += &format!("{kernel:<32} {:>6} {:>6}  skipped: {why}\n", r["k"], r["n"]);
+            s += &format!("{kernel:<32} {m:>4} {k:>6} {n:>6}  skipped: {why}\n");
             continue;
         }
         let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
         let speedup = r["speedup_vs_naive"].as_f64().map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
-        s += &format!("{kernel:<32} {:>6} {:>6} {:>11} {:>10.1} {:>9.2} {:>9.2} {:>9}\n", r["k"], r["n"], r["weight_bytes"], f("us"), f("gb_per_s"), f("gflop_per_s"), speedup);
+        let bytes = r["weight_bytes"].as_u64().unwrap_or(0);
+        s += &format!("{kernel:<32} {m:>4} {k:>6} {n:>6} {bytes:>11} {:>10.1} {:>9.2} {:>9.2} {speedup:>9}\n", f("us"), f("gb_per_s"), f("gflop_per_s"));
     }
     s
 }

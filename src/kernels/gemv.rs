@@ -33,7 +33,7 @@ pub enum Weight {
 impl Weight {
     /// The layout for a `dtype` weight with rows of `k` elements, if GEMV reads that dtype.
     pub fn of(dtype: DType, k: usize) -> Option<Self> {
-        let vec4 = k % 4 == 0;
+        let vec4 = k.is_multiple_of(4);
         Some(match dtype {
             DType::F32 if vec4 => Weight::F32x4,
             DType::F32 => Weight::F32,
@@ -146,7 +146,7 @@ pub fn lower(ctx: &Context, dtype: DType, k: usize, n: usize, bias: bool, act: O
     if weight.is_f16() && !ctx.has(wgpu::Features::SHADER_F16) {
         return Err(Error::Feature { what: format!("gemv with an f16 weight [{n}, {k}]"), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
     }
-    if dtype.is_quantized() && k % QK != 0 {
+    if dtype.is_quantized() && !k.is_multiple_of(QK) {
         return Err(Error::Shape { op: "gemv".into(), detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}") });
     }
     let reduce = if prefer_subgroups && ctx.has(wgpu::Features::SUBGROUP) { Reduce::Subgroup } else { Reduce::Shared };

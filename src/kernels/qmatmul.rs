@@ -59,7 +59,7 @@ pub fn lower(dtype: DType, m: usize, k: usize, n: usize, bias: bool, act: Option
         DType::Q4_1 => Variant::Q4_1 { bias },
         other => return Err(Error::DType { what: "quantized matmul: the weight".into(), expected: "q8_0 or q4_1".into(), got: other.to_string() }),
     };
-    if k % QK != 0 {
+    if !k.is_multiple_of(QK) {
         return Err(Error::Shape { op: "quantized matmul".into(), detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}") });
     }
     // Element indices of X, W and Y are formed in u32 (saturating: a 32-bit host must not wrap).

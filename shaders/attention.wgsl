@@ -21,8 +21,8 @@
 //
 // Entry points:
 // - attention_prefill(_mask): one workgroup per (tile of queries, head). K and V tiles are
-//   staged in workgroup memory and shared by the tile's queries; each query is split over a
-//   few invocations that own 16 of its dimensions each (see "Prefill" below).
+//   staged in workgroup memory and shared by the tile's queries; each invocation owns up to
+//   64 dimensions of one query (see "Prefill" below).
 // - attention_decode(_mask): few queries against a long KV cache. The key range of each
 //   (query, head) is split into `splits` parts, one workgroup each (so even one query keeps
 //   many workgroups busy); a workgroup scores 64 keys at a time, one per invocation, and
@@ -48,23 +48,28 @@ struct Params {
     mask_f32: u32,    // 1: the mask holds f32 bits, else u32
     bk: u32,          // prefill: keys per tile
     splits: u32,      // decode and merge: parts of the key range
-    tq: u32,          // prefill: invocations per query, T = ceil(d4 / 4)
+    tq: u32,          // prefill: invocations per query, T = ceil(d4 / SLICE4)
     qpw: u32,         // prefill: queries per workgroup, 64 / T
-    rs: u32,          // prefill: padded tile row length in vec4, T · 4
+    rs: u32,          // prefill: padded tile row length in vec4, T · SLICE4
 }
 
 const NO_SLOT: u32 = 0xffffffffu;
 const MASKED: f32 = -3.4028235e38;
 const BIG: f32 = 3.0e38;
 // Head size at most 256 (4 · MAX_D4): the decode kernel keeps the query in workgroup memory
-// and spreads the output's vec4 columns over its 64 invocations.
+// and spreads the output's vec4 columns over its 64 invocations (and the prefill kernel
+// gives a query at most 4 invocations).
 const MAX_D4: u32 = 64u;
-// Prefill: 64 invocations per workgroup, a multiple of every subgroup size we meet (8, 32,
-// 64). Workgroup memory: K and V tiles of 336 vec4 each (5.25 KiB each) and the tile's
+// Every kernel: 64 invocations per workgroup, a multiple of every subgroup size we meet
+// (8 on lavapipe, 32 on NVIDIA, 64 on AMD).
+// Prefill workgroup memory: K and V tiles of 336 vec4 each (5.25 KiB each) and the tile's
 // partial dot products, up to 21 keys x 64 invocations (5.25 KiB), plus the keys' flags:
-// 15.9 KiB, within the 16 KiB that WebGPU guarantees. Keys per tile: bk = min(336 / rs, 21),
-// rs = T·4 the padded row length in vec4 (21 for d <= 64, 10 for d = 128).
+// 15.8 KiB, within the 16 KiB that WebGPU guarantees. Keys per tile: bk = min(336 / rs, 21)
+// with rs = 16·T the padded row length in vec4: 21 keys for d <= 64, 10 for d <= 128, 5 for
+// d <= 256.
 const WG: u32 = 64u;
+// Prefill: 16 vec4 (64 head dimensions) of the query and of the output per invocation.
+const SLICE4: u32 = 16u;
 const TILE_VEC4: u32 = 336u;
 const PART_F32: u32 = 1344u;
 const MAX_BK: u32 = 21u;
@@ -132,32 +137,29 @@ fn kv_row(j: u32, hk: u32) -> u32 {
 // ---------------------------------------------------------------------------------------
 // Prefill
 //
-// A workgroup of 64 invocations takes qpw = 64 / T queries of one head, with T = ceil(d4 / 4)
-// invocations per query, each owning a 16-dimension slice (4 vec4) of the query row and of
-// the output accumulator: a fixed, small register footprint whatever the head size (d = 64:
-// T = 4, 16 queries per workgroup; d = 128: T = 8, 8 queries). Per tile of bk keys:
+// A workgroup of 64 invocations takes qpw = 64 / T queries of one head, with
+// T = ceil(d / 64) invocations per query, each owning a 64-dimension slice (16 vec4) of the
+// query row and of the output accumulator: 128 floats in registers, whatever the head size
+// (d <= 64: T = 1, 64 queries per workgroup; d = 128: T = 2, 32 queries; d = 256: T = 4).
+// The slice loops have a constant trip count, so compilers unroll them and keep the arrays in
+// registers; head sizes that are not a multiple of 64 are padded with zeros rather than
+// guarded, which keeps the inner loops branch-free (d = 32 does twice the arithmetic it
+// needs; d = 64 and 128, the common sizes, none). Per tile of bk keys:
 //   1. K and V rows of the tile are staged in workgroup memory, each row padded with zeros to
-//      T·4 vec4 so that every slice is 4 whole vec4;
+//      16·T vec4 so that every slice is 16 whole vec4;
 //   2. each invocation writes its slice's partial dot product with every key of the tile;
 //   3. each invocation sums its query's T partials (all T in the same order, so the T
 //      invocations of a query agree exactly), takes the tile max, rescales, and accumulates
-//      exp(s - m) · v over its slice.
+//      exp(s - m) · v over its slice. Inside a tile every invocation of a query reads the
+//      same K and V rows, so those loads are uniform (broadcast) across the workgroup.
 
 var<workgroup> k_tile: array<vec4<f32>, TILE_VEC4>;
 var<workgroup> v_tile: array<vec4<f32>, TILE_VEC4>;
 var<workgroup> part: array<f32, PART_F32>;
 var<workgroup> keep_tile: array<u32, MAX_BK>;
 
-// 4 vec4 = 16 head dimensions.
-struct Slice {
-    a: vec4<f32>,
-    b: vec4<f32>,
-    c: vec4<f32>,
-    d: vec4<f32>,
-}
-
-var<private> q_s: Slice;
-var<private> acc_s: Slice;
+var<private> q_s: array<vec4<f32>, SLICE4>;
+var<private> acc_s: array<vec4<f32>, SLICE4>;
 var<private> m_run: f32;
 var<private> l_run: f32;
 
@@ -209,12 +211,12 @@ fn q_at(i: u32, h: u32, col: u32) -> vec4<f32> {
 fn prefill_begin(t: QueryTile, ln: Lane) {
     m_run = MASKED;
     l_run = 0.0;
-    let z = vec4<f32>(0.0);
-    acc_s = Slice(z, z, z, z);
-    q_s = Slice(z, z, z, z);
-    if (ln.live) {
-        let c = ln.ts * 4u;
-        q_s = Slice(q_at(ln.i, t.h, c), q_at(ln.i, t.h, c + 1u), q_at(ln.i, t.h, c + 2u), q_at(ln.i, t.h, c + 3u));
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        acc_s[c] = vec4<f32>(0.0);
+        q_s[c] = vec4<f32>(0.0);
+        if (ln.live) {
+            q_s[c] = q_at(ln.i, t.h, ln.ts * SLICE4 + c);
+        }
     }
 }
 
@@ -252,8 +254,12 @@ fn load_mask_tile(t: QueryTile, k0: u32, lid: u32) {
 fn tile_partials(t: QueryTile, k0: u32, ln: Lane, lid: u32) {
     let cnt = min(p.bk, t.kend - k0);
     for (var r = 0u; r < cnt; r = r + 1u) {
-        let b = r * p.rs + ln.ts * 4u;
-        part[r * WG + lid] = dot(q_s.a, k_tile[b]) + dot(q_s.b, k_tile[b + 1u]) + dot(q_s.c, k_tile[b + 2u]) + dot(q_s.d, k_tile[b + 3u]);
+        let b = r * p.rs + ln.ts * SLICE4;
+        var s = 0.0;
+        for (var c = 0u; c < SLICE4; c = c + 1u) {
+            s = s + dot(q_s[c], k_tile[b + c]);
+        }
+        part[r * WG + lid] = s;
     }
 }
 
@@ -285,37 +291,33 @@ fn attend_tile(t: QueryTile, k0: u32, ln: Lane) {
     // harmless since l and the accumulator are still 0.
     let alpha = exp(m_run - m_new);
     l_run = l_run * alpha;
-    acc_s = Slice(acc_s.a * alpha, acc_s.b * alpha, acc_s.c * alpha, acc_s.d * alpha);
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        acc_s[c] = acc_s[c] * alpha;
+    }
     for (var r = 0u; r < cnt; r = r + 1u) {
         if (k0 + r < end && keep_tile[r] != 0u) {
             let w = exp(tile_score(r, ln) - m_new);
             l_run = l_run + w;
-            let b = r * p.rs + ln.ts * 4u;
-            acc_s.a = acc_s.a + w * v_tile[b];
-            acc_s.b = acc_s.b + w * v_tile[b + 1u];
-            acc_s.c = acc_s.c + w * v_tile[b + 2u];
-            acc_s.d = acc_s.d + w * v_tile[b + 3u];
+            let b = r * p.rs + ln.ts * SLICE4;
+            for (var c = 0u; c < SLICE4; c = c + 1u) {
+                acc_s[c] = acc_s[c] + w * v_tile[b + c];
+            }
         }
     }
     m_run = m_new;
-}
-
-fn store_col(i: u32, h: u32, col: u32, x: vec4<f32>) {
-    // The last slice of a head size that is not a multiple of 16 sticks out: not stored.
-    if (col < p.d4) {
-        out[(i * p.heads + h) * p.d4 + col] = x;
-    }
 }
 
 fn prefill_store(t: QueryTile, ln: Lane) {
     if (!ln.live) { return; }
     // l is 0 only when the query saw no key: its output is zeros, not 0/0.
     let inv = select(1.0 / l_run, 0.0, l_run == 0.0);
-    let c = ln.ts * 4u;
-    store_col(ln.i, t.h, c, acc_s.a * inv);
-    store_col(ln.i, t.h, c + 1u, acc_s.b * inv);
-    store_col(ln.i, t.h, c + 2u, acc_s.c * inv);
-    store_col(ln.i, t.h, c + 3u, acc_s.d * inv);
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        let col = ln.ts * SLICE4 + c;
+        // The last slice may stick out of the head (d4 not a multiple of sl): not stored.
+        if (col < p.d4) {
+            out[(ln.i * p.heads + t.h) * p.d4 + col] = acc_s[c] * inv;
+        }
+    }
 }
 
 @compute @workgroup_size(64)
@@ -481,11 +483,27 @@ fn decode_store(t: KeySpan, lid: u32) {
     }
 }
 
+// A part with no keys (the cache is shorter than the parts cover): zeros and (MASKED, 0),
+// without touching q, k, v or any barrier.
+fn decode_store_empty(t: KeySpan, lid: u32) {
+    let row = (t.s * p.lq + t.i) * p.heads + t.h;
+    if (lid < p.d4) {
+        out[row * p.d4 + lid] = vec4<f32>(0.0);
+    }
+    if (lid == 0u) {
+        out[p.splits * p.lq * p.heads * p.d4 + row] = vec4<f32>(MASKED, 0.0, 0.0, 0.0);
+    }
+}
+
 @compute @workgroup_size(64)
 fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
     let t = key_span(wid, nwg);
     if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_empty(t, lid);
+        return;
+    }
     decode_begin(t, lid);
     for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
         decode_step(t, k0, k0 + lid < t.end, lid);
@@ -498,6 +516,10 @@ fn attention_decode_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
                          @builtin(local_invocation_index) lid: u32) {
     let t = key_span(wid, nwg);
     if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_empty(t, lid);
+        return;
+    }
     decode_begin(t, lid);
     for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
         // Keys past the span are not looked up in the mask (nor in k).

@@ -14,8 +14,8 @@ use crate::tensor::DType;
 pub const MAX_HEAD_DIM: usize = 256;
 /// Invocations per workgroup of every attention kernel.
 pub const WORKGROUP: usize = 64;
-/// Prefill: head dimensions owned by one invocation (4 vec4).
-pub const SLICE: usize = 16;
+/// Prefill: head dimensions owned by one invocation (16 vec4; SLICE4 in the shader).
+pub const SLICE: usize = 64;
 /// Prefill: vec4 slots of each of the K and V tiles in workgroup memory.
 pub const TILE_VEC4: usize = 336;
 /// Prefill: f32 slots for the tile's partial dot products (keys x invocations).
@@ -29,12 +29,23 @@ pub const KEYS_PER_SPLIT: usize = 256;
 pub const MAX_SPLITS: usize = 64;
 const NO_SLOT: u32 = u32::MAX;
 
-/// Prefill layout for head size `d`: (invocations per query T, queries per workgroup, padded
-/// tile row length in vec4, keys per tile). Each invocation owns SLICE dimensions of its query.
-pub fn prefill_layout(d: usize) -> (usize, usize, usize, usize) {
-    let t = d.div_ceil(SLICE).max(1);
-    let rs = 4 * t;
-    (t, WORKGROUP / t, rs, (TILE_VEC4 / rs).clamp(1, MAX_TILE_KEYS))
+/// How the prefill kernel lays out head size `d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefillLayout {
+    /// Invocations per query, T = ceil(d / SLICE).
+    pub per_query: usize,
+    /// Queries per workgroup, WORKGROUP / T.
+    pub queries: usize,
+    /// Padded K/V tile row length in vec4, T · SLICE / 4 (>= d / 4; the padding is zeros).
+    pub row4: usize,
+    /// Keys per tile: as many as the K/V tiles and the partial products allow.
+    pub keys: usize,
+}
+
+pub fn prefill_layout(d: usize) -> PrefillLayout {
+    let per_query = d.div_ceil(SLICE).max(1);
+    let row4 = per_query * SLICE / 4;
+    PrefillLayout { per_query, queries: WORKGROUP / per_query, row4, keys: (TILE_VEC4 / row4).clamp(1, MAX_TILE_KEYS) }
 }
 
 /// Parts the key range of a decode node is split into, fixed when the graph is built from
@@ -138,9 +149,10 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 pub fn dispatch(op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let (key, p, groups) = match *op {
         Op::Attention(a) => {
-            let (t, qpw, rs, bk) = prefill_layout(4 * params(&a, inputs)?.d4 as usize);
-            let p = Params { tq: t as u32, qpw: qpw as u32, rs: rs as u32, bk: bk as u32, ..params(&a, inputs)? };
-            let tiles = (p.lq as u64).div_ceil(qpw as u64) * p.heads as u64;
+            let base = params(&a, inputs)?;
+            let l = prefill_layout(4 * base.d4 as usize);
+            let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
+            let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
             (Variant::Prefill { mask: a.mask }, p, tiles)
         }
         Op::AttentionDecode { params: a, splits } => {

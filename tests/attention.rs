@@ -5,16 +5,19 @@
 //! Tolerances (f32 kernels vs f64 references; |got - want| <= atol + rtol·|want|):
 //! - permute: a copy, exact (0, 0).
 //! - softmax: rtol 1e-4, atol 1e-6. Vulkan allows exp() an error of 3 + 2·|x| ulp, i.e. up to
-//!   ~70 ulp (8e-6 relative) for the |x| <= 32 of these inputs; the row sum adds n/64 + 6
-//!   roundings (strided partial sums, then a 64-way tree). 1e-4 leaves a 10x margin.
+//!   ~70 ulp (8e-6 relative) for the |x| <= 32 of these inputs, and the row sum adds n/64 + 6
+//!   roundings (strided partial sums, then a 64-way tree). Measured on lavapipe: 1e-6
+//!   relative at n = 1031, so the bound leaves room for less precise exp() elsewhere.
 //! - attention (fused, decode and composite): v is in [-1, 1) and every output a convex
-//!   combination of v rows, so errors are absolute: scores carry d·eps relative rounding
-//!   (|q·k|·scale <= 8 here, so < 3e-5 absolute for d = 128), exp() as above (<= 3e-6
-//!   relative at |x| <= 16), weights and sums a few eps more. atol 5e-5, rtol 1e-4.
-//! - large logits (|scores| ~ 300, far beyond exp's f32 range): score rounding grows with the
-//!   logits, d·eps·Σ|q||k|·scale <= 64·6e-8·14400/8 ~ 7e-3 absolute in a score, which moves
-//!   a weight by that fraction: atol 1e-2 on outputs bounded by 1. Overflowing dot products
-//!   (q, k ~ 1e19) are only required to give finite outputs within the range of v.
+//!   combination of v rows, so errors are absolute. An error δ in the scores moves an output
+//!   by at most 2·δ·max|v|; f32 dot products of d terms round by ~sqrt(d)·eps·Σ|q·k|·scale
+//!   (~1e-7 here), exp() as above. Measured on lavapipe: at most 2e-7 for d = 32..256 and
+//!   L <= 257. atol 2e-5, rtol 1e-4: 100x the measured error, while a wrong mask, offset,
+//!   head mapping or an unwritten (NaN-poisoned) element gives errors of 1e-2 and more.
+//! - large logits (q, k in [-30, 30), scores ~ 300 times beyond exp's f32 range): score
+//!   rounding grows with the logits (sqrt(d)·eps·Σ|q·k|·scale ~ 1e-3 in a score). Measured:
+//!   5e-5 on the outputs; atol 1e-3. Overflowing dot products (q, k ~ 1e19) are only required
+//!   to give finite outputs within the range of v.
 
 mod common;
 
@@ -27,7 +30,7 @@ use webformer::{
 };
 
 const SOFTMAX_TOL: (f32, f32) = (1e-4, 1e-6);
-const ATTN_TOL: (f32, f32) = (1e-4, 5e-5);
+const ATTN_TOL: (f32, f32) = (1e-4, 2e-5);
 
 /// Runs `g` with `inputs` and runtime slots, outputs poisoned first; returns the values of `ys`.
 fn run(ctx: &Context, g: &Graph, ys: &[NodeId], inputs: &[(&str, HostData)], runtime: &[(u32, u32)]) -> Vec<Vec<f32>> {
@@ -459,7 +462,7 @@ fn large_logits_stay_finite() {
         let want = reference(&c, &x, KeyRange::All, &[]);
         for (name, got) in ["fused", "decode", "composite"].iter().zip(&out) {
             assert!(got.iter().all(|v| v.is_finite()), "{name} {c:?}: non-finite output");
-            assert_close(&format!("{name} large logits {c:?}"), got, &want, 0.0, 1e-2);
+            assert_close(&format!("{name} large logits {c:?}"), got, &want, 0.0, 1e-3);
         }
     }
     // Dot products that overflow f32 (q, k ~ 1e19): finite, within v's range.

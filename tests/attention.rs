@@ -437,6 +437,11 @@ fn prompt_then_decode_steps_equal_one_prefill() {
         let state = pg.nodes().iter().position(|n| n.label() == format!("state '{kname}'")).map(NodeId).unwrap();
         assert!(block(pre.read(state)).unwrap().to_f32().iter().all(|&v| v == 0.0), "reset must zero the cache");
     }
+    // Sharing needs the same shape: a cache of another length is refused with both shapes.
+    let other = KvCache::new(&ctx, KvCacheConfig { max_ctx: 65, ..*cache.config() }).unwrap();
+    let (og, _) = step_graph(&other, 1, heads);
+    let e = GpuExecutor::new_sharing_state(&ctx, &og, &pre).err().expect("shape mismatch").to_string();
+    assert!(e.contains("kv0.k") && e.contains("[65, 128]") && e.contains("[64, 128]"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -503,6 +508,9 @@ fn kv_cache_sizing_errors_name_the_limit() {
     let mut cache = KvCache::with_limits(&limits, KvCacheConfig { max_ctx: 16, ..cfg }).unwrap();
     let e = cache.truncate(3).unwrap_err().to_string();
     assert!(e.contains("only shortens"), "{e}");
+    assert!(cache.set_decode_splits(0).is_err() && cache.set_decode_splits(65).is_err());
+    cache.set_decode_splits(3).unwrap();
+    assert_eq!(cache.decode_splits(), 3);
     // On the device at hand: its own limit.
     let Some(ctx) = gpu() else { return };
     let fit = KvCache::max_ctx_for(ctx.limits(), 4, 64);

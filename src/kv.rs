@@ -33,7 +33,7 @@ use crate::gpu::pipeline::RUNTIME_SLOTS;
 use crate::gpu::Context;
 use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId};
 use crate::kernels::attention::{decode_splits, MAX_SPLITS};
-use crate::tensor::{numel, DType};
+use crate::tensor::DType;
 
 /// Queries up to which `KvCache::attend` uses the split-key decode kernel; longer chunks (a
 /// prompt) use the tiled prefill kernel.
@@ -171,7 +171,7 @@ impl KvCache {
         let mut out = Vec::new();
         for (name, x) in [(kn, k_new), (vn, v_new)] {
             let shape = g.node(x).shape.clone();
-            if shape.is_empty() || numel(&shape) % width != 0 || shape[1..].iter().product::<usize>() != width {
+            if shape.len() < 2 || shape[1..].iter().product::<usize>() != width {
                 return Err(Error::Shape {
                     op: "kv cache append".into(),
                     detail: format!("new keys/values must be [T, {}, {}] or [T, {width}], got {shape:?}", c.kv_heads, c.head_dim),

@@ -42,6 +42,7 @@ pub struct PrefillLayout {
     pub keys: usize,
 }
 
+/// The prefill kernel's layout for head size `d` (see "Prefill" in shaders/attention.wgsl).
 pub fn prefill_layout(d: usize) -> PrefillLayout {
     let per_query = d.div_ceil(SLICE).max(1);
     let row4 = per_query * SLICE / 4;

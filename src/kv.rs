@@ -2,7 +2,9 @@
 //! allocated once by the executor (graph state, pinned) and written in place. The position of
 //! the step's first new token lives in one runtime slot, read both by the row writes and by the
 //! attention over the cache, so a single plan is replayed for every step; only that slot and
-//! the inputs change.
+//! the inputs change. A prompt plan (many new tokens per run, the tiled prefill kernel) and a
+//! decoding plan (one token per run, the split-key decode kernel) share one cache by building
+//! the second executor with `GpuExecutor::new_sharing_state`.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &webformer::Context) -> webformer::Result<()> {

@@ -191,7 +191,7 @@ fn data(c: &Case, seed: u64, qk_range: f32) -> Data {
         q: random(seed, c.lq * c.heads * c.d, -qk_range, qk_range),
         k: random(seed + 1, c.lk * c.kv_heads * c.d, -qk_range, qk_range),
         v: random(seed + 2, c.lk * c.kv_heads * c.d, -1.0, 1.0),
-        mask: c.mask.map(|f| padding_mask(seed + 3, c.lk, f, seed % 2 == 0)),
+        mask: c.mask.map(|f| padding_mask(seed + 3, c.lk, f, seed.is_multiple_of(2))),
     }
 }
 

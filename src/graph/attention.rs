@@ -137,10 +137,10 @@ impl Graph {
         if sk[2] != dims.d {
             return Err(shape_err(op, format!("q and k must have the same head size, got q {sq:?} and k {sk:?}")));
         }
-        if dims.d % 4 != 0 || dims.d > MAX_HEAD_DIM {
+        if !dims.d.is_multiple_of(4) || dims.d > MAX_HEAD_DIM {
             return Err(shape_err(op, format!("the head size must be a multiple of 4 and at most {MAX_HEAD_DIM}, got {} (q {sq:?})", dims.d)));
         }
-        if dims.heads % dims.kv_heads != 0 {
+        if !dims.heads.is_multiple_of(dims.kv_heads) {
             return Err(shape_err(op, format!("the {} query heads must be a multiple of the {} KV heads (q {sq:?}, k {sk:?})", dims.heads, dims.kv_heads)));
         }
         match o.keys {

@@ -20,9 +20,9 @@
 // MASKED marker, never multiplied by zero (0 * inf would be NaN).
 //
 // Entry points:
-// - attention_prefill(_mask): one workgroup per (tile of 64 queries, head). K and V tiles
-//   are staged in workgroup memory and shared by the 64 queries; each invocation owns one
-//   query, its scaled q row and its accumulator in private memory.
+// - attention_prefill(_mask): one workgroup per (tile of queries, head). K and V tiles are
+//   staged in workgroup memory and shared by the tile's queries; each invocation owns up to
+//   64 dimensions of one query (see "Prefill" below).
 // - attention_decode(_mask): few queries against a long KV cache. The key range of each
 //   (query, head) is split into `splits` parts, one workgroup each (so even one query keeps
 //   many workgroups busy); a workgroup scores 64 keys at a time, one per invocation, and
@@ -46,22 +46,33 @@ struct Params {
     past_slot: u32,   // runtime slot holding the position of query 0, or NO_SLOT
     scale: f32,
     mask_f32: u32,    // 1: the mask holds f32 bits, else u32
-    bk: u32,          // prefill: keys per tile (TILE_VEC4 / d4, at most MAX_BK)
+    bk: u32,          // prefill: keys per tile
     splits: u32,      // decode and merge: parts of the key range
+    tq: u32,          // prefill: invocations per query, T = ceil(d4 / SLICE4)
+    qpw: u32,         // prefill: queries per workgroup, 64 / T
+    rs: u32,          // prefill: padded tile row length in vec4, T · SLICE4
 }
 
 const NO_SLOT: u32 = 0xffffffffu;
 const MASKED: f32 = -3.4028235e38;
 const BIG: f32 = 3.0e38;
-// Head size at most 128 (4 · MAX_D4): the private q and accumulator rows are this long.
-const MAX_D4: u32 = 32u;
-// Prefill: 64 queries per workgroup, one per invocation. 64 is a multiple of every subgroup
-// size we meet (8, 32, 64), and 64 queries share each K/V tile loaded into workgroup memory.
-const BQ: u32 = 64u;
-// K and V tiles: 480 vec4 each, 15 KiB together, plus the tile's key flags: within the 16 KiB
-// of workgroup storage that WebGPU guarantees. Tile length = 480 / d4 keys (30 for d = 64).
-const TILE_VEC4: u32 = 480u;
-const MAX_BK: u32 = 64u;
+// Head size at most 256 (4 · MAX_D4): the decode kernel keeps the query in workgroup memory
+// and spreads the output's vec4 columns over its 64 invocations (and the prefill kernel
+// gives a query at most 4 invocations).
+const MAX_D4: u32 = 64u;
+// Every kernel: 64 invocations per workgroup, a multiple of every subgroup size we meet
+// (8 on lavapipe, 32 on NVIDIA, 64 on AMD).
+// Prefill workgroup memory: K and V tiles of 336 vec4 each (5.25 KiB each) and the tile's
+// partial dot products, up to 21 keys x 64 invocations (5.25 KiB), plus the keys' flags:
+// 15.8 KiB, within the 16 KiB that WebGPU guarantees. Keys per tile: bk = min(336 / rs, 21)
+// with rs = 16·T the padded row length in vec4: 21 keys for d <= 64, 10 for d <= 128, 5 for
+// d <= 256.
+const WG: u32 = 64u;
+// Prefill: 16 vec4 (64 head dimensions) of the query and of the output per invocation.
+const SLICE4: u32 = 16u;
+const TILE_VEC4: u32 = 336u;
+const PART_F32: u32 = 1344u;
+const MAX_BK: u32 = 21u;
 // Decode: 64 keys scored per step, one per invocation.
 const DWG: u32 = 64u;
 
@@ -125,14 +136,30 @@ fn kv_row(j: u32, hk: u32) -> u32 {
 
 // ---------------------------------------------------------------------------------------
 // Prefill
+//
+// A workgroup of 64 invocations takes qpw = 64 / T queries of one head, with
+// T = ceil(d / 64) invocations per query, each owning a 64-dimension slice (16 vec4) of the
+// query row and of the output accumulator: 128 floats in registers, whatever the head size
+// (d <= 64: T = 1, 64 queries per workgroup; d = 128: T = 2, 32 queries; d = 256: T = 4).
+// The slice loops have a constant trip count, so compilers unroll them and keep the arrays in
+// registers; head sizes that are not a multiple of 64 are padded with zeros rather than
+// guarded, which keeps the inner loops branch-free (d = 32 does twice the arithmetic it
+// needs; d = 64 and 128, the common sizes, none). Per tile of bk keys:
+//   1. K and V rows of the tile are staged in workgroup memory, each row padded with zeros to
+//      16·T vec4 so that every slice is 16 whole vec4;
+//   2. each invocation writes its slice's partial dot product with every key of the tile;
+//   3. each invocation sums its query's T partials (all T in the same order, so the T
+//      invocations of a query agree exactly), takes the tile max, rescales, and accumulates
+//      exp(s - m) · v over its slice. Inside a tile every invocation of a query reads the
+//      same K and V rows, so those loads are uniform (broadcast) across the workgroup.
 
 var<workgroup> k_tile: array<vec4<f32>, TILE_VEC4>;
 var<workgroup> v_tile: array<vec4<f32>, TILE_VEC4>;
+var<workgroup> part: array<f32, PART_F32>;
 var<workgroup> keep_tile: array<u32, MAX_BK>;
 
-var<private> q_row: array<vec4<f32>, MAX_D4>;
-var<private> acc: array<vec4<f32>, MAX_D4>;
-var<private> scores: array<f32, MAX_BK>;
+var<private> q_s: array<vec4<f32>, SLICE4>;
+var<private> acc_s: array<vec4<f32>, SLICE4>;
 var<private> m_run: f32;
 var<private> l_run: f32;
 
@@ -149,38 +176,61 @@ struct QueryTile {
 fn query_tile(wid: vec3<u32>, nwg: vec3<u32>) -> QueryTile {
     let g = flat_group(wid, nwg);
     let h = g % p.heads;
-    let q0 = (g / p.heads) * BQ;
+    let q0 = (g / p.heads) * p.qpw;
     var kend = key_count();
     if (p.causal == 1u) {
-        kend = min(kend, first_position() + min(q0 + BQ, p.lq));
+        kend = min(kend, first_position() + min(q0 + p.qpw, p.lq));
     }
     return QueryTile(q0 < p.lq, h, h / p.group, q0, kend);
 }
 
-fn prefill_begin(t: QueryTile, lid: u32) {
-    let i = t.q0 + lid;
+// This invocation's query (qi within the tile, i overall) and slice ts.
+struct Lane {
+    qi: u32,
+    ts: u32,
+    i: u32,
+    // False past the last query (a partial last tile) and for the invocations left over when
+    // T does not divide 64: they take part in loads and barriers but own no query.
+    live: bool,
+}
+
+fn prefill_lane(t: QueryTile, lid: u32) -> Lane {
+    let qi = lid / p.tq;
+    let i = t.q0 + qi;
+    return Lane(qi, lid % p.tq, i, qi < p.qpw && i < p.lq);
+}
+
+// Column `col` (in vec4) of query i, head h, scaled; zero past the head size.
+fn q_at(i: u32, h: u32, col: u32) -> vec4<f32> {
+    if (col < p.d4) {
+        return q[(i * p.heads + h) * p.d4 + col] * p.scale;
+    }
+    return vec4<f32>(0.0);
+}
+
+fn prefill_begin(t: QueryTile, ln: Lane) {
     m_run = MASKED;
     l_run = 0.0;
-    for (var c = 0u; c < p.d4; c = c + 1u) {
-        acc[c] = vec4<f32>(0.0);
-        // Invocations past the last query (a partial last tile) keep a zero row: they take
-        // part in the tile loads and barriers but score nothing.
-        if (i < p.lq) {
-            q_row[c] = q[(i * p.heads + t.h) * p.d4 + c] * p.scale;
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        acc_s[c] = vec4<f32>(0.0);
+        q_s[c] = vec4<f32>(0.0);
+        if (ln.live) {
+            q_s[c] = q_at(ln.i, t.h, ln.ts * SLICE4 + c);
         }
     }
 }
 
-// Stages keys k0..k0 + bk of the tile's KV head; rows past kend (the last, partial tile) are
-// zero-filled and never scored.
+// Stages keys k0..k0 + bk of the tile's KV head, rows `rs` vec4 apart. Keys past kend (the
+// last, partial tile) and columns past d4 (the row padding) are zeros.
 fn load_kv_tile(t: QueryTile, k0: u32, lid: u32) {
-    let n = p.bk * p.d4;
-    for (var e = lid; e < n; e = e + BQ) {
-        let j = k0 + e / p.d4;
+    let n = p.bk * p.rs;
+    for (var e = lid; e < n; e = e + WG) {
+        let j = k0 + e / p.rs;
+        let col = e % p.rs;
         var kv = vec4<f32>(0.0);
         var vv = vec4<f32>(0.0);
-        if (j < t.kend) {
-            let src = kv_row(j, t.hk) + e % p.d4;
+        if (j < t.kend && col < p.d4) {
+            let src = kv_row(j, t.hk) + col;
             kv = k[src];
             vv = v[src];
         }
@@ -200,25 +250,39 @@ fn load_mask_tile(t: QueryTile, k0: u32, lid: u32) {
     }
 }
 
-// One query against the staged tile: scores, then the online-softmax update.
-fn attend_tile(t: QueryTile, k0: u32, lid: u32) {
-    let i = t.q0 + lid;
-    if (i >= p.lq) { return; }
-    let end = key_end(i);
+// Step 2: this slice's partial q·k for every key of the tile.
+fn tile_partials(t: QueryTile, k0: u32, ln: Lane, lid: u32) {
+    let cnt = min(p.bk, t.kend - k0);
+    for (var r = 0u; r < cnt; r = r + 1u) {
+        let b = r * p.rs + ln.ts * SLICE4;
+        var s = 0.0;
+        for (var c = 0u; c < SLICE4; c = c + 1u) {
+            s = s + dot(q_s[c], k_tile[b + c]);
+        }
+        part[r * WG + lid] = s;
+    }
+}
+
+// The full score of key r of the tile for this invocation's query.
+fn tile_score(r: u32, ln: Lane) -> f32 {
+    let base = r * WG + ln.qi * p.tq;
+    var s = 0.0;
+    for (var u = 0u; u < p.tq; u = u + 1u) {
+        s = s + part[base + u];
+    }
+    return clamp(s, -BIG, BIG);
+}
+
+// Step 3: the online-softmax update of this query with the tile.
+fn attend_tile(t: QueryTile, k0: u32, ln: Lane) {
+    if (!ln.live) { return; }
+    let end = key_end(ln.i);
     let cnt = min(p.bk, t.kend - k0);
     var tmax = MASKED;
     for (var r = 0u; r < cnt; r = r + 1u) {
-        var s = MASKED;
         if (k0 + r < end && keep_tile[r] != 0u) {
-            let base = r * p.d4;
-            var dotp = 0.0;
-            for (var c = 0u; c < p.d4; c = c + 1u) {
-                dotp = dotp + dot(q_row[c], k_tile[base + c]);
-            }
-            s = clamp(dotp, -BIG, BIG);
-            tmax = max(tmax, s);
+            tmax = max(tmax, tile_score(r, ln));
         }
-        scores[r] = s;
     }
     // No key of this tile is visible to this query (causal, padding): nothing changes.
     if (tmax == MASKED) { return; }
@@ -227,29 +291,32 @@ fn attend_tile(t: QueryTile, k0: u32, lid: u32) {
     // harmless since l and the accumulator are still 0.
     let alpha = exp(m_run - m_new);
     l_run = l_run * alpha;
-    for (var c = 0u; c < p.d4; c = c + 1u) {
-        acc[c] = acc[c] * alpha;
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        acc_s[c] = acc_s[c] * alpha;
     }
     for (var r = 0u; r < cnt; r = r + 1u) {
-        if (scores[r] != MASKED) {
-            let w = exp(scores[r] - m_new);
+        if (k0 + r < end && keep_tile[r] != 0u) {
+            let w = exp(tile_score(r, ln) - m_new);
             l_run = l_run + w;
-            let base = r * p.d4;
-            for (var c = 0u; c < p.d4; c = c + 1u) {
-                acc[c] = acc[c] + w * v_tile[base + c];
+            let b = r * p.rs + ln.ts * SLICE4;
+            for (var c = 0u; c < SLICE4; c = c + 1u) {
+                acc_s[c] = acc_s[c] + w * v_tile[b + c];
             }
         }
     }
     m_run = m_new;
 }
 
-fn prefill_store(t: QueryTile, lid: u32) {
-    let i = t.q0 + lid;
-    if (i >= p.lq) { return; }
+fn prefill_store(t: QueryTile, ln: Lane) {
+    if (!ln.live) { return; }
     // l is 0 only when the query saw no key: its output is zeros, not 0/0.
     let inv = select(1.0 / l_run, 0.0, l_run == 0.0);
-    for (var c = 0u; c < p.d4; c = c + 1u) {
-        out[(i * p.heads + t.h) * p.d4 + c] = acc[c] * inv;
+    for (var c = 0u; c < SLICE4; c = c + 1u) {
+        let col = ln.ts * SLICE4 + c;
+        // The last slice may stick out of the head (d4 not a multiple of sl): not stored.
+        if (col < p.d4) {
+            out[(ln.i * p.heads + t.h) * p.d4 + col] = acc_s[c] * inv;
+        }
     }
 }
 
@@ -258,14 +325,17 @@ fn attention_prefill(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgro
                      @builtin(local_invocation_index) lid: u32) {
     let t = query_tile(wid, nwg);
     if (!t.inside) { return; }
-    prefill_begin(t, lid);
+    let ln = prefill_lane(t, lid);
+    prefill_begin(t, ln);
     for (var k0 = 0u; k0 < t.kend; k0 = k0 + p.bk) {
         workgroupBarrier(); // everyone is done with the previous tile
         load_kv_tile(t, k0, lid);
         workgroupBarrier(); // the tile is complete
-        attend_tile(t, k0, lid);
+        tile_partials(t, k0, ln, lid);
+        workgroupBarrier(); // the partial dot products are complete
+        attend_tile(t, k0, ln);
     }
-    prefill_store(t, lid);
+    prefill_store(t, ln);
 }
 
 @compute @workgroup_size(64)
@@ -273,23 +343,34 @@ fn attention_prefill_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wo
                           @builtin(local_invocation_index) lid: u32) {
     let t = query_tile(wid, nwg);
     if (!t.inside) { return; }
-    prefill_begin(t, lid);
+    let ln = prefill_lane(t, lid);
+    prefill_begin(t, ln);
     for (var k0 = 0u; k0 < t.kend; k0 = k0 + p.bk) {
         workgroupBarrier();
         load_kv_tile(t, k0, lid);
         load_mask_tile(t, k0, lid);
         workgroupBarrier();
-        attend_tile(t, k0, lid);
+        tile_partials(t, k0, ln, lid);
+        workgroupBarrier();
+        attend_tile(t, k0, ln);
     }
-    prefill_store(t, lid);
+    prefill_store(t, ln);
 }
 
 // ---------------------------------------------------------------------------------------
 // Decode: split keys, then merge
+//
+// Per step of 64 keys: invocation lid scores key k0 + lid (a full dot product with the query,
+// which sits in workgroup memory); after a barrier every invocation takes the step's max and
+// writes its own key's weight; after a second barrier invocation (part, c) accumulates vec4
+// column c of the weighted V rows r = part, part + ways, ... (ways = 64 / d4 parts), and the
+// sum of their weights. Parts are added up once, when the workgroup stores its partial.
 
 var<workgroup> q_shared: array<vec4<f32>, MAX_D4>;
-var<workgroup> p_shared: array<f32, DWG>;
+var<workgroup> s_shared: array<f32, DWG>;
+var<workgroup> w_shared: array<f32, DWG>;
 var<workgroup> acc_shared: array<vec4<f32>, DWG>;
+var<workgroup> l_shared: array<f32, DWG>;
 
 // A workgroup's (split, head, query) and its key range. Uniform over the workgroup.
 struct KeySpan {
@@ -315,16 +396,15 @@ fn key_span(wid: vec3<u32>, nwg: vec3<u32>) -> KeySpan {
     return KeySpan(i < p.lq, s, h, h / p.group, i, start, min(start + chunk, n));
 }
 
-// Columns of the accumulator: invocation lid owns vec4 column lid % d4 for the keys of
-// parity lid / d4 (of `ways` parities), so all 64 invocations share the weighted sum of V.
-struct Lane {
+// Accumulator lanes: invocation lid owns vec4 column lid % d4 for the keys of part lid / d4.
+struct Lane4 {
     c: u32,
     part: u32,
     ways: u32,
 }
 
-fn lane(lid: u32) -> Lane {
-    return Lane(lid % p.d4, lid / p.d4, DWG / p.d4);
+fn lane4(lid: u32) -> Lane4 {
+    return Lane4(lid % p.d4, lid / p.d4, DWG / p.d4);
 }
 
 var<private> d_m: f32;
@@ -341,8 +421,6 @@ fn decode_begin(t: KeySpan, lid: u32) {
     workgroupBarrier();
 }
 
-// Keys k0..k0 + 64: invocation lid scores key k0 + lid (when `keep`), then all update the
-// running max and sum (identically, from workgroup memory) and their accumulator columns.
 fn decode_step(t: KeySpan, k0: u32, keep: bool, lid: u32) {
     var s = MASKED;
     if (keep) {
@@ -353,44 +431,39 @@ fn decode_step(t: KeySpan, k0: u32, keep: bool, lid: u32) {
         }
         s = clamp(dotp, -BIG, BIG);
     }
-    p_shared[lid] = s;
-    workgroupBarrier();
+    s_shared[lid] = s;
+    workgroupBarrier(); // the step's scores are complete (and last step's weights all read)
     let cnt = min(DWG, t.end - k0);
     var tmax = MASKED;
     for (var r = 0u; r < cnt; r = r + 1u) {
-        tmax = max(tmax, p_shared[r]);
+        tmax = max(tmax, s_shared[r]);
     }
-    workgroupBarrier(); // all have read the scores before they become weights
     let m_new = max(d_m, tmax);
-    p_shared[lid] = select(exp(s - m_new), 0.0, s == MASKED);
-    workgroupBarrier();
+    w_shared[lid] = select(exp(s - m_new), 0.0, s == MASKED);
+    workgroupBarrier(); // the weights are complete (and every score read)
     // When the whole step is masked, m_new == d_m and alpha = 1.
     let alpha = exp(d_m - m_new);
-    var sum = 0.0;
-    for (var r = 0u; r < cnt; r = r + 1u) {
-        sum = sum + p_shared[r];
-    }
-    d_l = d_l * alpha + sum;
-    // This invocation's keys: r = part, part + ways, ... (none when part >= ways, which
-    // happens when d4 does not divide 64).
-    let ln = lane(lid);
+    let ln = lane4(lid);
     d_acc = d_acc * alpha;
+    d_l = d_l * alpha;
+    // This invocation's keys: none when part >= ways (d4 does not divide 64).
     for (var r = ln.part; r < cnt; r = r + ln.ways) {
-        let w = p_shared[r];
+        let w = w_shared[r];
+        d_l = d_l + w;
         // Weight 0 (masked key, or exp underflow): skip the load.
         if (w != 0.0) {
             d_acc = d_acc + w * v[kv_row(k0 + r, t.hk) + ln.c];
         }
     }
     d_m = m_new;
-    workgroupBarrier(); // all have read the weights before the next step overwrites them
 }
 
-// Sums the accumulator parts and writes this split's partial: columns first (splits·Lq·H rows
+// Adds up the parts and writes this split's partial: accumulator rows first (splits·Lq·H rows
 // of d4 vec4), then one (max, sum, 0, 0) vec4 per row.
 fn decode_store(t: KeySpan, lid: u32) {
-    let ln = lane(lid);
+    let ln = lane4(lid);
     acc_shared[lid] = d_acc;
+    l_shared[lid] = d_l;
     workgroupBarrier();
     let row = (t.s * p.lq + t.i) * p.heads + t.h;
     if (lid < p.d4) {
@@ -401,7 +474,24 @@ fn decode_store(t: KeySpan, lid: u32) {
         out[row * p.d4 + lid] = total;
     }
     if (lid == 0u) {
-        out[p.splits * p.lq * p.heads * p.d4 + row] = vec4<f32>(d_m, d_l, 0.0, 0.0);
+        // Every invocation of a part holds the same sum; take column 0's.
+        var l = 0.0;
+        for (var w = 0u; w < ln.ways; w = w + 1u) {
+            l = l + l_shared[w * p.d4];
+        }
+        out[p.splits * p.lq * p.heads * p.d4 + row] = vec4<f32>(d_m, l, 0.0, 0.0);
+    }
+}
+
+// A part with no keys (the cache is shorter than the parts cover): zeros and (MASKED, 0),
+// without touching q, k, v or any barrier.
+fn decode_store_empty(t: KeySpan, lid: u32) {
+    let row = (t.s * p.lq + t.i) * p.heads + t.h;
+    if (lid < p.d4) {
+        out[row * p.d4 + lid] = vec4<f32>(0.0);
+    }
+    if (lid == 0u) {
+        out[p.splits * p.lq * p.heads * p.d4 + row] = vec4<f32>(MASKED, 0.0, 0.0, 0.0);
     }
 }
 
@@ -410,6 +500,10 @@ fn attention_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) lid: u32) {
     let t = key_span(wid, nwg);
     if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_empty(t, lid);
+        return;
+    }
     decode_begin(t, lid);
     for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
         decode_step(t, k0, k0 + lid < t.end, lid);
@@ -422,6 +516,10 @@ fn attention_decode_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_wor
                          @builtin(local_invocation_index) lid: u32) {
     let t = key_span(wid, nwg);
     if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_empty(t, lid);
+        return;
+    }
     decode_begin(t, lid);
     for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
         // Keys past the span are not looked up in the mask (nor in k).

@@ -2,7 +2,9 @@
 //! allocated once by the executor (graph state, pinned) and written in place. The position of
 //! the step's first new token lives in one runtime slot, read both by the row writes and by the
 //! attention over the cache, so a single plan is replayed for every step; only that slot and
-//! the inputs change.
+//! the inputs change. A prompt plan (many new tokens per run, the tiled prefill kernel) and a
+//! decoding plan (one token per run, the split-key decode kernel) share one cache by building
+//! the second executor with `GpuExecutor::new_sharing_state`.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &webformer::Context) -> webformer::Result<()> {
@@ -32,7 +34,8 @@ use crate::exec::GpuExecutor;
 use crate::gpu::pipeline::RUNTIME_SLOTS;
 use crate::gpu::Context;
 use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId};
-use crate::tensor::{numel, DType};
+use crate::kernels::attention::{decode_splits, MAX_SPLITS};
+use crate::tensor::DType;
 
 /// Queries up to which `KvCache::attend` uses the split-key decode kernel; longer chunks (a
 /// prompt) use the tiled prefill kernel.
@@ -58,6 +61,7 @@ pub struct KvCacheConfig {
 pub struct KvCache {
     config: KvCacheConfig,
     len: usize,
+    splits: u32,
 }
 
 /// Largest buffer one K or V state may be: a storage binding must cover it whole.
@@ -66,9 +70,17 @@ fn state_limit(limits: &wgpu::Limits) -> u64 {
 }
 
 impl KvCache {
-    /// Checks that one layer's K (or V) state fits a storage binding on `ctx`'s device.
+    /// Checks that one layer's K (or V) state fits a storage binding on `ctx`'s device, and
+    /// picks how many parts decode attention splits the cache into: one per 256 positions
+    /// (at most 64) on GPUs, where every part is a workgroup and a long cache needs many to
+    /// fill the device; one on CPU adapters (lavapipe, SwiftShader), where the heads already
+    /// give every core work and each extra workgroup only costs.
     pub fn new(ctx: &Context, config: KvCacheConfig) -> Result<Self> {
-        Self::with_limits(ctx.limits(), config)
+        let mut cache = Self::with_limits(ctx.limits(), config)?;
+        if ctx.adapter().device_type == "Cpu" {
+            cache.splits = 1;
+        }
+        Ok(cache)
     }
 
     /// As `new`, against given limits (e.g. WebGPU's defaults, to plan for any browser).
@@ -94,7 +106,7 @@ impl KvCache {
                 limit: "max_storage_buffer_binding_size",
             });
         }
-        Ok(Self { config, len: 0 })
+        Ok(Self { config, len: 0, splits: decode_splits(c.max_ctx) })
     }
 
     /// The most positions a cache of `kv_heads` x `head_dim` can hold under `limits`.
@@ -105,6 +117,21 @@ impl KvCache {
 
     pub fn config(&self) -> &KvCacheConfig {
         &self.config
+    }
+
+    /// Parts the decode kernel splits the cache's key range into.
+    pub fn decode_splits(&self) -> u32 {
+        self.splits
+    }
+
+    /// Overrides the number of parts (1 to 64), e.g. to measure the split's effect. Applies to
+    /// graphs built afterwards.
+    pub fn set_decode_splits(&mut self, splits: u32) -> Result<()> {
+        if splits == 0 || splits as usize > MAX_SPLITS {
+            return Err(Error::Usage(format!("decode attention splits the cache into 1 to {MAX_SPLITS} parts, not {splits}")));
+        }
+        self.splits = splits;
+        Ok(())
     }
 
     /// Positions filled so far.
@@ -146,7 +173,7 @@ impl KvCache {
         let mut out = Vec::new();
         for (name, x) in [(kn, k_new), (vn, v_new)] {
             let shape = g.node(x).shape.clone();
-            if shape.is_empty() || numel(&shape) % width != 0 || shape[1..].iter().product::<usize>() != width {
+            if shape.len() < 2 || shape[1..].iter().product::<usize>() != width {
                 return Err(Error::Shape {
                     op: "kv cache append".into(),
                     detail: format!("new keys/values must be [T, {}, {}] or [T, {width}], got {shape:?}", c.kv_heads, c.head_dim),
@@ -167,7 +194,7 @@ impl KvCache {
         let (k, v) = self.append(g, layer, k_new, v_new)?;
         let o = AttentionOptions { causal, keys: KeyRange::Runtime(self.config.slot), ..Default::default() };
         if g.node(q).shape.first().is_some_and(|&t| t <= DECODE_MAX_QUERIES) {
-            g.attention_decode(q, k, v, o)
+            g.attention_decode_split(q, k, v, o, self.splits)
         } else {
             g.attention(q, k, v, o)
         }

@@ -89,9 +89,13 @@ enum Bench {
         /// KV cache lengths of the decode steps (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = [128, 1024, 8192])]
         decode: Vec<usize>,
-        /// Longest prefill also timed through the composite path ([H, L, L] scores).
-        #[arg(long, default_value_t = 2048)]
+        /// Longest prefill also timed through the composite path ([H, L, L] scores; its naive
+        /// matmuls are slow on software GPUs).
+        #[arg(long, default_value_t = 512)]
         composite_max: usize,
+        /// Parts the decode kernel splits the cache into (default: the device's choice).
+        #[arg(long)]
+        splits: Option<u32>,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         /// Print JSON instead of a table.
@@ -141,11 +145,11 @@ async fn bench(which: Bench) -> webformer::Result<()> {
     let ctx = open().await?;
     match which {
         Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json),
-        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, repeats, json } => {
+        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, splits, repeats, json } => {
             if large {
                 prefill.extend([4096, 16384]);
             }
-            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, repeats };
+            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, splits, repeats };
             let v = webformer::bench::attention::run(&ctx, &config).await?;
             if json {
                 println!("{v}");

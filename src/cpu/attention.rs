@@ -42,6 +42,7 @@ fn key_end(a: &AttentionParams, past: usize, n_keys: usize, i: usize) -> usize {
 }
 
 /// Scaled scores of query i, head h against keys 0..end (None where the mask hides a key).
+#[allow(clippy::too_many_arguments)]
 fn scores(q: &[f32], k: &[f32], dims: &Dims, scale: f32, i: usize, h: usize, end: usize, keep: Option<&[bool]>) -> Vec<Option<f64>> {
     let (d, hk) = (dims.d, h / (dims.heads / dims.kv_heads));
     let qi = &q[(i * dims.heads + h) * d..][..d];
@@ -83,6 +84,7 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], dims: &Dims, a: &AttentionPara
 /// The decode kernel's partials: for each (split, query, head), over the split's keys,
 /// acc = Σ e^(s - m) v and then (m, l = Σ e^(s - m), 0, 0), m the split's max score (MASKED
 /// and l = 0 when the split sees no key). Same layout and key spans as the GPU.
+#[allow(clippy::too_many_arguments)]
 pub fn decode_partials(q: &[f32], k: &[f32], v: &[f32], dims: &Dims, a: &AttentionParams, splits: u32, runtime: &[u32], keep: Option<&[bool]>) -> Vec<f32> {
     let (d, splits) = (dims.d, splits as usize);
     let (past, n_keys) = positions(a, dims, runtime);

@@ -20,7 +20,7 @@
 
 use super::{check_slot, shape_err, AttentionParams, Graph, KeyRange, NodeId, NodeKind, Op, SoftmaxParams};
 use crate::error::{Error, Result};
-use crate::kernels::attention::{decode_splits, partials_len, MAX_HEAD_DIM};
+use crate::kernels::attention::{decode_splits, partials_len, MAX_HEAD_DIM, MAX_SPLITS};
 use crate::tensor::DType;
 
 /// Options of `Graph::softmax_with`.
@@ -137,10 +137,10 @@ impl Graph {
         if sk[2] != dims.d {
             return Err(shape_err(op, format!("q and k must have the same head size, got q {sq:?} and k {sk:?}")));
         }
-        if dims.d % 4 != 0 || dims.d > MAX_HEAD_DIM {
+        if !dims.d.is_multiple_of(4) || dims.d > MAX_HEAD_DIM {
             return Err(shape_err(op, format!("the head size must be a multiple of 4 and at most {MAX_HEAD_DIM}, got {} (q {sq:?})", dims.d)));
         }
-        if dims.heads % dims.kv_heads != 0 {
+        if !dims.heads.is_multiple_of(dims.kv_heads) {
             return Err(shape_err(op, format!("the {} query heads must be a multiple of the {} KV heads (q {sq:?}, k {sk:?})", dims.heads, dims.kv_heads)));
         }
         match o.keys {
@@ -181,8 +181,18 @@ impl Graph {
     /// the whole GPU busy), then merged: two nodes, the second is returned. Same semantics as
     /// `attention`.
     pub fn attention_decode(&mut self, q: NodeId, k: NodeId, v: NodeId, o: AttentionOptions) -> Result<NodeId> {
+        let lk = self.get("attention_decode", k)?.shape.first().copied().unwrap_or(1);
+        self.attention_decode_split(q, k, v, o, decode_splits(lk))
+    }
+
+    /// `attention_decode` with the key range split into `splits` parts (1 to MAX_SPLITS).
+    /// More parts keep more workgroups busy on a long cache (GPUs with many cores); a CPU
+    /// adapter does best with few (see `KvCache::new`).
+    pub fn attention_decode_split(&mut self, q: NodeId, k: NodeId, v: NodeId, o: AttentionOptions, splits: u32) -> Result<NodeId> {
         let (params, dims) = self.check_attention("attention_decode", q, k, v, &o)?;
-        let splits = decode_splits(dims.lk);
+        if splits == 0 || splits as usize > MAX_SPLITS {
+            return Err(shape_err("attention_decode", format!("the key range can be split into 1 to {MAX_SPLITS} parts, not {splits}")));
+        }
         let mut inputs = vec![q, k, v];
         inputs.extend(o.mask);
         let parts = vec![partials_len(splits, dims.lq, dims.heads, dims.d)];

@@ -9,15 +9,19 @@ use crate::error::Result;
 use crate::graph::{AttentionParams, KeyRange, Op};
 use crate::tensor::DType;
 
-/// Largest head size: the kernels keep a query row and an output row per invocation in
-/// private arrays of this length (MAX_D4 vec4 in the shader).
-pub const MAX_HEAD_DIM: usize = 128;
-/// Prefill: queries per workgroup (one per invocation).
-pub const QUERY_TILE: usize = 64;
-/// Prefill: vec4 slots of each of the K and V tiles in workgroup memory (15 KiB for both).
-pub const TILE_VEC4: usize = 480;
-/// Prefill: most keys per tile (the private score array's length).
-pub const MAX_TILE_KEYS: usize = 64;
+/// Largest head size: the decode kernel keeps the query (MAX_D4 vec4) in workgroup memory and
+/// gives each of its 64 invocations at least one vec4 column of the output.
+pub const MAX_HEAD_DIM: usize = 256;
+/// Invocations per workgroup of every attention kernel.
+pub const WORKGROUP: usize = 64;
+/// Prefill: head dimensions owned by one invocation (16 vec4; SLICE4 in the shader).
+pub const SLICE: usize = 64;
+/// Prefill: vec4 slots of each of the K and V tiles in workgroup memory.
+pub const TILE_VEC4: usize = 336;
+/// Prefill: f32 slots for the tile's partial dot products (keys x invocations).
+pub const PART_F32: usize = 1344;
+/// Prefill: most keys per tile (PART_F32 / WORKGROUP).
+pub const MAX_TILE_KEYS: usize = PART_F32 / WORKGROUP;
 /// Decode: keys scored per step (one per invocation) and the unit parts are made of.
 pub const DECODE_STEP: usize = 64;
 /// Decode: cache rows per part that make a split worthwhile, and the most parts.
@@ -25,9 +29,24 @@ pub const KEYS_PER_SPLIT: usize = 256;
 pub const MAX_SPLITS: usize = 64;
 const NO_SLOT: u32 = u32::MAX;
 
-/// Keys per prefill tile for head size `d`: as many as fit TILE_VEC4, at most MAX_TILE_KEYS.
-pub fn tile_keys(d: usize) -> usize {
-    (TILE_VEC4 / (d / 4).max(1)).clamp(1, MAX_TILE_KEYS)
+/// How the prefill kernel lays out head size `d`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefillLayout {
+    /// Invocations per query, T = ceil(d / SLICE).
+    pub per_query: usize,
+    /// Queries per workgroup, WORKGROUP / T.
+    pub queries: usize,
+    /// Padded K/V tile row length in vec4, T · SLICE / 4 (>= d / 4; the padding is zeros).
+    pub row4: usize,
+    /// Keys per tile: as many as the K/V tiles and the partial products allow.
+    pub keys: usize,
+}
+
+/// The prefill kernel's layout for head size `d` (see "Prefill" in shaders/attention.wgsl).
+pub fn prefill_layout(d: usize) -> PrefillLayout {
+    let per_query = d.div_ceil(SLICE).max(1);
+    let row4 = per_query * SLICE / 4;
+    PrefillLayout { per_query, queries: WORKGROUP / per_query, row4, keys: (TILE_VEC4 / row4).clamp(1, MAX_TILE_KEYS) }
 }
 
 /// Parts the key range of a decode node is split into, fixed when the graph is built from
@@ -95,7 +114,9 @@ struct Params {
     mask_f32: u32,
     bk: u32,
     splits: u32,
-    _pad: [u32; 3],
+    tq: u32,
+    qpw: u32,
+    rs: u32,
 }
 
 fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
@@ -120,7 +141,6 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
         past_slot,
         scale: a.scale,
         mask_f32: (a.mask && inputs[3].dtype == DType::F32) as u32,
-        bk: tile_keys(d) as u32,
         ..Default::default()
     })
 }
@@ -130,8 +150,10 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 pub fn dispatch(op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let (key, p, groups) = match *op {
         Op::Attention(a) => {
-            let p = params(&a, inputs)?;
-            let tiles = (p.lq as u64).div_ceil(QUERY_TILE as u64) * p.heads as u64;
+            let base = params(&a, inputs)?;
+            let l = prefill_layout(4 * base.d4 as usize);
+            let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
+            let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
             (Variant::Prefill { mask: a.mask }, p, tiles)
         }
         Op::AttentionDecode { params: a, splits } => {

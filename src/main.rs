@@ -53,6 +53,21 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Model loading on the host (no GPU): read + parse a GGUF, copy its tensors out, build its
+    /// tokenizer, tokenize text.
+    Load {
+        /// GGUF file (default: SmolLM2 in the cache of scripts/fetch-models.sh).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Bytes of text to tokenize.
+        #[arg(long, default_value_t = 100_000)]
+        text_bytes: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,9 +89,20 @@ fn main() -> ExitCode {
 }
 
 async fn bench(which: Bench) -> webformer::Result<()> {
-    let ctx = open().await?;
     match which {
-        Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json),
+        Bench::Dispatch { nodes, elements, repeats, json } => {
+            let ctx = open().await?;
+            report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json)
+        }
+        Bench::Load { model, repeats, text_bytes, json } => {
+            let path = match model {
+                Some(p) => p,
+                None => webformer::model::ModelPaths::default_cache()
+                    .map(|p| p.smollm2_gguf)
+                    .ok_or_else(|| webformer::Error::Usage("no --model given and neither WEBFORMER_CACHE nor HOME is set".into()))?,
+            };
+            report(webformer::bench::load::run(&path, repeats, text_bytes)?, json)
+        }
     }
     Ok(())
 }

@@ -330,6 +330,17 @@ fn gguf_other_types_parse_but_do_not_load() {
     let e = g.tensor("bf").unwrap_err().to_string();
     assert!(e.contains("BF16"), "{e}");
     assert_eq!(g.tensor_info("new").unwrap().size, None);
+    // An unknown type with an absurd offset still parses without overflow, and fails on load.
+    let mut b = GgufBuilder::new(None);
+    b.tensor("far", &[4], 99, vec![0; 4]);
+    let mut far = b.build();
+    let name_at = far.windows(11).position(|w| w == [3, 0, 0, 0, 0, 0, 0, 0, b'f', b'a', b'r']).unwrap();
+    let off = name_at + 11 + 4 + 8 + 4;
+    far[off..off + 8].copy_from_slice(&(u64::MAX - 31).to_le_bytes());
+    match Gguf::parse(&far, "far.gguf") {
+        Ok(g) => assert!(g.tensor("far").is_err()),
+        Err(e) => assert!(e.to_string().contains("'far'"), "{e}"),
+    }
     let e = g.tensor("new").unwrap_err().to_string();
     assert!(e.contains("'new'") && e.contains("unknown type id 99"), "{e}");
 }

@@ -3,6 +3,7 @@
 //! Each `webformer bench <name>` subcommand is a function here returning a JSON value.
 
 pub mod dispatch;
+pub mod load;
 
 use std::time::Instant;
 

@@ -479,10 +479,14 @@ impl<'a> Gguf<'a> {
                     Some(size as usize)
                 }
             };
+            // Known types were checked to end inside the file above; this guards unknown ones.
+            let Some(offset) = usize::try_from(rel).ok().and_then(|r| data_offset.checked_add(r)) else {
+                return Err(err(format!("tensor '{name}' has data offset {rel}, beyond any file this machine can address")));
+            };
             if tensor_index.insert(name.clone(), tensors.len()).is_some() {
                 return Err(err(format!("tensor '{name}' appears twice")));
             }
-            tensors.push(TensorInfo { name, shape, ggml_type, offset: data_offset + rel as usize, size });
+            tensors.push(TensorInfo { name, shape, ggml_type, offset, size });
         }
 
         Ok(Self { file: file.to_string(), bytes, version, alignment, data_offset, metadata, meta_index, tensors, tensor_index })

@@ -102,9 +102,12 @@ fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
     common::random(seed, n, 0.0, 256.0).into_iter().map(|v| v as u8).collect()
 }
 
+/// (name, shape outermost first, host data) of a tensor written into a synthetic file.
+type Expected = (String, Vec<usize>, HostData);
+
 /// A synthetic file with every metadata type and F32/F16/Q8_0/Q4_1 tensors of awkward shapes.
-/// Returns the bytes and the tensors' expected (name, shape, host data).
-fn synthetic(seed: u64, alignment: Option<u32>) -> (Vec<u8>, Vec<(String, Vec<usize>, HostData)>) {
+/// Returns the bytes and the tensors' expected contents.
+fn synthetic(seed: u64, alignment: Option<u32>) -> (Vec<u8>, Vec<Expected>) {
     let mut b = GgufBuilder::new(alignment);
     b.kv(0, "t.u8", &[250]);
     b.kv(1, "t.i8", &[(-7i8) as u8]);

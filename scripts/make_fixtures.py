@@ -260,8 +260,13 @@ def smollm2_model(gguf_path, tok):
                 do_sample=False,
                 eos_token_id=tok.eos_token_id,
                 pad_token_id=tok.eos_token_id,
+                return_dict_in_generate=True,
+                output_logits=True,
             )
-        new = gen[0, ids.shape[1]:].tolist()
+        new = gen.sequences[0, ids.shape[1]:].tolist()
+        # Top-1 minus top-2 logit at each greedy step: where it is small, a tiny numeric
+        # difference can pick the other token, and the continuations part ways from there.
+        margins = [r7(v[0] - v[1]) for v in (torch.topk(l[0].float(), 2).values.tolist() for l in gen.logits)]
         out.append(
             dict(
                 p,
@@ -269,6 +274,7 @@ def smollm2_model(gguf_path, tok):
                 continuation_ids=new,
                 continuation_text=tok.decode(new),
                 stopped_at_eos=bool(new and new[-1] == tok.eos_token_id),
+                step_margins=margins,
                 top_ids=top.indices.tolist(),
                 top_logits=[r7(v) for v in top.values.tolist()],
                 logits_mean=r7(logits.mean()),

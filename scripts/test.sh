@@ -7,9 +7,12 @@ start=$(date +%s)
 bash scripts/setup-gpu.sh
 command -v cargo >/dev/null || { echo "test: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
-echo "== native tests (GPU tests may not skip: WEBFORMER_REQUIRE_GPU=1)"
-WEBFORMER_REQUIRE_GPU=1 cargo test --all-targets 2>&1
-WEBFORMER_REQUIRE_GPU=1 cargo test --doc 2>&1
+echo "== reference models (SmolLM2 GGUF, all-MiniLM-L6-v2) into the cache"
+bash scripts/fetch-models.sh
+
+echo "== native tests (GPU and model tests may not skip: WEBFORMER_REQUIRE_GPU=1, WEBFORMER_REQUIRE_MODELS=1)"
+WEBFORMER_REQUIRE_GPU=1 WEBFORMER_REQUIRE_MODELS=1 cargo test --all-targets 2>&1
+WEBFORMER_REQUIRE_GPU=1 WEBFORMER_REQUIRE_MODELS=1 cargo test --doc 2>&1
 
 echo "== CLI smoke"
 cargo build --quiet

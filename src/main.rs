@@ -53,6 +53,21 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Model loading on the host (no GPU): read + parse a GGUF, copy its tensors out, build its
+    /// tokenizer, tokenize text.
+    Load {
+        /// GGUF file (default: SmolLM2 in the cache of scripts/fetch-models.sh).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Bytes of text to tokenize.
+        #[arg(long, default_value_t = 100_000)]
+        text_bytes: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Matmul throughput (GFLOP/s) of the naive kernel and the tuned GEMM kernels, square sizes.
     Gemm {
         /// Sizes n of the n x n x n products, comma-separated.
@@ -142,15 +157,31 @@ fn main() -> ExitCode {
 }
 
 async fn bench(which: Bench) -> webformer::Result<()> {
-    let ctx = open().await?;
     match which {
-        Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(&ctx, nodes, elements, repeats).await?, json),
+        Bench::Load { model, repeats, text_bytes, json } => {
+            let path = match model {
+                Some(p) => p,
+                None => webformer::model::ModelPaths::default_cache()
+                    .map(|p| p.smollm2_gguf)
+                    .ok_or_else(|| webformer::Error::Usage("no --model given and neither WEBFORMER_CACHE nor HOME is set".into()))?,
+            };
+            report(webformer::bench::load::run(&path, repeats, text_bytes)?, json)
+        }
+        other => return bench_gpu(&open().await?, other).await,
+    }
+    Ok(())
+}
+
+/// The benchmarks that run kernels.
+async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
+    match which {
+        Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(ctx, nodes, elements, repeats).await?, json),
         Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, splits, repeats, json } => {
             if large {
                 prefill.extend([4096, 16384]);
             }
             let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, splits, repeats };
-            let v = webformer::bench::attention::run(&ctx, &config).await?;
+            let v = webformer::bench::attention::run(ctx, &config).await?;
             if json {
                 println!("{v}");
             } else {
@@ -158,22 +189,23 @@ async fn bench(which: Bench) -> webformer::Result<()> {
             }
         }
         Bench::Gemv { repeats, json } => {
-            let v = webformer::bench::gemv::run(&ctx, repeats).await?;
+            let v = webformer::bench::gemv::run(ctx, repeats).await?;
             if json { println!("{v}") } else { print!("{}", webformer::bench::gemv::table(&v)) }
         }
-        Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(&ctx, repeats).await?, json),
+        Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(ctx, repeats).await?, json),
         Bench::Gemm { sizes, repeats, layouts, naive_max, json } => {
             if let Some(bad) = layouts.iter().find(|l| *l != "nn" && *l != "nt") {
                 return Err(webformer::Error::Setting { name: "--layouts".into(), value: bad.clone(), expected: "nn, nt".into() });
             }
             let layouts: Vec<&str> = layouts.iter().map(|s| s.as_str()).collect();
-            let v = webformer::bench::gemm::run(&ctx, &sizes, &layouts, repeats, naive_max).await?;
+            let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
             if json {
                 println!("{v}");
             } else {
                 print!("{}", webformer::bench::gemm::table(&v));
             }
         }
+        Bench::Load { .. } => unreachable!("bench() runs the host-only benchmarks"),
     }
     Ok(())
 }

@@ -102,9 +102,12 @@ fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
     common::random(seed, n, 0.0, 256.0).into_iter().map(|v| v as u8).collect()
 }
 
+/// (name, shape outermost first, host data) of a tensor written into a synthetic file.
+type Expected = (String, Vec<usize>, HostData);
+
 /// A synthetic file with every metadata type and F32/F16/Q8_0/Q4_1 tensors of awkward shapes.
-/// Returns the bytes and the tensors' expected (name, shape, host data).
-fn synthetic(seed: u64, alignment: Option<u32>) -> (Vec<u8>, Vec<(String, Vec<usize>, HostData)>) {
+/// Returns the bytes and the tensors' expected contents.
+fn synthetic(seed: u64, alignment: Option<u32>) -> (Vec<u8>, Vec<Expected>) {
     let mut b = GgufBuilder::new(alignment);
     b.kv(0, "t.u8", &[250]);
     b.kv(1, "t.i8", &[(-7i8) as u8]);
@@ -330,6 +333,17 @@ fn gguf_other_types_parse_but_do_not_load() {
     let e = g.tensor("bf").unwrap_err().to_string();
     assert!(e.contains("BF16"), "{e}");
     assert_eq!(g.tensor_info("new").unwrap().size, None);
+    // An unknown type with an absurd offset still parses without overflow, and fails on load.
+    let mut b = GgufBuilder::new(None);
+    b.tensor("far", &[4], 99, vec![0; 4]);
+    let mut far = b.build();
+    let name_at = far.windows(11).position(|w| w == [3, 0, 0, 0, 0, 0, 0, 0, b'f', b'a', b'r']).unwrap();
+    let off = name_at + 11 + 4 + 8 + 4;
+    far[off..off + 8].copy_from_slice(&(u64::MAX - 31).to_le_bytes());
+    match Gguf::parse(&far, "far.gguf") {
+        Ok(g) => assert!(g.tensor("far").is_err()),
+        Err(e) => assert!(e.to_string().contains("'far'"), "{e}"),
+    }
     let e = g.tensor("new").unwrap_err().to_string();
     assert!(e.contains("'new'") && e.contains("unknown type id 99"), "{e}");
 }

@@ -61,9 +61,9 @@ impl ChatTemplate {
         Self { default_system: default_system.map(str::to_string) }
     }
 
-    /// Recognises a ChatML Jinja template (it writes `<|im_start|>` + role + newline + content
-    /// + `<|im_end|>` + newline for each message) and reads its default system message, if it
-    /// has one. `file` names the model in errors.
+    /// Recognises a ChatML Jinja template (for each message it writes `<|im_start|>`, the role,
+    /// a newline, the content, `<|im_end|>` and a newline) and reads its default system
+    /// message, if it has one. `file` names the model in errors.
     pub fn from_jinja(template: &str, file: &str) -> Result<Self> {
         let chatml = template.contains(START)
             && template.contains(END)

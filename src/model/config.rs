@@ -65,11 +65,11 @@ impl LlamaConfig {
         let k = |s: &str| format!("{arch}.{s}");
         let hidden = g.u32(&k("embedding_length"))? as usize;
         let n_heads = g.u32(&k("attention.head_count"))? as usize;
-        if n_heads == 0 || hidden % n_heads != 0 {
+        if n_heads == 0 || !hidden.is_multiple_of(n_heads) {
             return Err(Error::Model { file: g.file().into(), detail: format!("{arch}.attention.head_count is {n_heads}, which does not divide the hidden size {hidden}") });
         }
         let n_kv_heads = g.u32_opt(&k("attention.head_count_kv"))?.map_or(n_heads, |v| v as usize);
-        if n_kv_heads == 0 || n_heads % n_kv_heads != 0 {
+        if n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
             return Err(Error::Model { file: g.file().into(), detail: format!("{arch}.attention.head_count_kv is {n_kv_heads}, which does not divide the {n_heads} query heads") });
         }
         let head_dim = g.u32_opt(&k("attention.key_length"))?.map_or(hidden / n_heads, |v| v as usize);
@@ -150,7 +150,7 @@ impl BertConfig {
     /// Parses `config.json`; `file` names it in errors. Checks that the heads divide the width.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
         let c: BertConfig = serde_json::from_slice(bytes).map_err(|e| Error::Model { file: file.into(), detail: format!("not a BERT config.json: {e}") })?;
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(Error::Model {
                 file: file.into(),
                 detail: format!("num_attention_heads {} does not divide hidden_size {}", c.num_attention_heads, c.hidden_size),

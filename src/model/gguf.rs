@@ -202,7 +202,7 @@ impl GgmlType {
     /// the type is unknown or `ne0` is not a whole number of blocks.
     pub fn bytes_for(self, ne0: u64, n: u64) -> Option<u64> {
         let (_, block, size) = self.traits()?;
-        if ne0 % block as u64 != 0 {
+        if !ne0.is_multiple_of(block as u64) {
             return None;
         }
         (n / block as u64).checked_mul(size as u64)
@@ -375,7 +375,7 @@ fn value_min_bytes(ty: u32) -> Option<usize> {
     Some(match ty {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         8 | 10 | 11 | 12 => 8,
         9 => 12,
         _ => return None,
@@ -454,7 +454,7 @@ impl<'a> Gguf<'a> {
             let (Some(n), Some(shape)) = (n.filter(|&n| usize::try_from(n).is_ok()), shape) else {
                 return Err(err(format!("tensor '{name}' has dimensions {ne:?}, too many elements to address")));
             };
-            if rel % alignment as u64 != 0 {
+            if !rel.is_multiple_of(alignment as u64) {
                 return Err(err(format!("tensor '{name}' starts at data offset {rel}, which is not a multiple of the alignment {alignment}")));
             }
             let ne0 = ne.first().copied().unwrap_or(1);
@@ -479,10 +479,14 @@ impl<'a> Gguf<'a> {
                     Some(size as usize)
                 }
             };
+            // Known types were checked to end inside the file above; this guards unknown ones.
+            let Some(offset) = usize::try_from(rel).ok().and_then(|r| data_offset.checked_add(r)) else {
+                return Err(err(format!("tensor '{name}' has data offset {rel}, beyond any file this machine can address")));
+            };
             if tensor_index.insert(name.clone(), tensors.len()).is_some() {
                 return Err(err(format!("tensor '{name}' appears twice")));
             }
-            tensors.push(TensorInfo { name, shape, ggml_type, offset: data_offset + rel as usize, size });
+            tensors.push(TensorInfo { name, shape, ggml_type, offset, size });
         }
 
         Ok(Self { file: file.to_string(), bytes, version, alignment, data_offset, metadata, meta_index, tensors, tensor_index })
@@ -625,7 +629,7 @@ impl<'a> Gguf<'a> {
                 info.ggml_type
             )));
         };
-        if dtype.is_quantized() && info.shape.last().copied().unwrap_or(1) % QK != 0 {
+        if dtype.is_quantized() && !info.shape.last().copied().unwrap_or(1).is_multiple_of(QK) {
             // bytes_for already refused this at parse time; kept so the invariant is local.
             return Err(self.err(format!("tensor '{name}' ({dtype}) has an innermost dimension that is not a multiple of {QK}")));
         }

@@ -61,11 +61,11 @@ pub struct ModelPaths {
 #[cfg(not(target_arch = "wasm32"))]
 impl ModelPaths {
     /// The paths in the cache, whether or not the files are there yet; None when neither
-    /// WEBFORMER_CACHE nor HOME is set.
+    /// WEBFORMER_CACHE nor HOME is set (or both are empty).
     pub fn default_cache() -> Option<Self> {
         let cache = match std::env::var_os("WEBFORMER_CACHE") {
             Some(c) if !c.is_empty() => std::path::PathBuf::from(c),
-            _ => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".cache").join("webformer"),
+            _ => std::path::PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".cache").join("webformer"),
         };
         let models = cache.join("models");
         Some(Self {

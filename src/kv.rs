@@ -4,7 +4,7 @@
 //! attention over the cache, so a single plan is replayed for every step; only that slot and
 //! the inputs change. A prompt plan (many new tokens per run, the tiled prefill kernel) and a
 //! decoding plan (one token per run, the split-key decode kernel) share one cache by building
-//! the second executor with `GpuExecutor::new_sharing_state`.
+//! the executors of both with one `SharedBuffers` (`GpuExecutor::with_shared`).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &webformer::Context) -> webformer::Result<()> {

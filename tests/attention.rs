@@ -441,8 +441,8 @@ fn prompt_then_decode_steps_equal_one_prefill() {
     // Sharing needs the same shape: a cache of another length is refused with both shapes.
     let other = KvCache::new(&ctx, KvCacheConfig { max_ctx: 65, ..*cache.config() }).unwrap();
     let (og, _) = step_graph(&other, 1, heads);
-    let e = GpuExecutor::new_sharing_state(&ctx, &og, &pre).err().expect("shape mismatch").to_string();
-    assert!(e.contains("kv0.k") && e.contains("[65, 128]") && e.contains("[64, 128]"), "{e}");
+    let e = GpuExecutor::with_shared(&ctx, &og, &Plan::new(&og), &mut shared).err().expect("shape mismatch").to_string();
+    assert!(e.contains("kv0.k") && e.contains(&(65 * 128 * 4).to_string()) && e.contains(&(64 * 128 * 4).to_string()), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -287,9 +287,9 @@ fn lowering_routes_and_refuses_clearly() {
     let Some(ctx) = gpu() else { return };
     let w32 = weight_data(DType::F32, &random(1, 6 * 64, -1.0, 1.0));
     let wq = weight_data(DType::Q8_0, &random(1, 6 * 64, -1.0, 1.0));
-    // Several rows of f32: the general matmul, not GEMV.
+    // Several rows of f32: the tuned GEMM, not GEMV.
     let l = linear(&[3, 64], &w32, &[6, 64], None, None, MatmulImpl::Auto);
-    assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Matmul(_))));
+    assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemm(_))));
     // Forcing the GEMV on several rows is refused with a sentence.
     let l = linear(&[3, 64], &w32, &[6, 64], None, None, MatmulImpl::GemvShared);
     match kernel_of(&ctx, &l.g, l.y) {

@@ -4,6 +4,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+
+#[path = "cli/models.rs"]
+mod models;
 use webformer::bench::values;
 use webformer::{gpu, Context, ContextOptions, CpuExecutor, DType, GpuExecutor, Graph, HostData};
 
@@ -16,6 +19,62 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Generate text with a decoder GGUF (default: SmolLM2-135M-Instruct, fetched into the
+    /// cache on first use). Streams the text to stdout; load and speed figures go to stderr.
+    Generate {
+        /// GGUF file of a Llama-architecture model.
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        /// The prompt (read from stdin when absent).
+        #[arg(long)]
+        prompt: Option<String>,
+        /// New tokens at most (generation also stops at the end-of-sequence token).
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        /// Sampling temperature; 0 is greedy (the most likely token every step).
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Sample among the k most likely tokens only (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        top_k: u32,
+        /// Sample from the smallest set of tokens whose probability reaches p (1: no limit).
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        /// Seed of the sampler: the same seed gives the same text.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Wrap the prompt in the model's chat template as a user message.
+        #[arg(long)]
+        chat: bool,
+        /// System message for --chat (default: the template's own).
+        #[arg(long)]
+        system: Option<String>,
+        /// Positions of the KV cache (prompt plus new tokens); at most the model's context.
+        #[arg(long, default_value_t = 2048)]
+        context: usize,
+        /// Print {"prompt_ids", "ids", "text"} at the end instead of streaming.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sentence embeddings with a sentence-transformers BERT folder (default:
+    /// all-MiniLM-L6-v2, fetched on first use): a JSON array, one normalised vector per text.
+    Embed {
+        /// Model folder (config.json, model.safetensors, tokenizer.json, ...).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        /// Texts to embed.
+        texts: Vec<String>,
+    },
+    /// The model's final output for token ids, as JSON {"shape", "data"}: logits [T, vocab]
+    /// for a decoder GGUF, the last hidden state [T, hidden] for a BERT folder.
+    Forward {
+        /// GGUF file or BERT folder (default: SmolLM2).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        /// Token ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        ids: Vec<u32>,
+    },
     /// List every GPU adapter with backend, type, driver, features and the limits that matter.
     Info {
         /// Print JSON instead of a table.
@@ -40,6 +99,22 @@ enum Command {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// Text generation with a real model: load time, GPU memory, prefill and decode tokens/s,
+    /// GPU time per op of one decode step.
+    Generate {
+        /// GGUF file (default: SmolLM2-135M-Instruct, fetched into the cache when absent).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 512)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        decode_tokens: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Dispatch overhead: a chain of tiny elementwise nodes, run as one plan.
     Dispatch {
         #[arg(long, default_value_t = 500)]
@@ -142,6 +217,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = pollster::block_on(async {
         match cli.command {
+            Command::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, json } => {
+                let args = models::GenerateArgs { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, json };
+                models::generate(args).await
+            }
+            Command::Embed { model, texts } => models::embed(model, texts).await,
+            Command::Forward { model, ids } => models::forward(model, ids).await,
             Command::Info { json } => info(json).await,
             Command::Demo { tokens, hidden } => demo(tokens, hidden).await,
             Command::Bench { which } => bench(which).await,
@@ -204,6 +285,15 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             } else {
                 print!("{}", webformer::bench::gemm::table(&v));
             }
+        }
+        Bench::Generate { model, prompt_tokens, decode_tokens, repeats, json } => {
+            let path = match model {
+                Some(p) => p,
+                None => webformer::model::files::default_model(webformer::model::files::DefaultModel::SmolLm2)?,
+            };
+            let config = webformer::bench::generate::Config { prompt_tokens, decode_tokens, repeats };
+            let v = webformer::bench::generate::run(ctx, &path, &config).await?;
+            if json { println!("{v}") } else { print!("{}", webformer::bench::generate::table(&v)) }
         }
         Bench::Load { .. } => unreachable!("bench() runs the host-only benchmarks"),
     }

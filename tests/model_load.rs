@@ -11,11 +11,12 @@
 //! Fixtures: tests/fixtures/*.json, written by scripts/make_fixtures.py.
 
 mod common;
+use common::models;
 
 use std::path::PathBuf;
 
 use serde_json::Value as Json;
-use webformer::model::{BertConfig, ChatTemplate, GgmlType, Gguf, LlamaConfig, Message, ModelPaths, Pooling, Safetensors, SentenceConfig, Tokenizer, Value};
+use webformer::model::{BertConfig, ChatTemplate, GgmlType, Gguf, LlamaConfig, Message, Pooling, Safetensors, SentenceConfig, Tokenizer, Value};
 use webformer::{DType, HostData};
 
 // ---------------------------------------------------------------------------------------------
@@ -414,24 +415,6 @@ fn gguf_written_by_gguf_py() {
 
 // ---------------------------------------------------------------------------------------------
 // Real models.
-
-/// The fetched models, or None (with a printed SKIPPED line) when they are not there.
-fn models() -> Option<ModelPaths> {
-    let p = ModelPaths::default_cache();
-    let present = p.as_ref().is_some_and(|p| p.smollm2_gguf.is_file() && p.minilm_dir.join("model.safetensors").is_file());
-    if present {
-        return p;
-    }
-    let why = match &p {
-        Some(p) => format!("model files not found at {} and {}", p.smollm2_gguf.display(), p.minilm_dir.display()),
-        None => "neither WEBFORMER_CACHE nor HOME is set".to_string(),
-    };
-    if std::env::var("WEBFORMER_REQUIRE_MODELS").as_deref() == Ok("1") {
-        panic!("WEBFORMER_REQUIRE_MODELS=1 but {why}; run scripts/fetch-models.sh");
-    }
-    eprintln!("SKIPPED ({why}; run scripts/fetch-models.sh to fetch them)");
-    None
-}
 
 fn read(p: &std::path::Path) -> Vec<u8> {
     webformer::model::read_file(p).unwrap()

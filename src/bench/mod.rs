@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod gemv;
 pub mod ops;
 pub mod gemm;
+pub mod generate;
 pub mod load;
 
 use std::time::Instant;

@@ -18,13 +18,23 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bert;
 pub mod chat;
 pub mod config;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod files;
+pub mod generate;
 pub mod gguf;
+pub mod llama;
 pub mod safetensors;
 pub mod tokenizer;
+pub mod weights;
 
+pub use bert::{Bert, BertGraph, Embedder, Encoded};
 pub use chat::{ChatTemplate, Message};
+pub use generate::{GenerateOptions, GenerateStats, Generation, Generator, TextStream};
+pub use llama::{Head, Llama, LlamaGraph, Sampling};
+pub use weights::{Weight, Weights};
 pub use config::{BertConfig, LlamaConfig, Pooling, SentenceConfig};
 pub use gguf::{GgmlType, Gguf, TensorInfo, Value};
 pub use safetensors::Safetensors;

@@ -32,6 +32,11 @@ impl<'a> Safetensors<'a> {
         Ok(Self { file: file.to_string(), st })
     }
 
+    /// The file name given to `parse` (for errors).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     fn err(&self, detail: String) -> Error {
         Error::Model { file: self.file.clone(), detail }
     }

@@ -48,3 +48,22 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32)
 pub fn block<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
 }
+
+/// The fetched reference models, or None (with a printed SKIPPED line) when they are not
+/// there, unless WEBFORMER_REQUIRE_MODELS=1 (test.sh sets it after fetching them).
+pub fn models() -> Option<webformer::model::ModelPaths> {
+    let p = webformer::model::ModelPaths::default_cache();
+    let present = p.as_ref().is_some_and(|p| p.smollm2_gguf.is_file() && p.minilm_dir.join("model.safetensors").is_file());
+    if present {
+        return p;
+    }
+    let why = match &p {
+        Some(p) => format!("model files not found at {} and {}", p.smollm2_gguf.display(), p.minilm_dir.display()),
+        None => "neither WEBFORMER_CACHE nor HOME is set".to_string(),
+    };
+    if std::env::var("WEBFORMER_REQUIRE_MODELS").as_deref() == Ok("1") {
+        panic!("WEBFORMER_REQUIRE_MODELS=1 but {why}; run scripts/fetch-models.sh");
+    }
+    eprintln!("SKIPPED ({why}; run scripts/fetch-models.sh to fetch them)");
+    None
+}

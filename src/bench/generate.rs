@@ -1,0 +1,108 @@
+//! Text generation with a real model file (SmolLM2-135M by default): load time, GPU memory,
+//! prefill tokens/s for a prompt of P tokens, decode tokens/s for N new tokens (batch 1,
+//! greedy, end-of-sequence ignored so every run decodes N), and the GPU time per node kind of
+//! one decode step. Wall clock, readbacks included (what a user waits for); medians of repeats
+//! after a warm-up run that compiles every pipeline.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::median;
+use crate::error::Result;
+use crate::gpu::Context;
+use crate::model::files::load_llama;
+use crate::model::{GenerateOptions, Generator, Sampling};
+
+/// What to measure.
+pub struct Config {
+    pub prompt_tokens: usize,
+    pub decode_tokens: usize,
+    pub repeats: usize,
+}
+
+/// A deterministic prompt of `n` ids spread over the vocabulary (speed does not depend on
+/// which tokens they are).
+fn prompt(n: usize, vocab: usize) -> Vec<u32> {
+    (0..n).map(|i| ((i * 7919 + 13) % vocab) as u32).collect()
+}
+
+pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::Value> {
+    let t0 = Instant::now();
+    let loaded = load_llama(path, &mut |_, _, _| {})?;
+    let host_s = t0.elapsed().as_secs_f64();
+    let vocab = loaded.model.config.vocab;
+    let context = c.prompt_tokens + c.decode_tokens;
+    let weights = loaded.model.weight_bytes();
+    let mut gen = Generator::new(ctx, loaded.model, context, Sampling::default())?;
+    gen.sync().await?;
+    let load_s = t0.elapsed().as_secs_f64();
+
+    let greedy = GenerateOptions { max_tokens: 1, temperature: 0.0, seed: 0, stop_at_eos: false };
+    let long = prompt(c.prompt_tokens, vocab);
+    gen.generate(&long, &greedy, |_| true).await?; // warm-up: pipelines of the prompt plan
+    let (mut prefill, mut setup) = (Vec::new(), Vec::new());
+    for _ in 0..c.repeats.max(1) {
+        let s = gen.generate(&long, &greedy, |_| true).await?.stats;
+        prefill.push(s.prefill_s);
+        setup.push(s.prompt_setup_s);
+    }
+
+    let short = prompt(8, vocab);
+    let decode_opts = GenerateOptions { max_tokens: c.decode_tokens, ..greedy };
+    gen.generate(&short, &GenerateOptions { max_tokens: 4, ..greedy }, |_| true).await?; // warm-up
+    let mut decode = Vec::new();
+    for _ in 0..c.repeats.max(1) {
+        decode.push(gen.generate(&short, &decode_opts, |_| true).await?.stats.decode_tokens_per_s());
+    }
+
+    let profile = if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { Some(gen.profile_decode(short.len()).await?) } else { None };
+    let mut by_op: BTreeMap<String, f64> = BTreeMap::new();
+    for r in profile.iter().flat_map(|p| &p.rows) {
+        // Matmuls by output shape (the LM head, projections and feed-forward differ).
+        let key = if r.op == "matmul" { format!("matmul {:?}", r.shape) } else { r.op.clone() };
+        *by_op.entry(key).or_default() += r.ns / 1e3;
+    }
+    let prefill_s = median(&mut prefill);
+    Ok(json!({
+        "model": path.display().to_string(),
+        "adapter": ctx.adapter().one_line(),
+        "host_load_s": host_s,
+        "load_s": load_s,
+        "weight_bytes": weights,
+        "gpu_bytes_weights_and_kv": gen.gpu_bytes(),
+        "decode_scratch_bytes": gen.decode_scratch_bytes(),
+        "context": context,
+        "prompt_tokens": c.prompt_tokens,
+        "prefill_s": prefill_s,
+        "prefill_tokens_per_s": c.prompt_tokens as f64 / prefill_s,
+        "prompt_plan_s": median(&mut setup),
+        "decode_tokens": c.decode_tokens,
+        "decode_tokens_per_s": median(&mut decode),
+        "decode_step_gpu_us": profile.as_ref().map(|p| p.total_ns() / 1e3),
+        "decode_step_nodes": profile.as_ref().map(|p| p.rows.len()),
+        "decode_step_gpu_us_by_op": by_op,
+        "repeats": c.repeats.max(1),
+    }))
+}
+
+/// A readable summary of `run`'s JSON.
+pub fn table(v: &serde_json::Value) -> String {
+    let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    let mib = |k: &str| f(k) / (1u64 << 20) as f64;
+    let mut s = format!("model   {}\nadapter {}\n", v["model"].as_str().unwrap_or("?"), v["adapter"].as_str().unwrap_or("?"));
+    s += &format!("load    {:.2} s ({:.2} s on the host), weights {:.1} MiB, GPU {:.1} MiB (weights + {}-position KV cache) + {:.1} MiB decode scratch\n", f("load_s"), f("host_load_s"), mib("weight_bytes"), mib("gpu_bytes_weights_and_kv"), v["context"], mib("decode_scratch_bytes"));
+    s += &format!("prefill {} tokens: {:.3} s, {:.1} tokens/s (plan build {:.3} s, not included)\n", v["prompt_tokens"], f("prefill_s"), f("prefill_tokens_per_s"), f("prompt_plan_s"));
+    s += &format!("decode  {} tokens: {:.2} tokens/s\n", v["decode_tokens"], f("decode_tokens_per_s"));
+    if let Some(ops) = v["decode_step_gpu_us_by_op"].as_object().filter(|o| !o.is_empty()) {
+        s += &format!("one decode step on the GPU: {:.1} us over {} nodes\n", f("decode_step_gpu_us"), v["decode_step_nodes"]);
+        let mut rows: Vec<(&String, f64)> = ops.iter().map(|(k, v)| (k, v.as_f64().unwrap_or(0.0))).collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (op, us) in rows {
+            s += &format!("  {op:<16} {us:>10.1} us\n");
+        }
+    }
+    s
+}

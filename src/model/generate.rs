@@ -1,0 +1,268 @@
+//! Text generation with a Llama decoder: a prompt plan per prompt, then a one-token plan
+//! replayed for every new token. Both share the weights and the KV cache (`SharedBuffers`),
+//! so only the token id and the runtime slots (position, temperature, seed) change between
+//! steps. Sampling runs on the GPU: each step reads back 4 bytes.
+//!
+//! ```no_run
+//! # async fn demo(ctx: &webformer::Context, gguf: &webformer::model::Gguf<'_>) -> webformer::Result<()> {
+//! use webformer::model::{GenerateOptions, Generator, Llama, Sampling, Tokenizer};
+//! let model = Llama::from_gguf(gguf, &mut |_, _| {})?;
+//! let tok = Tokenizer::from_gguf(gguf)?;
+//! let mut gen = Generator::new(ctx, model, 2048, Sampling::default())?;
+//! let prompt = tok.encode("The capital of France is", true)?;
+//! let out = gen.generate(&prompt, &GenerateOptions { max_tokens: 16, ..Default::default() }, |_| true).await?;
+//! println!("{}", tok.decode(&out.ids, true)?);
+//! # Ok(()) }
+//! ```
+
+use super::llama::{Head, Llama, LlamaGraph, Sampling, POS, SEED, TEMPERATURE};
+use crate::error::{Error, Result};
+use crate::exec::{GpuExecutor, Profile, SharedBuffers};
+use crate::gpu::Context;
+use crate::graph::plan::Plan;
+use crate::kv::KvCache;
+use crate::tensor::HostData;
+
+/// Settings of one generation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GenerateOptions {
+    /// New tokens at most (the end-of-sequence token counts and stops).
+    pub max_tokens: usize,
+    /// Softmax temperature; 0 = greedy (argmax).
+    pub temperature: f32,
+    /// Seed of the draws (fixed seed, same tokens).
+    pub seed: u64,
+    /// Stop after the end-of-sequence token (benchmarks turn this off to decode a fixed count).
+    pub stop_at_eos: bool,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { max_tokens: 64, temperature: 0.0, seed: 0, stop_at_eos: true }
+    }
+}
+
+/// Timings of one generation (seconds of wall clock, readbacks included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct GenerateStats {
+    pub prompt_tokens: usize,
+    pub generated_tokens: usize,
+    /// Building the prompt plan and its executor.
+    pub prompt_setup_s: f64,
+    /// Running the prompt plan and reading the first new token.
+    pub prefill_s: f64,
+    /// All decode steps (every token after the first).
+    pub decode_s: f64,
+}
+
+impl GenerateStats {
+    pub fn prefill_tokens_per_s(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_s.max(1e-12)
+    }
+
+    /// Tokens per second of the decode steps (the first new token comes from the prefill).
+    pub fn decode_tokens_per_s(&self) -> f64 {
+        self.generated_tokens.saturating_sub(1) as f64 / self.decode_s.max(1e-12)
+    }
+}
+
+/// The result of `Generator::generate`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// New token ids (the end-of-sequence token included when it stopped generation).
+    pub ids: Vec<u32>,
+    pub stopped_at_eos: bool,
+    pub stats: GenerateStats,
+}
+
+/// A Llama model on the GPU, ready to generate. The decode plan is built once; prompt plans
+/// per prompt length.
+pub struct Generator {
+    ctx: Context,
+    model: Llama,
+    cache: KvCache,
+    shared: SharedBuffers,
+    sampling: Sampling,
+    decode: (GpuExecutor, LlamaGraph),
+}
+
+/// A fresh, reproducible u32 seed for every sampled token: SplitMix64 of (seed, step).
+fn seed_for(seed: u64, step: usize) -> u32 {
+    let mut z = seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
+fn now() -> f64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static START: OnceLock<std::time::Instant> = OnceLock::new();
+        START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
+    }
+    // No monotonic clock without web-sys here; timings read 0 in the browser.
+    #[cfg(target_arch = "wasm32")]
+    0.0
+}
+
+impl Generator {
+    /// Uploads the weights, allocates a KV cache of `max_ctx` positions (checked against the
+    /// device's limits) and builds the decode plan with the given sampling filters.
+    pub fn new(ctx: &Context, model: Llama, max_ctx: usize, sampling: Sampling) -> Result<Self> {
+        if max_ctx == 0 {
+            return Err(Error::Usage("the context must hold at least one position".into()));
+        }
+        let cache = KvCache::new(ctx, model.kv_config(max_ctx))?;
+        let mut shared = SharedBuffers::new();
+        let lg = model.graph(&cache, 1, Head::Sample(sampling))?;
+        let exe = GpuExecutor::with_shared(ctx, &lg.graph, &Plan::new(&lg.graph), &mut shared)?;
+        Ok(Self { ctx: ctx.clone(), model, cache, shared, sampling, decode: (exe, lg) })
+    }
+
+    pub fn model(&self) -> &Llama {
+        &self.model
+    }
+
+    /// Positions the KV cache holds (prompt plus new tokens).
+    pub fn max_context(&self) -> usize {
+        self.cache.config().max_ctx
+    }
+
+    /// GPU bytes of the weights and the KV cache (intermediates not included).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.shared.bytes()
+    }
+
+    /// GPU bytes of the decode plan's pooled intermediates.
+    pub fn decode_scratch_bytes(&self) -> u64 {
+        self.decode.0.plan().pooled_bytes()
+    }
+
+    /// Waits for the GPU to finish queued work (e.g. the weight uploads, before timing).
+    pub async fn sync(&self) -> Result<()> {
+        self.ctx.sync().await
+    }
+
+    fn check_prompt(&self, prompt: &[u32], max_tokens: usize) -> Result<()> {
+        if prompt.is_empty() {
+            return Err(Error::Usage("the prompt is empty: give at least one token of text".into()));
+        }
+        let vocab = self.model.config.vocab;
+        if let Some(bad) = prompt.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {vocab}")));
+        }
+        let max = self.max_context();
+        if prompt.len() + max_tokens > max {
+            return Err(Error::Usage(format!(
+                "the prompt ({} tokens) plus {max_tokens} new tokens exceeds the context of {max} positions",
+                prompt.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn prompt_executor(&mut self, tokens: usize, head: Head) -> Result<(GpuExecutor, LlamaGraph)> {
+        let lg = self.model.graph(&self.cache, tokens, head)?;
+        let exe = GpuExecutor::with_shared(&self.ctx, &lg.graph, &Plan::new(&lg.graph), &mut self.shared)?;
+        Ok((exe, lg))
+    }
+
+    /// Appends `ids` to the cache through `exe` and returns the sampled next token.
+    async fn step(cache: &mut KvCache, exe: &mut GpuExecutor, lg: &LlamaGraph, ids: &[u32], o: &GenerateOptions, step: usize) -> Result<u32> {
+        exe.set_input("ids", ids)?;
+        exe.set_runtime_f32(TEMPERATURE, o.temperature)?;
+        exe.set_runtime_u32(SEED, seed_for(o.seed, step))?;
+        cache.step(exe, ids.len())?;
+        let next = lg.next.ok_or_else(|| Error::Usage("this graph samples no token".into()))?;
+        match exe.read(next).await? {
+            HostData::U32(v) if v.len() == 1 => Ok(v[0]),
+            other => Err(Error::Usage(format!("the sampler returned {:?} values instead of one token id", other.len()))),
+        }
+    }
+
+    /// The logits [prompt.len() × vocab] of every prompt position, from a fresh cache.
+    pub async fn logits(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+        self.check_prompt(prompt, 0)?;
+        self.cache.truncate(0)?;
+        let (mut exe, lg) = self.prompt_executor(prompt.len(), Head::AllLogits)?;
+        exe.set_input("ids", prompt)?;
+        self.cache.step(&mut exe, prompt.len())?;
+        Ok(exe.read(lg.logits).await?.to_f32())
+    }
+
+    /// GPU time of every node of one decode step at `position` (timestamp queries needed; it
+    /// overwrites the KV cache row at `position`).
+    pub async fn profile_decode(&mut self, position: usize) -> Result<Profile> {
+        if position >= self.max_context() {
+            return Err(Error::Usage(format!("position {position} is outside the context of {}", self.max_context())));
+        }
+        let exe = &mut self.decode.0;
+        exe.set_input("ids", &[0u32])?;
+        exe.set_runtime_u32(POS, position as u32)?;
+        exe.run_profiled().await
+    }
+
+    /// Generates up to `o.max_tokens` tokens after `prompt` (from a fresh cache), calling
+    /// `on_token` with each as soon as it is known (return false to stop). Stops after the
+    /// model's end-of-sequence token.
+    pub async fn generate(&mut self, prompt: &[u32], o: &GenerateOptions, mut on_token: impl FnMut(u32) -> bool) -> Result<Generation> {
+        self.check_prompt(prompt, o.max_tokens)?;
+        let mut stats = GenerateStats { prompt_tokens: prompt.len(), ..Default::default() };
+        let mut ids = Vec::new();
+        if o.max_tokens == 0 {
+            return Ok(Generation { ids, stopped_at_eos: false, stats });
+        }
+        self.cache.truncate(0)?;
+        let t0 = now();
+        let (mut exe, lg) = self.prompt_executor(prompt.len(), Head::Sample(self.sampling))?;
+        let t1 = now();
+        let mut token = Self::step(&mut self.cache, &mut exe, &lg, prompt, o, 0).await?;
+        drop(exe);
+        let t2 = now();
+        stats.prompt_setup_s = t1 - t0;
+        stats.prefill_s = t2 - t1;
+        let eos = self.model.config.eos_id;
+        let stopped_at_eos = loop {
+            ids.push(token);
+            stats.generated_tokens = ids.len();
+            if o.stop_at_eos && Some(token) == eos {
+                break true;
+            }
+            if !on_token(token) || ids.len() >= o.max_tokens {
+                break false;
+            }
+            let (exe, lg) = (&mut self.decode.0, &self.decode.1);
+            token = Self::step(&mut self.cache, exe, lg, &[token], o, ids.len()).await?;
+        };
+        stats.decode_s = now() - t2;
+        Ok(Generation { ids, stopped_at_eos, stats })
+    }
+}
+
+/// Turns a stream of token ids into text pieces as they arrive: decodes everything so far
+/// and returns what is new, holding back while the text ends in an incomplete UTF-8
+/// character (byte-level BPE splits multi-byte characters over tokens).
+pub struct TextStream<'a> {
+    tokenizer: &'a super::Tokenizer,
+    ids: Vec<u32>,
+    printed: usize,
+}
+
+impl<'a> TextStream<'a> {
+    pub fn new(tokenizer: &'a super::Tokenizer) -> Self {
+        Self { tokenizer, ids: Vec::new(), printed: 0 }
+    }
+
+    /// The text `id` completes (possibly empty).
+    pub fn push(&mut self, id: u32) -> Result<String> {
+        self.ids.push(id);
+        let text = self.tokenizer.decode(&self.ids, true)?;
+        if text.ends_with('\u{FFFD}') || text.len() < self.printed || !text.is_char_boundary(self.printed) {
+            return Ok(String::new());
+        }
+        let new = text[self.printed..].to_string();
+        self.printed = text.len();
+        Ok(new)
+    }
+}

@@ -1,0 +1,94 @@
+//! A model's weights on the host, held once and shared by every graph built from it (a
+//! prompt graph and a decode graph name the same `Arc`s; `SharedBuffers` then uploads each
+//! weight once).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::HostTensor;
+use crate::error::{Error, Result};
+use crate::graph::{Graph, NodeId};
+
+/// One weight: shape (outermost first, `[out, in]` for linear layers) and shared host data.
+#[derive(Clone, Debug)]
+pub struct Weight {
+    pub shape: Vec<usize>,
+    pub data: Arc<crate::tensor::HostData>,
+}
+
+/// Weights by name, with the file they came from (named in errors).
+#[derive(Clone, Debug, Default)]
+pub struct Weights {
+    file: String,
+    tensors: HashMap<String, Weight>,
+}
+
+impl Weights {
+    pub fn new(file: &str) -> Self {
+        Self { file: file.into(), tensors: HashMap::new() }
+    }
+
+    pub fn insert(&mut self, name: &str, t: HostTensor) {
+        self.tensors.insert(name.into(), Weight { shape: t.shape, data: Arc::new(t.data) });
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Weight> {
+        self.tensors.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Host bytes of all weights (quantized ones at their block size).
+    pub fn bytes(&self) -> u64 {
+        self.tensors.values().map(|w| w.data.as_bytes().len() as u64).sum()
+    }
+
+    /// The file the weights came from.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// Checks that `name` exists with `shape`, or says which tensor of which file is wrong.
+    pub fn expect(&self, name: &str, shape: &[usize], why: &str) -> Result<()> {
+        match self.tensors.get(name) {
+            None => Err(Error::Model { file: self.file.clone(), detail: format!("has no tensor '{name}', which {why} needs") }),
+            Some(w) if w.shape != shape => Err(Error::Model { file: self.file.clone(), detail: format!("tensor '{name}' has shape {:?}; {why} needs {shape:?}", w.shape) }),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// A graph under construction that adds each weight it uses once, however often it is used
+/// (tied embeddings use one table for the input and the LM head).
+pub(crate) struct Builder<'a> {
+    pub g: Graph,
+    weights: &'a Weights,
+    nodes: HashMap<String, NodeId>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(weights: &'a Weights) -> Self {
+        Self { g: Graph::new(), weights, nodes: HashMap::new() }
+    }
+
+    /// The graph node of weight `name`.
+    pub fn w(&mut self, name: &str) -> Result<NodeId> {
+        if let Some(&id) = self.nodes.get(name) {
+            return Ok(id);
+        }
+        let w = self.weights.get(name).ok_or_else(|| Error::Model { file: self.weights.file.clone(), detail: format!("has no tensor '{name}'") })?;
+        let id = self.g.weight_arc(name, &w.shape, w.data.clone())?;
+        self.nodes.insert(name.into(), id);
+        Ok(id)
+    }
+}

@@ -211,12 +211,12 @@ fn auto_routes_to_gemm() {
     let cpu_adapter = ctx.adapter().device_type == "Cpu";
     let expected = if cpu_adapter && gemm::subgroup_support(&ctx).is_ok() { Kernel::Subgroup } else { Kernel::Tiled };
     match lower(&ctx, MatmulImpl::Auto, DType::F32).unwrap().key {
-        KernelKey::Gemm(v) => assert_eq!((v.kernel, v.b_f16, v.trans_b), (expected, false, true)),
+        KernelKey::Gemm(v) => assert_eq!((v.kernel, v.b, v.trans_b), (expected, DType::F32, true)),
         other => panic!("Auto with f32 b lowered to {other:?}"),
     }
     assert!(matches!(lower(&ctx, MatmulImpl::Naive, DType::F32).unwrap().key, KernelKey::Matmul(_)), "Naive must stay the baseline");
     match lower(&ctx, MatmulImpl::Auto, DType::F16) {
-        Ok(d) => assert!(matches!(d.key, KernelKey::Gemm(v) if v.b_f16 && v.kernel == expected)),
+        Ok(d) => assert!(matches!(d.key, KernelKey::Gemm(v) if v.b == DType::F16 && v.kernel == expected)),
         Err(e) => {
             assert!(!ctx.has(wgpu::Features::SHADER_F16), "f16 lowering failed on an adapter with SHADER_F16: {e}");
             assert!(matches!(e, Error::Feature { feature: "SHADER_F16", .. }), "{e}");

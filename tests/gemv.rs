@@ -252,17 +252,27 @@ fn fused_quantized_gemv_equals_dequantize_then_f32_gemv() {
 }
 
 /// One quantized prefill case: x `lead` + [m, k] times w [n, k].
+/// Checks both kernels that take quantized weights with several rows: the tiled qmatmul
+/// (`MatmulImpl::Tiled`) and, where the adapter has subgroups, the subgroup GEMM reading the
+/// blocks directly (`MatmulImpl::Subgroup`, what `Auto` picks on CPU adapters).
 fn check_qmatmul(ctx: &Context, lead: &[usize], m: usize, k: usize, n: usize, dtype: DType, bias: bool, act: Option<Activation>, seed: u64) {
     let x_shape: Vec<usize> = lead.iter().copied().chain([m, k]).collect();
     let x = random(seed, numel(&x_shape), -1.0, 1.0);
     let w = weight_data(dtype, &random(seed + 1, n * k, -1.0, 1.0));
     let b = random(seed + 2, n, -1.0, 1.0);
     let bias = bias.then_some(b.as_slice());
-    let l = linear(&x_shape, &w, &[n, k], bias, act, MatmulImpl::Auto);
-    let what = format!("quantized matmul {dtype} x{x_shape:?} n={n} bias={} {act:?}", bias.is_some());
-    assert!(matches!(kernel_of(ctx, &l.g, l.y), Ok(KernelKey::QMatmul(_))), "{what}: not the quantized matmul");
-    let got = run(ctx, &l, &x);
-    assert_linear(&what, &got, &x, &x_shape, &w.to_f32(), n, bias, act);
+    let subgroup = webformer::kernels::gemm::subgroup_support(ctx).is_ok();
+    for imp in [MatmulImpl::Tiled, MatmulImpl::Subgroup].into_iter().filter(|&i| subgroup || i == MatmulImpl::Tiled) {
+        let l = linear(&x_shape, &w, &[n, k], bias, act, imp);
+        let what = format!("quantized matmul ({imp:?}) {dtype} x{x_shape:?} n={n} bias={} {act:?}", bias.is_some());
+        let kernel = kernel_of(ctx, &l.g, l.y);
+        match imp {
+            MatmulImpl::Tiled => assert!(matches!(kernel, Ok(KernelKey::QMatmul(_))), "{what}: {kernel:?}"),
+            _ => assert!(matches!(kernel, Ok(KernelKey::Gemm(v)) if v.b == dtype), "{what}: {kernel:?}"),
+        }
+        let got = run(ctx, &l, &x);
+        assert_linear(&what, &got, &x, &x_shape, &w.to_f32(), n, bias, act);
+    }
 }
 
 #[test]
@@ -290,6 +300,13 @@ fn lowering_routes_and_refuses_clearly() {
     // Several rows of f32: the tuned GEMM, not GEMV.
     let l = linear(&[3, 64], &w32, &[6, 64], None, None, MatmulImpl::Auto);
     assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemm(_))));
+    // Several rows of quantized weights: the subgroup GEMM on CPU adapters, qmatmul elsewhere.
+    let l = linear(&[3, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
+    if webformer::kernels::gemm::prefers_subgroup(&ctx) {
+        assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemm(v)) if v.b == DType::Q8_0));
+    } else {
+        assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::QMatmul(_))));
+    }
     // Forcing the GEMV on several rows is refused with a sentence.
     let l = linear(&[3, 64], &w32, &[6, 64], None, None, MatmulImpl::GemvShared);
     match kernel_of(&ctx, &l.g, l.y) {
@@ -299,11 +316,9 @@ fn lowering_routes_and_refuses_clearly() {
     // The naive kernel has no quantized path: an error, not a panic.
     let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::Naive);
     assert!(kernel_of(&ctx, &l.g, l.y).is_err());
-    // A single row of a quantized weight is a GEMV; several rows the tiled kernel.
+    // A single row of a quantized weight is a GEMV (several rows: see above).
     let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
     assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemv(gemv::Variant { weight: gemv::Weight::Q8_0, .. }))));
-    let l = linear(&[2, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
-    assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::QMatmul(_))));
 }
 
 /// The GEMV modules are composed from parts: `enable` directives must come first, once, and

@@ -11,6 +11,11 @@
 //!   every load is a loop over the SIMD lanes and a barrier a coroutine switch, and this kernel
 //!   measured 2 to 2.7 times the tiled one (lavapipe, 1024³ and 2048³; `webformer bench gemm`).
 //!
+//! The subgroup kernel also reads GGUF Q8_0 / Q4_1 weights directly (`gemm_q8_0_subgroup`,
+//! `gemm_q4_1_subgroup`: shaders/gemm_bq.wgsl dequantizes each vec4 as it is loaded): on CPU
+//! adapters it runs quantized prefill matmuls several times faster than the workgroup-tiled
+//! `qmatmul` kernel, which GPUs use.
+//!
 //! The choice is made in one place, [`choose`]; `MatmulImpl::Tiled` / `MatmulImpl::Subgroup`
 //! force a kernel (tests, benchmarks).
 
@@ -38,8 +43,9 @@ pub enum Kernel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Variant {
     pub kernel: Kernel,
-    /// B holds f16 (weights stored in half precision).
-    pub b_f16: bool,
+    /// B's element type: F32, F16 (weights stored in half precision), or Q8_0 / Q4_1 blocks
+    /// (subgroup kernel only).
+    pub b: DType,
     /// B is stored [n, k] (linear weights) rather than [k, n].
     pub trans_b: bool,
     pub bias: bool,
@@ -48,11 +54,14 @@ pub struct Variant {
 impl Variant {
     /// The shader module (family) the variant lives in.
     pub fn family(self) -> &'static str {
-        match (self.kernel, self.b_f16) {
-            (Kernel::Tiled, false) => "gemm",
-            (Kernel::Subgroup, false) => "gemm_subgroup",
-            (Kernel::Tiled, true) => "gemm_f16",
-            (Kernel::Subgroup, true) => "gemm_f16_subgroup",
+        match (self.kernel, self.b) {
+            (Kernel::Tiled, DType::F16) => "gemm_f16",
+            (Kernel::Subgroup, DType::F16) => "gemm_f16_subgroup",
+            (Kernel::Subgroup, DType::Q8_0) => "gemm_q8_0_subgroup",
+            (Kernel::Subgroup, DType::Q4_1) => "gemm_q4_1_subgroup",
+            (Kernel::Subgroup, _) => "gemm_subgroup",
+            // f32; `dispatch` refuses the tiled kernel with quantized B.
+            (Kernel::Tiled, _) => "gemm",
         }
     }
 
@@ -118,38 +127,44 @@ pub fn subgroup_support(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// The kernel for a matmul whose B has `b_dtype` (f32 or f16) under `imp` on this adapter:
-/// `Tiled`/`Subgroup` as asked (or an error naming what is missing), `Auto` the subgroup kernel
-/// on CPU adapters that support it and the tiled one everywhere else.
-pub fn choose(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> Result<(Kernel, bool)> {
-    let b_f16 = match b_dtype {
-        DType::F32 => false,
-        DType::F16 => true,
-        other => return Err(Error::Usage(format!("the GEMM kernels take an f32 or f16 right-hand side, not {other}"))),
-    };
-    if b_f16 && !ctx.has(wgpu::Features::SHADER_F16) {
-        return Err(Error::Feature {
-            what: "matmul with an f16 right-hand side (kernel family gemm_f16)".into(),
-            feature: "SHADER_F16",
-            adapter: ctx.adapter().name.clone(),
-        });
+/// The kernel for a matmul whose B has `b_dtype` under `imp` on this adapter: `Tiled` /
+/// `Subgroup` as asked (or an error naming what is missing), `Auto` the subgroup kernel on CPU
+/// adapters that support it and the tiled one everywhere else. Quantized B (Q8_0, Q4_1) only
+/// runs on the subgroup kernel (`kernels::qmatmul` is the tiled one for it).
+pub fn choose(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> Result<(Kernel, DType)> {
+    match b_dtype {
+        DType::F32 | DType::Q8_0 | DType::Q4_1 => {}
+        DType::F16 if ctx.has(wgpu::Features::SHADER_F16) => {}
+        DType::F16 => {
+            return Err(Error::Feature {
+                what: "matmul with an f16 right-hand side (kernel family gemm_f16)".into(),
+                feature: "SHADER_F16",
+                adapter: ctx.adapter().name.clone(),
+            })
+        }
+        other => return Err(Error::Usage(format!("the GEMM kernels take an f32, f16, Q8_0 or Q4_1 right-hand side, not {other}"))),
     }
     let kernel = match imp {
+        MatmulImpl::Tiled if b_dtype.is_quantized() => {
+            return Err(Error::Usage(format!("the tiled GEMM takes f32 or f16 B; {b_dtype} weights use the quantized matmul (MatmulImpl::Auto)")))
+        }
         MatmulImpl::Tiled => Kernel::Tiled,
         MatmulImpl::Subgroup => {
             subgroup_support(ctx)?;
             Kernel::Subgroup
         }
         // Auto (and any other choice routed here).
-        _ => {
-            if ctx.adapter().device_type == "Cpu" && subgroup_support(ctx).is_ok() {
-                Kernel::Subgroup
-            } else {
-                Kernel::Tiled
-            }
-        }
+        _ if prefers_subgroup(ctx) => Kernel::Subgroup,
+        _ if b_dtype.is_quantized() => return Err(Error::Usage(format!("no GEMM kernel for {b_dtype} B on this adapter; the quantized matmul handles it"))),
+        _ => Kernel::Tiled,
     };
-    Ok((kernel, b_f16))
+    Ok((kernel, b_dtype))
+}
+
+/// True on CPU adapters that can run the subgroup kernel, where it is the fastest GEMM (also
+/// for quantized weights).
+pub fn prefers_subgroup(ctx: &Context) -> bool {
+    ctx.adapter().device_type == "Cpu" && subgroup_support(ctx).is_ok()
 }
 
 /// The launch of `variant` for a: [..., m, k] times b: [k, n] / [..., k, n] (or their [n, k]
@@ -159,6 +174,9 @@ pub fn dispatch(variant: Variant, act: Option<Activation>, inputs: &[&[usize]], 
     let k = a[a.len() - 1];
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
     let batch: usize = out[..out.len() - 2].iter().product();
+    if variant.b.is_quantized() && (variant.kernel != Kernel::Subgroup || !variant.trans_b || b.len() != 2) {
+        return Err(Error::Usage(format!("the GEMM reads {} B only in the subgroup kernel, as one transposed [n, k] weight", variant.b)));
+    }
     let b_batched = b.len() > 2;
     // Shaders index whole tensors (batch offset included) with u32.
     as_u32("matmul a (all batches)", batch * m * k)?;
@@ -194,7 +212,7 @@ mod tests {
     use super::*;
 
     fn variant(kernel: Kernel, trans_b: bool) -> Variant {
-        Variant { kernel, b_f16: false, trans_b, bias: false }
+        Variant { kernel, b: DType::F32, trans_b, bias: false }
     }
 
     #[test]
@@ -214,11 +232,12 @@ mod tests {
     #[test]
     fn entry_points_and_families_are_distinct() {
         let mut seen = std::collections::HashSet::new();
-        for kernel in [Kernel::Tiled, Kernel::Subgroup] {
-            for b_f16 in [false, true] {
+        let kernels = [(Kernel::Tiled, DType::F32), (Kernel::Tiled, DType::F16), (Kernel::Subgroup, DType::F32), (Kernel::Subgroup, DType::F16), (Kernel::Subgroup, DType::Q8_0), (Kernel::Subgroup, DType::Q4_1)];
+        for (kernel, b) in kernels {
+            {
                 for trans_b in [false, true] {
                     for bias in [false, true] {
-                        let v = Variant { kernel, b_f16, trans_b, bias };
+                        let v = Variant { kernel, b, trans_b, bias };
                         assert!(seen.insert((v.family(), v.entry_point())));
                         assert_eq!(v.n_inputs(), 2 + bias as u32);
                     }

@@ -59,9 +59,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         (MatmulImpl::Naive, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
         (MatmulImpl::Naive, other) => Err(Error::Usage(format!("the naive matmul takes an f32 right-hand side, not {other}; use MatmulImpl::Auto"))),
         // The tuned GEMM: f32 or f16 b, tiled or subgroup kernel (see gemm::choose).
-        (_, b @ (DType::F32 | DType::F16)) => {
-            let (kernel, b_f16) = gemm::choose(ctx, imp, b)?;
-            gemm::dispatch(gemm::Variant { kernel, b_f16, trans_b, bias }, act, &shapes, out, max)
+        (_, b @ (DType::F32 | DType::F16 | DType::Q8_0 | DType::Q4_1)) => {
+            let (kernel, b) = gemm::choose(ctx, imp, b)?;
+            gemm::dispatch(gemm::Variant { kernel, b, trans_b, bias }, act, &shapes, out, max)
         }
         (_, other) => Err(Error::Usage(format!("matmul with a {other} right-hand side has no kernel on this build"))),
     }
@@ -84,7 +84,10 @@ fn lower_gemv_or_quantized(ctx: &Context, trans_b: bool, bias: bool, act: Option
         ))),
         MatmulImpl::GemvShared => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, false)?)),
         MatmulImpl::Auto if single => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, true)?)),
-        MatmulImpl::Auto if b.dtype.is_quantized() => {
+        // Quantized prefill: the subgroup GEMM on CPU adapters (gemm::prefers_subgroup; it
+        // measured ~5x the tiled qmatmul on lavapipe), the tiled qmatmul elsewhere.
+        MatmulImpl::Auto if b.dtype.is_quantized() && gemm::prefers_subgroup(ctx) => Ok(None),
+        MatmulImpl::Auto | MatmulImpl::Tiled if b.dtype.is_quantized() => {
             let max = ctx.limits().max_compute_workgroups_per_dimension;
             Ok(Some(qmatmul::lower(b.dtype, rows, k, n, bias, act, max)?))
         }

@@ -2,8 +2,8 @@
 // the binding and dequantizing loads, defining the same functions as gemm_b32.wgsl. Weights are
 // one matrix (stride_b = 0) in the plane layout of src/kernels/quant.rs: quants of all blocks,
 // then the f32 scale d of every block, then (Q4_1) the f32 min m. Which type is read is decided
-// by `gemm_bq_q4_1()`, defined by the family file that follows (gemm_q8_0_subgroup.wgsl or
-// gemm_q4_1_subgroup.wgsl); a constant, so the compiler drops the other branch.
+// by `gemm_bq_q4_1()`, defined by the prelude before this one (gemm_bq8_0.wgsl or
+// gemm_bq4_1.wgsl); a constant, so the compiler drops the other branch.
 //
 // Dequantization is llama.cpp's: d·q (Q8_0, q signed 8-bit) and d·q + m (Q4_1, q 4-bit), the
 // product exact in f32, as in qmatmul.wgsl and the CPU reference.

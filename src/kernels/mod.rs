@@ -49,6 +49,8 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
     ("gemm_f16", include_str!("../../shaders/gemm_f16.wgsl")),
     ("gemm_f16_subgroup", include_str!("../../shaders/gemm_f16_subgroup.wgsl")),
+    ("gemm_bq8_0", include_str!("../../shaders/gemm_bq8_0.wgsl")),
+    ("gemm_bq4_1", include_str!("../../shaders/gemm_bq4_1.wgsl")),
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
     ("gemm_q8_0_subgroup", include_str!("../../shaders/gemm_q8_0_subgroup.wgsl")),
     ("gemm_q4_1_subgroup", include_str!("../../shaders/gemm_q4_1_subgroup.wgsl")),
@@ -80,8 +82,8 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("gemm_f16", &["activation", "gemm_common", "gemm_b16", "gemm"]),
     ("gemm_f16_subgroup", &["activation", "gemm_common", "gemm_b16", "gemm_subgroup"]),
     // Quantized B (prefill on CPU adapters): gemm_bq.wgsl's loads, the file naming the type.
-    ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq", "gemm_subgroup"]),
-    ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq", "gemm_subgroup"]),
+    ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq8_0", "gemm_bq", "gemm_subgroup"]),
+    ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq4_1", "gemm_bq", "gemm_subgroup"]),
 ];
 
 fn file(stem: &str) -> &'static str {

@@ -1,8 +1,8 @@
 // Scaled dot-product attention, out = softmax(scale · q kᵀ + masks) v per head, fused so that
 // the Lq×Lk score matrix never exists in memory.
 //
-// Layout (token-major, as linear layers produce it; all f32, read as vec4 since the head size
-// d is a multiple of 4):
+// Layout (token-major, as linear layers produce it; f32, or k and v in f16 in the attention_f16
+// family, all read as vec4 since the head size d is a multiple of 4):
 //   q [Lq, H, d], k and v [Lk, Hkv, d], out [Lq, H, d]; query head h reads KV head
 //   h / (H / Hkv) (grouped-query attention; Hkv = H is plain multi-head attention).
 // Positions: query i sits at position past + i and, when causal, sees keys 0..=past + i.
@@ -80,8 +80,8 @@ const DWG: u32 = 64u;
 @group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> k: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> v: array<vec4<f32>>;
+// k and v (bindings 4 and 5) and their loads `load_k`/`load_v` come from the prelude:
+// attention_kv32.wgsl (f32) or attention_kv16.wgsl (f16 caches, family attention_f16).
 @group(0) @binding(6) var<storage, read> mask: array<u32>;
 // The merge's only input sits where q sits for the other entry points.
 @group(0) @binding(3) var<storage, read> partials: array<vec4<f32>>;
@@ -231,8 +231,8 @@ fn load_kv_tile(t: QueryTile, k0: u32, lid: u32) {
         var vv = vec4<f32>(0.0);
         if (j < t.kend && col < p.d4) {
             let src = kv_row(j, t.hk) + col;
-            kv = k[src];
-            vv = v[src];
+            kv = load_k(src);
+            vv = load_v(src);
         }
         k_tile[e] = kv;
         v_tile[e] = vv;
@@ -427,7 +427,7 @@ fn decode_step(t: KeySpan, k0: u32, keep: bool, lid: u32) {
         let row = kv_row(k0 + lid, t.hk);
         var dotp = 0.0;
         for (var c = 0u; c < p.d4; c = c + 1u) {
-            dotp = dotp + dot(q_shared[c], k[row + c]);
+            dotp = dotp + dot(q_shared[c], load_k(row + c));
         }
         s = clamp(dotp, -BIG, BIG);
     }
@@ -452,7 +452,7 @@ fn decode_step(t: KeySpan, k0: u32, keep: bool, lid: u32) {
         d_l = d_l + w;
         // Weight 0 (masked key, or exp underflow): skip the load.
         if (w != 0.0) {
-            d_acc = d_acc + w * v[kv_row(k0 + r, t.hk) + ln.c];
+            d_acc = d_acc + w * load_v(kv_row(k0 + r, t.hk) + ln.c);
         }
     }
     d_m = m_new;

@@ -62,6 +62,7 @@ pub struct KvCache {
     config: KvCacheConfig,
     len: usize,
     splits: u32,
+    dtype: DType,
 }
 
 /// Largest buffer one K or V state may be: a storage binding must cover it whole.
@@ -106,7 +107,7 @@ impl KvCache {
                 limit: "max_storage_buffer_binding_size",
             });
         }
-        Ok(Self { config, len: 0, splits: decode_splits(c.max_ctx) })
+        Ok(Self { config, len: 0, splits: decode_splits(c.max_ctx), dtype: DType::F32 })
     }
 
     /// The most positions a cache of `kv_heads` x `head_dim` can hold under `limits`.
@@ -117,6 +118,23 @@ impl KvCache {
 
     pub fn config(&self) -> &KvCacheConfig {
         &self.config
+    }
+
+    /// Stores keys and values in `dtype`: F32 (the default) or F16, half the memory and the
+    /// bandwidth of decode attention, with keys and values rounded to f16 as they are written
+    /// (scores and softmax stay f32). F16 needs the adapter's SHADER_F16 feature, checked when
+    /// an executor is built. Applies to graphs built afterwards.
+    pub fn with_dtype(mut self, dtype: DType) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::F16) {
+            return Err(Error::Usage(format!("a KV cache stores f32 or f16, not {dtype}")));
+        }
+        self.dtype = dtype;
+        Ok(self)
+    }
+
+    /// The element type of the stored keys and values.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Parts the decode kernel splits the cache's key range into.
@@ -151,7 +169,7 @@ impl KvCache {
     /// GPU bytes of the whole cache (every layer, K and V).
     pub fn bytes(&self) -> u64 {
         let c = &self.config;
-        2 * c.layers as u64 * DType::F32.bytes_for(c.max_ctx * c.kv_heads * c.head_dim) as u64
+        2 * c.layers as u64 * self.dtype.bytes_for(c.max_ctx * c.kv_heads * c.head_dim) as u64
     }
 
     /// Names of layer `layer`'s K and V states in the graph.
@@ -180,7 +198,7 @@ impl KvCache {
                 });
             }
             let rows = g.reshape(x, &[shape[0], width])?;
-            let state = g.state(&name, &[c.max_ctx, width], DType::F32)?;
+            let state = g.state(&name, &[c.max_ctx, width], self.dtype)?;
             let written = g.write_rows(state, rows, c.slot)?;
             out.push(g.reshape(written, &[c.max_ctx, c.kv_heads, c.head_dim])?);
         }

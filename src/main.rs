@@ -52,6 +52,9 @@ enum Command {
         /// Positions of the KV cache (prompt plus new tokens); at most the model's context.
         #[arg(long, default_value_t = 2048)]
         context: usize,
+        /// Keep the KV cache in f16 (half the memory; needs the shader-f16 feature).
+        #[arg(long)]
+        kv_f16: bool,
         /// Print {"prompt_ids", "ids", "text"} at the end instead of streaming.
         #[arg(long)]
         json: bool,
@@ -186,6 +189,9 @@ enum Bench {
         /// Parts the decode kernel splits the cache into (default: the device's choice).
         #[arg(long)]
         splits: Option<u32>,
+        /// Keys, values and the decode KV cache in f16 (needs shader-f16).
+        #[arg(long)]
+        kv_f16: bool,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
         /// Print JSON instead of a table.
@@ -217,8 +223,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = pollster::block_on(async {
         match cli.command {
-            Command::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, json } => {
-                let args = models::GenerateArgs { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, json };
+            Command::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, kv_f16, json } => {
+                let args = models::GenerateArgs { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, kv_f16, json };
                 models::generate(args).await
             }
             Command::Embed { model, texts } => models::embed(model, texts).await,
@@ -257,11 +263,11 @@ async fn bench(which: Bench) -> webformer::Result<()> {
 async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
     match which {
         Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(ctx, nodes, elements, repeats).await?, json),
-        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, splits, repeats, json } => {
+        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, splits, kv_f16, repeats, json } => {
             if large {
                 prefill.extend([4096, 16384]);
             }
-            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, splits, repeats };
+            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, splits, kv_f16, repeats };
             let v = webformer::bench::attention::run(ctx, &config).await?;
             if json {
                 println!("{v}");

@@ -446,6 +446,116 @@ fn prompt_then_decode_steps_equal_one_prefill() {
 }
 
 // ---------------------------------------------------------------------------------------
+// f16 keys and values (half-precision KV caches)
+
+fn to_f16(v: &[f32]) -> Vec<half::f16> {
+    v.iter().map(|&x| half::f16::from_f32(x)).collect()
+}
+
+fn f16_rounded(v: &[f32]) -> Vec<f32> {
+    to_f16(v).iter().map(|x| x.to_f32()).collect()
+}
+
+/// True when the adapter has SHADER_F16; otherwise checks that f16 attention is refused with
+/// the feature named, and returns false.
+fn f16_or_refused(ctx: &Context) -> bool {
+    if ctx.has(wgpu::Features::SHADER_F16) {
+        return true;
+    }
+    let mut g = Graph::new();
+    let q = g.input("q", &[1, 2, 32], DType::F32).unwrap();
+    let k = g.input("k", &[4, 2, 32], DType::F16).unwrap();
+    let y = g.attention(q, k, k, AttentionOptions::default()).unwrap();
+    g.output(y).unwrap();
+    let e = GpuExecutor::new(ctx, &g).err().expect("f16 attention without SHADER_F16").to_string();
+    assert!(e.contains("SHADER_F16"), "{e}");
+    eprintln!("SKIPPED f16 kernels: the adapter has no SHADER_F16 (refusal checked)");
+    false
+}
+
+#[test]
+fn f16_keys_and_values_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    if !f16_or_refused(&ctx) {
+        return;
+    }
+    let s = seed("attention f16 kv");
+    // Prefill over all keys, and prefill / decode over a cache with a runtime length.
+    let cases = [(65usize, 65usize, 65usize, 3, 1, 64, true, Some(false)), (7, 7, 7, 5, 5, 32, false, None), (257, 257, 257, 4, 2, 128, true, None), (1, 300, 300, 12, 4, 48, true, Some(true)), (3, 1031, 1000, 4, 1, 64, true, None)];
+    for (n, &(lq, lk, len, heads, kv_heads, d, causal, mask)) in cases.iter().enumerate() {
+        let c = Case { lq, lk, heads, kv_heads, d, causal, mask };
+        let x = data(&c, s + 10 * n as u64, 1.0);
+        let cache = lk != len || lq != lk;
+        let past = (len - lq) as u32;
+        let mut g = Graph::new();
+        let q = g.input("q", &[lq, heads, d], DType::F32).unwrap();
+        let k = g.input("k", &[lk, kv_heads, d], DType::F16).unwrap();
+        let v = g.input("v", &[lk, kv_heads, d], DType::F16).unwrap();
+        let mask_node = x.mask.as_ref().map(|m| g.input("mask", &[lk], m.dtype()).unwrap());
+        let keys = if cache { KeyRange::Runtime(5) } else { KeyRange::All };
+        let o = AttentionOptions { causal, mask: mask_node, keys, ..Default::default() };
+        let pre = g.attention(q, k, v, o).unwrap();
+        let dec = g.attention_decode(q, k, v, o).unwrap();
+        g.output(pre).unwrap();
+        g.output(dec).unwrap();
+        let mut inputs = vec![("q", HostData::F32(x.q.clone())), ("k", HostData::F16(to_f16(&x.k))), ("v", HostData::F16(to_f16(&x.v)))];
+        inputs.extend(x.mask.clone().map(|m| ("mask", m)));
+        let runtime = if cache { vec![(5, past)] } else { vec![] };
+        let out = run(&ctx, &g, &[pre, dec], &inputs, &runtime);
+        // The reference over the same f16 values, widened: the kernels compute in f32 after
+        // widening exactly, so the f32 tolerance holds.
+        let rounded = Data { q: x.q.clone(), k: f16_rounded(&x.k), v: f16_rounded(&x.v), mask: x.mask.clone() };
+        let mut rt = [0u32; 16];
+        rt[5] = past;
+        let want = reference(&c, &rounded, keys, &rt);
+        let what = format!("f16 k/v {c:?} len {len} (seed {})", s + 10 * n as u64);
+        assert_close(&format!("prefill {what}"), &out[0], &want, ATTN_TOL.0, ATTN_TOL.1);
+        assert_close(&format!("decode {what}"), &out[1], &want, ATTN_TOL.0, ATTN_TOL.1);
+        // The CPU executor runs the same graph (f16 inputs widened) to the same values.
+        let bad = block(exec::compare(&ctx, &g, &inputs, &runtime, 1e-3, 1e-4)).unwrap();
+        assert!(bad.is_none(), "{what}: {}", bad.unwrap());
+    }
+}
+
+#[test]
+fn f16_cache_prompt_then_decode_equals_prefill_of_rounded_values() {
+    let Some(ctx) = gpu() else { return };
+    if !f16_or_refused(&ctx) {
+        return;
+    }
+    let s = seed("f16 kv cache");
+    let (heads, kv_heads, d, prompt, steps) = (6, 2, 64, 23, 5);
+    let total = prompt + steps;
+    let (qw, kw) = (heads * d, kv_heads * d);
+    let seq = Sequence { q: random(s, total * qw, -1.0, 1.0), k: random(s + 1, total * kw, -1.0, 1.0), v: random(s + 2, total * kw, -1.0, 1.0) };
+    let c = Case { lq: total, lk: total, heads, kv_heads, d, causal: true, mask: None };
+    let rounded = Data { q: seq.q.clone(), k: f16_rounded(&seq.k), v: f16_rounded(&seq.v), mask: None };
+    let want = reference(&c, &rounded, KeyRange::All, &[]);
+    let mut cache = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: 40, kv_heads, head_dim: d, slot: 2 }).unwrap().with_dtype(DType::F16).unwrap();
+    assert_eq!(cache.bytes(), 2 * 40 * kw as u64 * 2, "f16 halves the cache");
+    let (pg, py) = step_graph(&cache, prompt, heads);
+    let (dg, dy) = step_graph(&cache, 1, heads);
+    let mut shared = webformer::SharedBuffers::new();
+    let mut pre = GpuExecutor::with_shared(&ctx, &pg, &Plan::new(&pg), &mut shared).unwrap();
+    let mut dec = GpuExecutor::with_shared(&ctx, &dg, &Plan::new(&dg), &mut shared).unwrap();
+    feed(&mut pre, &seq, 0, prompt, qw, kw);
+    cache.step(&mut pre, prompt).unwrap();
+    assert_close("f16 cache: prompt", &block(pre.read(py)).unwrap().to_f32(), &want[..prompt * qw], ATTN_TOL.0, ATTN_TOL.1);
+    for t in prompt..total {
+        feed(&mut dec, &seq, t, t + 1, qw, kw);
+        cache.step(&mut dec, 1).unwrap();
+        assert_close(&format!("f16 cache: decode at {t}"), &block(dec.read(dy)).unwrap().to_f32(), &want[t * qw..(t + 1) * qw], ATTN_TOL.0, ATTN_TOL.1);
+    }
+    // The cache holds exactly the keys rounded to f16 (round to nearest even, as half does).
+    let (kname, _) = cache.state_names(0);
+    let state = dg.nodes().iter().position(|n| n.label() == format!("state '{kname}'")).map(NodeId).unwrap();
+    match block(dec.read(state)).unwrap() {
+        HostData::F16(k) => assert_eq!(&k[..total * kw], &to_f16(&seq.k)[..], "cached keys"),
+        other => panic!("the f16 cache read back as {:?}", other.dtype()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // numerics at the extremes
 
 #[test]

@@ -25,6 +25,8 @@ pub struct Config {
     /// Parts the decode kernel splits the cache into (None: the device's default, see
     /// `KvCache::new`).
     pub splits: Option<u32>,
+    /// Keys and values (and the decode KV cache) in f16 instead of f32.
+    pub kv_f16: bool,
     pub repeats: usize,
 }
 
@@ -36,7 +38,11 @@ fn f32_bytes(n: usize) -> u64 {
 async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<(f64, u64)> {
     let mut exe = GpuExecutor::new(ctx, g)?;
     for (i, (name, id)) in g.inputs().enumerate() {
-        exe.set_input(name, &values(i as u64 + 1, g.node(id).shape.iter().product()))?;
+        let x = values(i as u64 + 1, g.node(id).shape.iter().product());
+        match g.node(id).dtype {
+            DType::F16 => exe.set_input(name, &x.iter().map(|&v| half::f16::from_f32(v)).collect::<Vec<_>>())?,
+            _ => exe.set_input(name, &x)?,
+        }
     }
     let t = time(ctx, &mut exe, repeats).await?;
     Ok((t.us(), exe.plan().peak_bytes()))
@@ -45,12 +51,14 @@ async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<(f64, u6
 /// Runs the benchmark and returns one JSON object with a row per measurement.
 pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
     let (h, hkv, d) = (c.heads, c.kv_heads, c.head_dim);
+    let kv_dtype = if c.kv_f16 { DType::F16 } else { DType::F32 };
+    let kv_bytes = |n: usize| kv_dtype.bytes_for(n) as u64;
     let mut prefill = Vec::new();
     for &l in &c.prefill {
         let mut g = Graph::new();
         let q = g.input("q", &[l, h, d], DType::F32)?;
-        let k = g.input("k", &[l, hkv, d], DType::F32)?;
-        let v = g.input("v", &[l, hkv, d], DType::F32)?;
+        let k = g.input("k", &[l, hkv, d], kv_dtype)?;
+        let v = g.input("v", &[l, hkv, d], kv_dtype)?;
         let causal = AttentionOptions { causal: true, ..Default::default() };
         let y = g.attention(q, k, v, causal)?;
         g.output(y)?;
@@ -59,7 +67,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
         let (us, peak) = time_graph(ctx, &g, c.repeats).await?;
         let mut row = serde_json::json!({
             "len": l, "fused_us": us, "fused_gflops": flops / us / 1e3,
-            "qkvo_bytes": f32_bytes(2 * l * h * d + 2 * l * hkv * d), "fused_peak_bytes": peak,
+            "qkvo_bytes": f32_bytes(2 * l * h * d) + kv_bytes(2 * l * hkv * d), "fused_peak_bytes": peak,
         });
         if l <= c.composite_max {
             let mut g = Graph::new();
@@ -79,7 +87,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
     let mut decode = Vec::new();
     let max_ctx = c.decode.iter().copied().max().unwrap_or(1);
     for &n in &c.decode {
-        let mut cache = KvCache::new(ctx, KvCacheConfig { layers: 1, max_ctx, kv_heads: hkv, head_dim: d, slot: 0 })?;
+        let mut cache = KvCache::new(ctx, KvCacheConfig { layers: 1, max_ctx, kv_heads: hkv, head_dim: d, slot: 0 })?.with_dtype(kv_dtype)?;
         if let Some(s) = c.splits {
             cache.set_decode_splits(s)?;
         }
@@ -97,7 +105,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
         // The new token is the n-th: it is written at position n - 1 and attends to n keys.
         exe.set_runtime_u32(0, n as u32 - 1)?;
         let t = time(ctx, &mut exe, c.repeats).await?;
-        let read = f32_bytes(2 * n * hkv * d);
+        let read = kv_bytes(2 * n * hkv * d);
         // The unfused baseline: the composite over exactly n keys (no cache, no row writes).
         let mut g = Graph::new();
         let q = g.input("q", &[1, h, d], DType::F32)?;
@@ -114,7 +122,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
     }
     Ok(serde_json::json!({
         "bench": "attention", "adapter": ctx.adapter().one_line(), "timing": if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { "gpu timestamps" } else { "wall clock" },
-        "heads": h, "kv_heads": hkv, "head_dim": d, "repeats": c.repeats, "prefill": prefill, "decode": decode,
+        "heads": h, "kv_heads": hkv, "head_dim": d, "kv_dtype": kv_dtype.to_string(), "repeats": c.repeats, "prefill": prefill, "decode": decode,
     }))
 }
 
@@ -122,7 +130,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
 pub fn table(v: &serde_json::Value) -> String {
     let f = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
     let mib = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{:.1}", x / (1u64 << 20) as f64));
-    let mut s = format!("{} ({}), H={} Hkv={} d={}, causal\n", v["adapter"].as_str().unwrap_or("?"), v["timing"].as_str().unwrap_or("?"), v["heads"], v["kv_heads"], v["head_dim"]);
+    let mut s = format!("{} ({}), H={} Hkv={} d={}, k/v {}, causal\n", v["adapter"].as_str().unwrap_or("?"), v["timing"].as_str().unwrap_or("?"), v["heads"], v["kv_heads"], v["head_dim"], v["kv_dtype"].as_str().unwrap_or("f32"));
     s += &format!("{:>7} {:>12} {:>9} {:>14} {:>9} {:>8} {:>10} {:>12}\n", "prefill", "fused us", "GFLOP/s", "composite us", "GFLOP/s", "speedup", "QKVO MiB", "comp. MiB");
     for r in v["prefill"].as_array().into_iter().flatten() {
         s += &format!(

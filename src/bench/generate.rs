@@ -93,7 +93,7 @@ pub fn table(v: &serde_json::Value) -> String {
     let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let mib = |k: &str| f(k) / (1u64 << 20) as f64;
     let mut s = format!("model   {}\nadapter {}\n", v["model"].as_str().unwrap_or("?"), v["adapter"].as_str().unwrap_or("?"));
-    s += &format!("load    {:.2} s ({:.2} s on the host), weights {:.1} MiB, GPU {:.1} MiB (weights + {}-position KV cache) + {:.1} MiB decode scratch\n", f("load_s"), f("host_load_s"), mib("weight_bytes"), mib("gpu_bytes_weights_and_kv"), v["context"], mib("decode_scratch_bytes"));
+    s += &format!("load    {:.2} s ({:.2} s on the host), weights {:.1} MiB, GPU {:.1} MiB (weights + {}-position KV cache) + {:.1} KiB decode scratch\n", f("load_s"), f("host_load_s"), mib("weight_bytes"), mib("gpu_bytes_weights_and_kv"), v["context"], f("decode_scratch_bytes") / 1024.0);
     s += &format!("prefill {} tokens: {:.3} s, {:.1} tokens/s (plan build {:.3} s, not included)\n", v["prompt_tokens"], f("prefill_s"), f("prefill_tokens_per_s"), f("prompt_plan_s"));
     s += &format!("decode  {} tokens: {:.2} tokens/s\n", v["decode_tokens"], f("decode_tokens_per_s"));
     if let Some(ops) = v["decode_step_gpu_us_by_op"].as_object().filter(|o| !o.is_empty()) {

@@ -22,6 +22,7 @@ pub struct GenerateArgs {
     pub chat: bool,
     pub system: Option<String>,
     pub context: usize,
+    pub kv_f16: bool,
     pub json: bool,
 }
 
@@ -100,7 +101,8 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
         eprintln!("note: generating at most {max_tokens} tokens, the room left in the context of {context}");
     }
     let ctx = super::open().await?;
-    let mut gen = Generator::new(&ctx, model, context, Sampling { top_k: a.top_k, top_p: a.top_p })?;
+    let kv = if a.kv_f16 { webformer::DType::F16 } else { webformer::DType::F32 };
+    let mut gen = Generator::with_kv_dtype(&ctx, model, context, Sampling { top_k: a.top_k, top_p: a.top_p }, kv)?;
     gen.sync().await?;
     eprintln!(
         "loaded {} in {:.2} s (read and parse {:.2} s; {:.0} MiB on the GPU incl. a {context}-position KV cache)",

@@ -30,6 +30,17 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
+    if let (Op::WriteRows { slot }, HostData::F16(state)) = (op, inputs[0]) {
+        // An f16 state (KV cache) takes the rows rounded to f16, as the copy_f16 kernel does.
+        let state: Vec<f32> = state.iter().map(|x| x.to_f32()).collect();
+        let y = copy::write_rows(&state, f(1)?, shapes[0][1], runtime[*slot as usize] as usize);
+        return Ok(HostData::F16(y.into_iter().map(half::f16::from_f32).collect()));
+    }
+    // Attention keys and values may be f16 (widened exactly).
+    let (kf, vf) = match op {
+        Op::Attention(_) | Op::AttentionDecode { .. } => (inputs[1].to_f32(), inputs[2].to_f32()),
+        _ => (Vec::new(), Vec::new()),
+    };
     let last = |s: &[usize]| s[s.len() - 1];
     // Ops with u32 results.
     match *op {
@@ -66,11 +77,11 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Permute { perm, rank } => layout::permute(f(0)?, shapes[0], &perm[..rank as usize]),
         Op::Attention(a) => {
             let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
-            attention::attention(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, runtime, keep.as_deref())
+            attention::attention(f(0)?, &kf, &vf, &attention::Dims::of(shapes), &a, runtime, keep.as_deref())
         }
         Op::AttentionDecode { params: a, splits } => {
             let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
-            attention::decode_partials(f(0)?, f(1)?, f(2)?, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
+            attention::decode_partials(f(0)?, &kf, &vf, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
         }
         Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),

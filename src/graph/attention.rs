@@ -125,8 +125,12 @@ impl Graph {
 
     fn check_attention(&self, op: &str, q: NodeId, k: NodeId, v: NodeId, o: &AttentionOptions) -> Result<(AttentionParams, Dims)> {
         let sq = self.f32_input(op, q)?.shape.clone();
-        let sk = self.f32_input(op, k)?.shape.clone();
-        let sv = self.f32_input(op, v)?.shape.clone();
+        let (nk, nv) = (self.get(op, k)?, self.get(op, v)?);
+        // Keys and values: f32, or both f16 (a half-precision KV cache).
+        if !matches!(nk.dtype, DType::F32 | DType::F16) || nv.dtype != nk.dtype {
+            return Err(Error::DType { what: format!("{op}: k and v ({} and {})", nk.label(), nv.label()), expected: "both f32 or both f16".into(), got: format!("{} and {}", nk.dtype, nv.dtype) });
+        }
+        let (sk, sv) = (nk.shape.clone(), nv.shape.clone());
         if sq.len() != 3 || sk.len() != 3 {
             return Err(shape_err(op, format!("needs q [Lq, H, d] and k, v [Lk, Hkv, d], got q {sq:?} and k {sk:?}")));
         }

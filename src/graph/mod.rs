@@ -346,12 +346,16 @@ impl Graph {
         Ok(self.push(NodeKind::Op(op), inputs, out, DType::F32))
     }
 
-    /// Writes `src` [r, c] into `state` [R, c] from the row held in runtime slot `slot`, in place.
+    /// Writes `src` [r, c] (f32) into `state` [R, c] from the row held in runtime slot `slot`,
+    /// in place; an f16 state (a half-precision KV cache) takes the values rounded to f16.
     /// Returns the updated state; later readers of the state should use this id.
     pub fn write_rows(&mut self, state: NodeId, src: NodeId, slot: u32) -> Result<NodeId> {
         let name = "write_rows";
         check_slot(slot)?;
-        let st = self.f32_input(name, state)?.clone();
+        let st = self.get(name, state)?.clone();
+        if !matches!(st.dtype, DType::F32 | DType::F16) {
+            return Err(Error::DType { what: format!("{name}: the state ({})", st.label()), expected: "f32 or f16".into(), got: st.dtype.to_string() });
+        }
         let ss = self.f32_input(name, src)?.shape.clone();
         let root = self.storage_root(state);
         if !matches!(self.nodes[root.0].kind, NodeKind::State { .. }) {
@@ -363,7 +367,7 @@ impl Graph {
         if st.shape.len() != 2 || ss.len() != 2 || st.shape[1] != ss[1] || ss[0] > st.shape[0] {
             return Err(shape_err(name, format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape)));
         }
-        Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, DType::F32))
+        Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, st.dtype))
     }
 
     /// Token embeddings: row `ids[i]` of `table` [V, D] (f32, f16, q8_0 or q4_1) for every id;

@@ -5,7 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::gpu::Context;
 use crate::graph::{AttentionParams, KeyRange, Op};
 use crate::tensor::DType;
 
@@ -69,30 +70,38 @@ pub fn partials_len(splits: u32, lq: usize, heads: usize, d: usize) -> usize {
     splits as usize * lq * heads * (d + 4)
 }
 
+/// `kv_f16`: k and v hold f16 (an f16 KV cache; module attention_f16, needs SHADER_F16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     /// Tiles of queries against streamed tiles of keys and values.
-    Prefill { mask: bool },
+    Prefill { mask: bool, kv_f16: bool },
     /// One part of the key range per workgroup, written as partials.
-    Decode { mask: bool },
+    Decode { mask: bool, kv_f16: bool },
     /// Partials to the output.
     Merge,
 }
 
 impl Variant {
+    pub fn family(self) -> &'static str {
+        match self {
+            Variant::Prefill { kv_f16: true, .. } | Variant::Decode { kv_f16: true, .. } => "attention_f16",
+            _ => "attention",
+        }
+    }
+
     pub fn entry_point(self) -> &'static str {
         match self {
-            Variant::Prefill { mask: false } => "attention_prefill",
-            Variant::Prefill { mask: true } => "attention_prefill_mask",
-            Variant::Decode { mask: false } => "attention_decode",
-            Variant::Decode { mask: true } => "attention_decode_mask",
+            Variant::Prefill { mask: false, .. } => "attention_prefill",
+            Variant::Prefill { mask: true, .. } => "attention_prefill_mask",
+            Variant::Decode { mask: false, .. } => "attention_decode",
+            Variant::Decode { mask: true, .. } => "attention_decode_mask",
             Variant::Merge => "attention_merge",
         }
     }
 
     pub fn n_inputs(self) -> u32 {
         match self {
-            Variant::Prefill { mask } | Variant::Decode { mask } => 3 + mask as u32,
+            Variant::Prefill { mask, .. } | Variant::Decode { mask, .. } => 3 + mask as u32,
             Variant::Merge => 1,
         }
     }
@@ -147,19 +156,23 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 
 /// Launch for an attention, attention_decode or attention_merge node. Shapes were checked
 /// when the node was built.
-pub fn dispatch(op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn dispatch(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+    let kv_f16 = inputs.get(1).is_some_and(|k| k.dtype == DType::F16) && !matches!(op, Op::AttentionMerge { .. });
+    if kv_f16 && !ctx.has(wgpu::Features::SHADER_F16) {
+        return Err(Error::Feature { what: "attention over f16 keys and values (kernel family attention_f16)".into(), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
+    }
     let (key, p, groups) = match *op {
         Op::Attention(a) => {
             let base = params(&a, inputs)?;
             let l = prefill_layout(4 * base.d4 as usize);
             let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
             let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
-            (Variant::Prefill { mask: a.mask }, p, tiles)
+            (Variant::Prefill { mask: a.mask, kv_f16 }, p, tiles)
         }
         Op::AttentionDecode { params: a, splits } => {
             let p = Params { splits, ..params(&a, inputs)? };
             as_u32("attention_decode partials", partials_len(splits, p.lq as usize, p.heads as usize, 4 * p.d4 as usize))?;
-            (Variant::Decode { mask: a.mask }, p, splits as u64 * p.heads as u64 * p.lq as u64)
+            (Variant::Decode { mask: a.mask, kv_f16 }, p, splits as u64 * p.heads as u64 * p.lq as u64)
         }
         Op::AttentionMerge { splits } => {
             let (lq, heads, d) = (out[0], out[1], out[2]);

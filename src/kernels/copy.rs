@@ -1,22 +1,35 @@
-//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches), row ranges.
+//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches), row ranges;
+//! shaders/copy_f16.wgsl writes rows into f16 state (half-precision KV caches).
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
-use crate::error::Result;
+use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use crate::error::{Error, Result};
+use crate::gpu::Context;
+use crate::tensor::DType;
 
 pub const WORKGROUP: u32 = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     WriteRows,
+    /// f32 rows rounded into an f16 state (module copy_f16, needs SHADER_F16).
+    WriteRowsF16,
     Rows,
 }
 
 impl Variant {
+    pub fn family(self) -> &'static str {
+        match self {
+            Variant::WriteRowsF16 => "copy_f16",
+            _ => "copy",
+        }
+    }
+
     pub fn entry_point(self) -> &'static str {
         match self {
             Variant::WriteRows => "write_rows",
+            Variant::WriteRowsF16 => "write_rows_f16",
             Variant::Rows => "rows",
         }
     }
@@ -31,9 +44,14 @@ struct Params {
     slot: u32,
 }
 
-/// Launch for writing src: [r, cols] into state: [rows, cols] at the row in `slot`.
-pub fn dispatch(slot: u32, inputs: &[&[usize]], max_per_dim: u32) -> Result<Dispatch> {
-    let (state, src) = (inputs[0], inputs[1]);
+/// Launch for writing src: [r, cols] into state: [rows, cols] at the row in `slot` (an f16
+/// state takes the rows rounded to f16).
+pub fn dispatch(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) -> Result<Dispatch> {
+    let (state, src) = (inputs[0].shape, inputs[1].shape);
+    let variant = if inputs[0].dtype == DType::F16 { Variant::WriteRowsF16 } else { Variant::WriteRows };
+    if variant == Variant::WriteRowsF16 && !ctx.has(wgpu::Features::SHADER_F16) {
+        return Err(Error::Feature { what: "writing rows into an f16 state (kernel family copy_f16)".into(), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
+    }
     let n: usize = src.iter().product();
     let params = Params {
         n: as_u32("write_rows source", n)?,
@@ -42,7 +60,7 @@ pub fn dispatch(slot: u32, inputs: &[&[usize]], max_per_dim: u32) -> Result<Disp
         slot,
     };
     Ok(Dispatch {
-        key: KernelKey::Copy(Variant::WriteRows),
+        key: KernelKey::Copy(variant),
         params: bytemuck::bytes_of(&params).to_vec(),
         workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
     })

@@ -21,7 +21,7 @@ use crate::exec::{GpuExecutor, Profile, SharedBuffers};
 use crate::gpu::Context;
 use crate::graph::plan::Plan;
 use crate::kv::KvCache;
-use crate::tensor::HostData;
+use crate::tensor::{DType, HostData};
 
 /// Settings of one generation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,10 +110,16 @@ impl Generator {
     /// Uploads the weights, allocates a KV cache of `max_ctx` positions (checked against the
     /// device's limits) and builds the decode plan with the given sampling filters.
     pub fn new(ctx: &Context, model: Llama, max_ctx: usize, sampling: Sampling) -> Result<Self> {
+        Self::with_kv_dtype(ctx, model, max_ctx, sampling, DType::F32)
+    }
+
+    /// As `new`, with the KV cache stored in `kv_dtype`: F32, or F16 (half the cache memory
+    /// and decode-attention bandwidth; keys and values rounded to f16; needs SHADER_F16).
+    pub fn with_kv_dtype(ctx: &Context, model: Llama, max_ctx: usize, sampling: Sampling, kv_dtype: DType) -> Result<Self> {
         if max_ctx == 0 {
             return Err(Error::Usage("the context must hold at least one position".into()));
         }
-        let cache = KvCache::new(ctx, model.kv_config(max_ctx))?;
+        let cache = KvCache::new(ctx, model.kv_config(max_ctx))?.with_dtype(kv_dtype)?;
         let mut shared = SharedBuffers::new();
         let lg = model.graph(&cache, 1, Head::Sample(sampling))?;
         let exe = GpuExecutor::with_shared(ctx, &lg.graph, &Plan::new(&lg.graph), &mut shared)?;

@@ -128,6 +128,22 @@ fn smollm2_with_an_f16_kv_cache() {
 }
 
 #[test]
+fn text_stream_pieces_add_up_to_the_decoded_text() {
+    let Some(paths) = models() else { return };
+    let tok = load_llama(&paths.smollm2_gguf, &mut |_, _, _| {}).unwrap().tokenizer;
+    // Multi-byte characters split over byte-level tokens, digits, a special token.
+    let text = "Ünïcödé café, emoji 🤖🤖 and 12345 naïve façades<|im_end|> done";
+    let ids = tok.encode(text, false).unwrap();
+    let mut stream = webformer::model::TextStream::new(&tok);
+    let mut pieces = Vec::new();
+    for &id in &ids {
+        pieces.push(stream.push(id).unwrap());
+    }
+    assert_eq!(pieces.concat(), tok.decode(&ids, true).unwrap());
+    assert!(pieces.iter().all(|p| !p.contains('\u{FFFD}')), "no piece may end inside a character: {pieces:?}");
+}
+
+#[test]
 fn smollm2_generator_errors_are_sentences() {
     let Some((ctx, loaded)) = smollm2() else { return };
     let mut gen = Generator::new(&ctx, loaded.model, 16, Sampling::default()).unwrap();

@@ -246,29 +246,29 @@ impl Generator {
     }
 }
 
-/// Turns a stream of token ids into text pieces as they arrive: decodes everything so far
-/// and returns what is new, holding back while the text ends in an incomplete UTF-8
-/// character (byte-level BPE splits multi-byte characters over tokens).
+/// Turns a stream of token ids into text pieces as they arrive, through the tokenizers
+/// crate's incremental decoder: it holds text back while the last tokens end inside a UTF-8
+/// character (byte-level BPE splits multi-byte characters over tokens). Special tokens are
+/// left out.
 pub struct TextStream<'a> {
-    tokenizer: &'a super::Tokenizer,
-    ids: Vec<u32>,
-    printed: usize,
+    inner: tokenizers::DecodeStream<
+        'a,
+        tokenizers::models::ModelWrapper,
+        tokenizers::normalizers::NormalizerWrapper,
+        tokenizers::pre_tokenizers::PreTokenizerWrapper,
+        tokenizers::processors::PostProcessorWrapper,
+        tokenizers::decoders::DecoderWrapper,
+    >,
 }
 
 impl<'a> TextStream<'a> {
     pub fn new(tokenizer: &'a super::Tokenizer) -> Self {
-        Self { tokenizer, ids: Vec::new(), printed: 0 }
+        Self { inner: tokenizer.inner().decode_stream(true) }
     }
 
     /// The text `id` completes (possibly empty).
     pub fn push(&mut self, id: u32) -> Result<String> {
-        self.ids.push(id);
-        let text = self.tokenizer.decode(&self.ids, true)?;
-        if text.ends_with('\u{FFFD}') || text.len() < self.printed || !text.is_char_boundary(self.printed) {
-            return Ok(String::new());
-        }
-        let new = text[self.printed..].to_string();
-        self.printed = text.len();
-        Ok(new)
+        let piece = self.inner.step(id).map_err(|e| Error::Usage(format!("cannot decode token id {id}: {e}")))?;
+        Ok(piece.unwrap_or_default())
     }
 }

@@ -123,7 +123,8 @@ impl KvCache {
     /// Stores keys and values in `dtype`: F32 (the default) or F16, half the memory and the
     /// bandwidth of decode attention, with keys and values rounded to f16 as they are written
     /// (scores and softmax stay f32). F16 needs the adapter's SHADER_F16 feature, checked when
-    /// an executor is built. Applies to graphs built afterwards.
+    /// an executor is built. Applies to graphs built afterwards. `new` checked the size for f32,
+    /// so an f16 cache always fits (it could hold twice the positions; ask `new` for those).
     pub fn with_dtype(mut self, dtype: DType) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::F16) {
             return Err(Error::Usage(format!("a KV cache stores f32 or f16, not {dtype}")));

@@ -88,7 +88,9 @@ impl KvCache {
     pub fn with_limits(limits: &wgpu::Limits, config: KvCacheConfig) -> Result<Self> {
         let c = config;
         if c.layers == 0 || c.max_ctx == 0 || c.kv_heads == 0 || c.head_dim == 0 {
-            return Err(Error::Usage(format!("a KV cache needs at least one layer, position, head and head dimension, got {c:?}")));
+            return Err(Error::Usage(format!(
+                "a KV cache needs at least one layer, position, head and head dimension, got {c:?}"
+            )));
         }
         if c.slot as usize >= RUNTIME_SLOTS {
             return Err(Error::RuntimeSlot { slot: c.slot as usize, max: RUNTIME_SLOTS });
@@ -147,7 +149,9 @@ impl KvCache {
     /// graphs built afterwards.
     pub fn set_decode_splits(&mut self, splits: u32) -> Result<()> {
         if splits == 0 || splits as usize > MAX_SPLITS {
-            return Err(Error::Usage(format!("decode attention splits the cache into 1 to {MAX_SPLITS} parts, not {splits}")));
+            return Err(Error::Usage(format!(
+                "decode attention splits the cache into 1 to {MAX_SPLITS} parts, not {splits}"
+            )));
         }
         self.splits = splits;
         Ok(())
@@ -185,7 +189,10 @@ impl KvCache {
     pub fn append(&self, g: &mut Graph, layer: usize, k_new: NodeId, v_new: NodeId) -> Result<(NodeId, NodeId)> {
         let c = self.config;
         if layer >= c.layers {
-            return Err(Error::Usage(format!("KV cache layer {layer} does not exist; the cache has {} layers", c.layers)));
+            return Err(Error::Usage(format!(
+                "KV cache layer {layer} does not exist; the cache has {} layers",
+                c.layers
+            )));
         }
         let width = c.kv_heads * c.head_dim;
         let (kn, vn) = self.state_names(layer);
@@ -195,7 +202,10 @@ impl KvCache {
             if shape.len() < 2 || shape[1..].iter().product::<usize>() != width {
                 return Err(Error::Shape {
                     op: "kv cache append".into(),
-                    detail: format!("new keys/values must be [T, {}, {}] or [T, {width}], got {shape:?}", c.kv_heads, c.head_dim),
+                    detail: format!(
+                        "new keys/values must be [T, {}, {}] or [T, {width}], got {shape:?}",
+                        c.kv_heads, c.head_dim
+                    ),
                 });
             }
             let rows = g.reshape(x, &[shape[0], width])?;
@@ -209,7 +219,15 @@ impl KvCache {
     /// Appends the step's keys and values to layer `layer` and attends `q` [T, H, d] over the
     /// cache (keys 0..position + T): the split-key decode kernel for up to DECODE_MAX_QUERIES
     /// new tokens, the tiled prefill kernel for longer chunks (a prompt).
-    pub fn attend(&self, g: &mut Graph, layer: usize, q: NodeId, k_new: NodeId, v_new: NodeId, causal: bool) -> Result<NodeId> {
+    pub fn attend(
+        &self,
+        g: &mut Graph,
+        layer: usize,
+        q: NodeId,
+        k_new: NodeId,
+        v_new: NodeId,
+        causal: bool,
+    ) -> Result<NodeId> {
         let (k, v) = self.append(g, layer, k_new, v_new)?;
         let o = AttentionOptions { causal, keys: KeyRange::Runtime(self.config.slot), ..Default::default() };
         if g.node(q).shape.first().is_some_and(|&t| t <= DECODE_MAX_QUERIES) {
@@ -255,7 +273,10 @@ impl KvCache {
     /// sees keys below the position) and are overwritten by the next appends.
     pub fn truncate(&mut self, len: usize) -> Result<()> {
         if len > self.len {
-            return Err(Error::Usage(format!("cannot truncate a KV cache of {} positions to {len}: truncation only shortens", self.len)));
+            return Err(Error::Usage(format!(
+                "cannot truncate a KV cache of {} positions to {len}: truncation only shortens",
+                self.len
+            )));
         }
         self.len = len;
         Ok(())

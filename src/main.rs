@@ -223,8 +223,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = pollster::block_on(async {
         match cli.command {
-            Command::Generate { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, kv_f16, json } => {
-                let args = models::GenerateArgs { model, prompt, max_tokens, temperature, top_k, top_p, seed, chat, system, context, kv_f16, json };
+            Command::Generate {
+                model,
+                prompt,
+                max_tokens,
+                temperature,
+                top_k,
+                top_p,
+                seed,
+                chat,
+                system,
+                context,
+                kv_f16,
+                json,
+            } => {
+                let args = models::GenerateArgs {
+                    model,
+                    prompt,
+                    max_tokens,
+                    temperature,
+                    top_k,
+                    top_p,
+                    seed,
+                    chat,
+                    system,
+                    context,
+                    kv_f16,
+                    json,
+                };
                 models::generate(args).await
             }
             Command::Embed { model, texts } => models::embed(model, texts).await,
@@ -248,9 +274,9 @@ async fn bench(which: Bench) -> webformer::Result<()> {
         Bench::Load { model, repeats, text_bytes, json } => {
             let path = match model {
                 Some(p) => p,
-                None => webformer::model::ModelPaths::default_cache()
-                    .map(|p| p.smollm2_gguf)
-                    .ok_or_else(|| webformer::Error::Usage("no --model given and neither WEBFORMER_CACHE nor HOME is set".into()))?,
+                None => webformer::model::ModelPaths::default_cache().map(|p| p.smollm2_gguf).ok_or_else(|| {
+                    webformer::Error::Usage("no --model given and neither WEBFORMER_CACHE nor HOME is set".into())
+                })?,
             };
             report(webformer::bench::load::run(&path, repeats, text_bytes)?, json)
         }
@@ -262,12 +288,36 @@ async fn bench(which: Bench) -> webformer::Result<()> {
 /// The benchmarks that run kernels.
 async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
     match which {
-        Bench::Dispatch { nodes, elements, repeats, json } => report(webformer::bench::dispatch::run(ctx, nodes, elements, repeats).await?, json),
-        Bench::Attention { heads, kv_heads, head_dim, mut prefill, large, decode, composite_max, splits, kv_f16, repeats, json } => {
+        Bench::Dispatch { nodes, elements, repeats, json } => {
+            report(webformer::bench::dispatch::run(ctx, nodes, elements, repeats).await?, json)
+        }
+        Bench::Attention {
+            heads,
+            kv_heads,
+            head_dim,
+            mut prefill,
+            large,
+            decode,
+            composite_max,
+            splits,
+            kv_f16,
+            repeats,
+            json,
+        } => {
             if large {
                 prefill.extend([4096, 16384]);
             }
-            let config = webformer::bench::attention::Config { heads, kv_heads, head_dim, prefill, decode, composite_max, splits, kv_f16, repeats };
+            let config = webformer::bench::attention::Config {
+                heads,
+                kv_heads,
+                head_dim,
+                prefill,
+                decode,
+                composite_max,
+                splits,
+                kv_f16,
+                repeats,
+            };
             let v = webformer::bench::attention::run(ctx, &config).await?;
             if json {
                 println!("{v}");
@@ -277,12 +327,20 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
         }
         Bench::Gemv { repeats, json } => {
             let v = webformer::bench::gemv::run(ctx, repeats).await?;
-            if json { println!("{v}") } else { print!("{}", webformer::bench::gemv::table(&v)) }
+            if json {
+                println!("{v}")
+            } else {
+                print!("{}", webformer::bench::gemv::table(&v))
+            }
         }
         Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(ctx, repeats).await?, json),
         Bench::Gemm { sizes, repeats, layouts, naive_max, json } => {
             if let Some(bad) = layouts.iter().find(|l| *l != "nn" && *l != "nt") {
-                return Err(webformer::Error::Setting { name: "--layouts".into(), value: bad.clone(), expected: "nn, nt".into() });
+                return Err(webformer::Error::Setting {
+                    name: "--layouts".into(),
+                    value: bad.clone(),
+                    expected: "nn, nt".into(),
+                });
             }
             let layouts: Vec<&str> = layouts.iter().map(|s| s.as_str()).collect();
             let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
@@ -299,7 +357,11 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             };
             let config = webformer::bench::generate::Config { prompt_tokens, decode_tokens, repeats };
             let v = webformer::bench::generate::run(ctx, &path, &config).await?;
-            if json { println!("{v}") } else { print!("{}", webformer::bench::generate::table(&v)) }
+            if json {
+                println!("{v}")
+            } else {
+                print!("{}", webformer::bench::generate::table(&v))
+            }
         }
         Bench::Load { .. } => unreachable!("bench() runs the host-only benchmarks"),
     }
@@ -319,7 +381,10 @@ async fn info(json: bool) -> webformer::Result<()> {
         return Ok(());
     }
     if adapters.is_empty() {
-        return Err(webformer::Error::NoAdapter { detail: String::new(), hint: "install a Vulkan driver (without a GPU: `apt-get install mesa-vulkan-drivers libvulkan1`)" });
+        return Err(webformer::Error::NoAdapter {
+            detail: String::new(),
+            hint: "install a Vulkan driver (without a GPU: `apt-get install mesa-vulkan-drivers libvulkan1`)",
+        });
     }
     for (i, a) in adapters.iter().enumerate() {
         let l = &a.limits;
@@ -344,7 +409,11 @@ async fn info(json: bool) -> webformer::Result<()> {
 }
 
 fn yes(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 fn bytes(b: u64) -> String {
@@ -387,7 +456,10 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     let reference = cpu.value(y)?.to_f32();
     let max_err = out.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0f32, f32::max);
     println!("output [{tokens}, {hidden}]: first values {:?}", &out[..4.min(out.len())]);
-    println!("max relative error vs CPU reference: {max_err:.2e} (first run incl. upload and readback: {:.1} ms)", wall.as_secs_f64() * 1e3);
+    println!(
+        "max relative error vs CPU reference: {max_err:.2e} (first run incl. upload and readback: {:.1} ms)",
+        wall.as_secs_f64() * 1e3
+    );
     if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
         print!("per-node GPU time:\n{}", exe.run_profiled().await?.table());
     }
@@ -408,7 +480,13 @@ fn report_ops(v: serde_json::Value, json: bool) {
     let rows = v["rows"].as_array().cloned().unwrap_or_default();
     for r in rows.iter().chain(std::iter::once(&v["baseline"])) {
         let shape = r.get("shape").map(|s| s.to_string()).unwrap_or_else(|| "[49152]".into());
-        println!("{:<40} {:<16} {:>12.1} {:>10.2}", r["op"].as_str().unwrap_or("?"), shape, r["us"].as_f64().unwrap_or(f64::NAN), r["gb_per_s"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "{:<40} {:<16} {:>12.1} {:>10.2}",
+            r["op"].as_str().unwrap_or("?"),
+            shape,
+            r["us"].as_f64().unwrap_or(f64::NAN),
+            r["gb_per_s"].as_f64().unwrap_or(f64::NAN)
+        );
     }
 }
 

@@ -79,7 +79,11 @@ pub enum HostData {
     F16(Vec<half::f16>),
     U32(Vec<u32>),
     /// Block-quantized data in GGUF's layout: `bytes` holds `len` elements of `dtype`.
-    Quant { dtype: DType, len: usize, bytes: Vec<u8> },
+    Quant {
+        dtype: DType,
+        len: usize,
+        bytes: Vec<u8>,
+    },
 }
 
 impl HostData {
@@ -200,7 +204,11 @@ impl Tensor {
     /// Uploads host data of any dtype.
     pub fn from_host(ctx: &Context, data: &HostData, shape: &[usize], label: &str) -> Result<Self> {
         if data.len() != numel(shape) {
-            return Err(Error::Usage(format!("tensor '{label}': shape {shape:?} holds {} elements but {} were given", numel(shape), data.len())));
+            return Err(Error::Usage(format!(
+                "tensor '{label}': shape {shape:?} holds {} elements but {} were given",
+                numel(shape),
+                data.len()
+            )));
         }
         let t = Self::empty(ctx, shape, data.dtype(), label)?;
         buffer::upload(ctx, &t.buffer, data.as_bytes());
@@ -227,7 +235,11 @@ impl Tensor {
     /// Reads the tensor back; fails if `T` is not its dtype.
     pub async fn to_vec<T: Element>(&self, ctx: &Context) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype {
-            return Err(Error::DType { what: "Tensor::to_vec".into(), expected: self.dtype.to_string(), got: T::DTYPE.to_string() });
+            return Err(Error::DType {
+                what: "Tensor::to_vec".into(),
+                expected: self.dtype.to_string(),
+                got: T::DTYPE.to_string(),
+            });
         }
         let bytes = buffer::read_bytes(ctx, &self.buffer, self.bytes(), "tensor").await?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))

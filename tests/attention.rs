@@ -26,7 +26,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webformer::cpu::attention::{self as cpu_attn, Dims};
 use webformer::{
-    cpu, exec, Plan, AttentionOptions, Context, CpuExecutor, DType, Error, GpuExecutor, Graph, HostData, KeyRange, KvCache, KvCacheConfig, NodeId, SoftmaxOptions,
+    cpu, exec, AttentionOptions, Context, CpuExecutor, DType, Error, GpuExecutor, Graph, HostData, KeyRange, KvCache,
+    KvCacheConfig, NodeId, Plan, SoftmaxOptions,
 };
 
 const SOFTMAX_TOL: (f32, f32) = (1e-4, 1e-6);
@@ -53,7 +54,20 @@ fn padding_mask(seed: u64, n: usize, as_f32: bool, first_masked: bool) -> HostDa
     let keep: Vec<bool> = (0..n).map(|j| !(j == 0 && first_masked) && rng.random_range(0..4) != 0).collect();
     if as_f32 {
         // -0.0 must mask like 0.0; any other value keeps.
-        HostData::F32(keep.iter().enumerate().map(|(j, &k)| if k { 0.5 + j as f32 } else if j % 2 == 0 { 0.0 } else { -0.0 }).collect())
+        HostData::F32(
+            keep.iter()
+                .enumerate()
+                .map(|(j, &k)| {
+                    if k {
+                        0.5 + j as f32
+                    } else if j % 2 == 0 {
+                        0.0
+                    } else {
+                        -0.0
+                    }
+                })
+                .collect(),
+        )
     } else {
         HostData::U32(keep.iter().enumerate().map(|(j, &k)| if k { 1 + j as u32 } else { 0 }).collect())
     }
@@ -74,11 +88,18 @@ fn check_softmax(ctx: &Context, shape: &[usize], o: SoftmaxOptions, mask: Option
     let y = g.softmax_with(xn, opts).unwrap();
     g.output(y).unwrap();
     let got = &run(ctx, &g, &[y], &inputs, &[])[0];
-    let params = webformer::graph::SoftmaxParams { scale: o.scale, causal: o.causal, offset: o.offset, mask: mask.is_some() };
+    let params =
+        webformer::graph::SoftmaxParams { scale: o.scale, causal: o.causal, offset: o.offset, mask: mask.is_some() };
     let keep = mask.as_ref().map(cpu::softmax::mask_keep);
     let want = cpu::softmax::softmax(&x, shape, &params, keep.as_deref());
     assert!(got.iter().all(|v| v.is_finite()), "softmax {shape:?} {o:?}: non-finite output");
-    assert_close(&format!("softmax {shape:?} {o:?} mask {:?}", mask.as_ref().map(|m| m.dtype())), got, &want, SOFTMAX_TOL.0, SOFTMAX_TOL.1);
+    assert_close(
+        &format!("softmax {shape:?} {o:?} mask {:?}", mask.as_ref().map(|m| m.dtype())),
+        got,
+        &want,
+        SOFTMAX_TOL.0,
+        SOFTMAX_TOL.1,
+    );
 }
 
 #[test]
@@ -90,7 +111,13 @@ fn softmax_matches_reference() {
         let shape = [2, rows, n];
         let x = random(s + k as u64, 2 * rows * n, -8.0, 8.0);
         check_softmax(&ctx, &shape, SoftmaxOptions::default(), None, x.clone());
-        check_softmax(&ctx, &shape, SoftmaxOptions { scale: 0.37, causal: true, offset: (k % 3) as u32, mask: None }, None, x.clone());
+        check_softmax(
+            &ctx,
+            &shape,
+            SoftmaxOptions { scale: 0.37, causal: true, offset: (k % 3) as u32, mask: None },
+            None,
+            x.clone(),
+        );
         let m = padding_mask(s + 100 + k as u64, n, k % 2 == 0, k % 3 == 0);
         check_softmax(&ctx, &shape, SoftmaxOptions { scale: 2.0, ..Default::default() }, Some(m.clone()), x.clone());
         check_softmax(&ctx, &shape, SoftmaxOptions { causal: true, ..Default::default() }, Some(m), x);
@@ -104,7 +131,13 @@ fn softmax_rows_beyond_65535_workgroups() {
     let Some(ctx) = gpu() else { return };
     // One workgroup per row: 65539 rows wrap into a second grid dimension.
     let shape = [65539, 3];
-    check_softmax(&ctx, &shape, SoftmaxOptions { causal: true, ..Default::default() }, None, random(seed("softmax rows"), 65539 * 3, -4.0, 4.0));
+    check_softmax(
+        &ctx,
+        &shape,
+        SoftmaxOptions { causal: true, ..Default::default() },
+        None,
+        random(seed("softmax rows"), 65539 * 3, -4.0, 4.0),
+    );
 }
 
 #[test]
@@ -113,10 +146,22 @@ fn softmax_extreme_values_stay_finite() {
     // Rows: huge logits of both signs, +-f32::MAX (scaled by 4: overflow to inf before the
     // clamp), all equal, and one row that the mask hides entirely (all zeros).
     let x = vec![
-        1e30, -1e30, 5e29, 0.0, //
-        f32::MAX, -f32::MAX, 1.0, f32::MAX, //
-        88.0, 88.0, 88.0, 88.0, //
-        1.0, 2.0, 3.0, 4.0,
+        1e30,
+        -1e30,
+        5e29,
+        0.0, //
+        f32::MAX,
+        -f32::MAX,
+        1.0,
+        f32::MAX, //
+        88.0,
+        88.0,
+        88.0,
+        88.0, //
+        1.0,
+        2.0,
+        3.0,
+        4.0,
     ];
     let mut g = Graph::new();
     let xn = g.input("x", &[4, 4], DType::F32).unwrap();
@@ -200,7 +245,12 @@ fn dims(c: &Case) -> Dims {
 }
 
 fn reference(c: &Case, x: &Data, keys: KeyRange, runtime: &[u32]) -> Vec<f32> {
-    let params = webformer::graph::AttentionParams { causal: c.causal, scale: 1.0 / (c.d as f32).sqrt(), keys, mask: x.mask.is_some() };
+    let params = webformer::graph::AttentionParams {
+        causal: c.causal,
+        scale: 1.0 / (c.d as f32).sqrt(),
+        keys,
+        mask: x.mask.is_some(),
+    };
     let keep = x.mask.as_ref().map(cpu::softmax::mask_keep);
     cpu_attn::attention(&x.q, &x.k, &x.v, &dims(c), &params, runtime, keep.as_deref())
 }
@@ -215,7 +265,8 @@ fn attention_inputs(g: &mut Graph, c: &Case, x: &Data) -> (NodeId, NodeId, NodeI
 }
 
 fn host_inputs(x: &Data) -> Vec<(&'static str, HostData)> {
-    let mut v = vec![("q", HostData::F32(x.q.clone())), ("k", HostData::F32(x.k.clone())), ("v", HostData::F32(x.v.clone()))];
+    let mut v =
+        vec![("q", HostData::F32(x.q.clone())), ("k", HostData::F32(x.k.clone())), ("v", HostData::F32(x.v.clone()))];
     if let Some(m) = &x.mask {
         v.push(("mask", m.clone()));
     }
@@ -261,7 +312,11 @@ fn fused_attention_matches_composite_and_reference() {
     check_prefill(&ctx, Case { lq: 23, lk: 23, heads: 2, kv_heads: 2, d: 256, causal: true, mask: None }, s + n + 5);
     // More keys than queries: cross-attention, and causal queries at the last positions
     // (a later chunk of a prompt: positions 61..69 against keys 0..69).
-    check_prefill(&ctx, Case { lq: 7, lk: 65, heads: 3, kv_heads: 1, d: 32, causal: false, mask: Some(true) }, s + n + 10);
+    check_prefill(
+        &ctx,
+        Case { lq: 7, lk: 65, heads: 3, kv_heads: 1, d: 32, causal: false, mask: Some(true) },
+        s + n + 10,
+    );
     check_prefill(&ctx, Case { lq: 9, lk: 70, heads: 4, kv_heads: 4, d: 64, causal: true, mask: None }, s + n + 20);
 }
 
@@ -274,7 +329,17 @@ fn decode_kernel_matches_reference() {
     let s = seed("decode");
     // A cache of capacity 1031 (5 parts of whole 64-key steps), of which `len` rows are keys.
     let cap = 1031;
-    let cases = [(1usize, 1usize, 3, 3, 32, None), (7, 1, 3, 1, 64, Some(false)), (63, 1, 8, 2, 32, None), (64, 1, 4, 1, 64, Some(true)), (65, 3, 12, 4, 48, None), (257, 1, 5, 5, 64, Some(false)), (1000, 2, 4, 1, 64, None), (1031, 1, 2, 1, 128, Some(true)), (300, 1, 2, 2, 256, Some(false))];
+    let cases = [
+        (1usize, 1usize, 3, 3, 32, None),
+        (7, 1, 3, 1, 64, Some(false)),
+        (63, 1, 8, 2, 32, None),
+        (64, 1, 4, 1, 64, Some(true)),
+        (65, 3, 12, 4, 48, None),
+        (257, 1, 5, 5, 64, Some(false)),
+        (1000, 2, 4, 1, 64, None),
+        (1031, 1, 2, 1, 128, Some(true)),
+        (300, 1, 2, 2, 256, Some(false)),
+    ];
     for (n, &(len, lq, heads, kv_heads, d, mask)) in cases.iter().enumerate() {
         let c = Case { lq, lk: cap, heads, kv_heads, d, causal: true, mask };
         let x = data(&c, s + 10 * n as u64, 1.0);
@@ -310,7 +375,8 @@ fn decode_reference_merge_equals_direct_reference() {
         let x = data(&c, s + len as u64, 2.0);
         let mut rt = [0u32; 16];
         rt[0] = (len - 2) as u32;
-        let params = webformer::graph::AttentionParams { causal: true, scale: 0.3, keys: KeyRange::Runtime(0), mask: true };
+        let params =
+            webformer::graph::AttentionParams { causal: true, scale: 0.3, keys: KeyRange::Runtime(0), mask: true };
         let keep = cpu::softmax::mask_keep(x.mask.as_ref().unwrap());
         let parts = cpu_attn::decode_partials(&x.q, &x.k, &x.v, &dims(&c), &params, splits, &rt, Some(&keep));
         let merged = cpu_attn::merge(&parts, &[2, 3, 8], splits);
@@ -379,7 +445,11 @@ fn prompt_then_decode_steps_equal_one_prefill() {
     let (prompt, steps, chunk) = (37, 6, 9); // prompt, decode steps, then a second prompt chunk
     let total = prompt + steps + chunk;
     let (qw, kw) = (heads * d, kv_heads * d);
-    let seq = Sequence { q: random(s, total * qw, -1.0, 1.0), k: random(s + 1, total * kw, -1.0, 1.0), v: random(s + 2, total * kw, -1.0, 1.0) };
+    let seq = Sequence {
+        q: random(s, total * qw, -1.0, 1.0),
+        k: random(s + 1, total * kw, -1.0, 1.0),
+        v: random(s + 2, total * kw, -1.0, 1.0),
+    };
     // The whole sequence in one causal prefill: the expected outputs.
     let c = Case { lq: total, lk: total, heads, kv_heads, d, causal: true, mask: None };
     let x = Data { q: seq.q.clone(), k: seq.k.clone(), v: seq.v.clone(), mask: None };
@@ -390,7 +460,8 @@ fn prompt_then_decode_steps_equal_one_prefill() {
     let full = run(&ctx, &g, &[full], &host_inputs(&x), &[]).remove(0);
     assert_close("one prefill vs reference", &full, &reference(&c, &x, KeyRange::All, &[]), ATTN_TOL.0, ATTN_TOL.1);
 
-    let mut cache = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: 64, kv_heads, head_dim: d, slot: 3 }).unwrap();
+    let mut cache =
+        KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: 64, kv_heads, head_dim: d, slot: 3 }).unwrap();
     let (pg, py) = step_graph(&cache, prompt, heads);
     let (cg, cy) = step_graph(&cache, chunk, heads);
     let (dg, dy) = step_graph(&cache, 1, heads);
@@ -409,7 +480,13 @@ fn prompt_then_decode_steps_equal_one_prefill() {
             feed(&mut dec, &seq, t, t + 1, qw, kw);
             cache.step(&mut dec, 1).unwrap();
             let got = block(dec.read(dy)).unwrap().to_f32();
-            assert_close(&format!("round {round}: decode step at position {t}"), &got, &full[t * qw..(t + 1) * qw], ATTN_TOL.0, ATTN_TOL.1);
+            assert_close(
+                &format!("round {round}: decode step at position {t}"),
+                &got,
+                &full[t * qw..(t + 1) * qw],
+                ATTN_TOL.0,
+                ATTN_TOL.1,
+            );
         }
         // Truncate away the last two steps and redo them: same outputs.
         cache.truncate(prompt + steps - 2).unwrap();
@@ -417,7 +494,13 @@ fn prompt_then_decode_steps_equal_one_prefill() {
             feed(&mut dec, &seq, t, t + 1, qw, kw);
             cache.step(&mut dec, 1).unwrap();
             let got = block(dec.read(dy)).unwrap().to_f32();
-            assert_close(&format!("round {round}: after truncate, position {t}"), &got, &full[t * qw..(t + 1) * qw], ATTN_TOL.0, ATTN_TOL.1);
+            assert_close(
+                &format!("round {round}: after truncate, position {t}"),
+                &got,
+                &full[t * qw..(t + 1) * qw],
+                ATTN_TOL.0,
+                ATTN_TOL.1,
+            );
         }
         // A second chunk of prompt through the prefill kernel at a runtime position.
         let a = prompt + steps;
@@ -441,8 +524,12 @@ fn prompt_then_decode_steps_equal_one_prefill() {
     // Sharing needs the same shape: a cache of another length is refused with both shapes.
     let other = KvCache::new(&ctx, KvCacheConfig { max_ctx: 65, ..*cache.config() }).unwrap();
     let (og, _) = step_graph(&other, 1, heads);
-    let e = GpuExecutor::with_shared(&ctx, &og, &Plan::new(&og), &mut shared).err().expect("shape mismatch").to_string();
-    assert!(e.contains("kv0.k") && e.contains(&(65 * 128 * 4).to_string()) && e.contains(&(64 * 128 * 4).to_string()), "{e}");
+    let e =
+        GpuExecutor::with_shared(&ctx, &og, &Plan::new(&og), &mut shared).err().expect("shape mismatch").to_string();
+    assert!(
+        e.contains("kv0.k") && e.contains(&(65 * 128 * 4).to_string()) && e.contains(&(64 * 128 * 4).to_string()),
+        "{e}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -481,7 +568,13 @@ fn f16_keys_and_values_match_reference() {
     }
     let s = seed("attention f16 kv");
     // Prefill over all keys, and prefill / decode over a cache with a runtime length.
-    let cases = [(65usize, 65usize, 65usize, 3, 1, 64, true, Some(false)), (7, 7, 7, 5, 5, 32, false, None), (257, 257, 257, 4, 2, 128, true, None), (1, 300, 300, 12, 4, 48, true, Some(true)), (3, 1031, 1000, 4, 1, 64, true, None)];
+    let cases = [
+        (65usize, 65usize, 65usize, 3, 1, 64, true, Some(false)),
+        (7, 7, 7, 5, 5, 32, false, None),
+        (257, 257, 257, 4, 2, 128, true, None),
+        (1, 300, 300, 12, 4, 48, true, Some(true)),
+        (3, 1031, 1000, 4, 1, 64, true, None),
+    ];
     for (n, &(lq, lk, len, heads, kv_heads, d, causal, mask)) in cases.iter().enumerate() {
         let c = Case { lq, lk, heads, kv_heads, d, causal, mask };
         let x = data(&c, s + 10 * n as u64, 1.0);
@@ -498,7 +591,11 @@ fn f16_keys_and_values_match_reference() {
         let dec = g.attention_decode(q, k, v, o).unwrap();
         g.output(pre).unwrap();
         g.output(dec).unwrap();
-        let mut inputs = vec![("q", HostData::F32(x.q.clone())), ("k", HostData::F16(to_f16(&x.k))), ("v", HostData::F16(to_f16(&x.v)))];
+        let mut inputs = vec![
+            ("q", HostData::F32(x.q.clone())),
+            ("k", HostData::F16(to_f16(&x.k))),
+            ("v", HostData::F16(to_f16(&x.v))),
+        ];
         inputs.extend(x.mask.clone().map(|m| ("mask", m)));
         let runtime = if cache { vec![(5, past)] } else { vec![] };
         let out = run(&ctx, &g, &[pre, dec], &inputs, &runtime);
@@ -527,11 +624,18 @@ fn f16_cache_prompt_then_decode_equals_prefill_of_rounded_values() {
     let (heads, kv_heads, d, prompt, steps) = (6, 2, 64, 23, 5);
     let total = prompt + steps;
     let (qw, kw) = (heads * d, kv_heads * d);
-    let seq = Sequence { q: random(s, total * qw, -1.0, 1.0), k: random(s + 1, total * kw, -1.0, 1.0), v: random(s + 2, total * kw, -1.0, 1.0) };
+    let seq = Sequence {
+        q: random(s, total * qw, -1.0, 1.0),
+        k: random(s + 1, total * kw, -1.0, 1.0),
+        v: random(s + 2, total * kw, -1.0, 1.0),
+    };
     let c = Case { lq: total, lk: total, heads, kv_heads, d, causal: true, mask: None };
     let rounded = Data { q: seq.q.clone(), k: f16_rounded(&seq.k), v: f16_rounded(&seq.v), mask: None };
     let want = reference(&c, &rounded, KeyRange::All, &[]);
-    let mut cache = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: 40, kv_heads, head_dim: d, slot: 2 }).unwrap().with_dtype(DType::F16).unwrap();
+    let mut cache = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: 40, kv_heads, head_dim: d, slot: 2 })
+        .unwrap()
+        .with_dtype(DType::F16)
+        .unwrap();
     assert_eq!(cache.bytes(), 2 * 40 * kw as u64 * 2, "f16 halves the cache");
     let (pg, py) = step_graph(&cache, prompt, heads);
     let (dg, dy) = step_graph(&cache, 1, heads);
@@ -540,11 +644,23 @@ fn f16_cache_prompt_then_decode_equals_prefill_of_rounded_values() {
     let mut dec = GpuExecutor::with_shared(&ctx, &dg, &Plan::new(&dg), &mut shared).unwrap();
     feed(&mut pre, &seq, 0, prompt, qw, kw);
     cache.step(&mut pre, prompt).unwrap();
-    assert_close("f16 cache: prompt", &block(pre.read(py)).unwrap().to_f32(), &want[..prompt * qw], ATTN_TOL.0, ATTN_TOL.1);
+    assert_close(
+        "f16 cache: prompt",
+        &block(pre.read(py)).unwrap().to_f32(),
+        &want[..prompt * qw],
+        ATTN_TOL.0,
+        ATTN_TOL.1,
+    );
     for t in prompt..total {
         feed(&mut dec, &seq, t, t + 1, qw, kw);
         cache.step(&mut dec, 1).unwrap();
-        assert_close(&format!("f16 cache: decode at {t}"), &block(dec.read(dy)).unwrap().to_f32(), &want[t * qw..(t + 1) * qw], ATTN_TOL.0, ATTN_TOL.1);
+        assert_close(
+            &format!("f16 cache: decode at {t}"),
+            &block(dec.read(dy)).unwrap().to_f32(),
+            &want[t * qw..(t + 1) * qw],
+            ATTN_TOL.0,
+            ATTN_TOL.1,
+        );
     }
     // The cache holds exactly the keys rounded to f16 (round to nearest even, as half does).
     let (kname, _) = cache.state_names(0);
@@ -611,7 +727,12 @@ fn kv_cache_sizing_errors_name_the_limit() {
     let e = KvCache::with_limits(&limits, KvCacheConfig { max_ctx: fit + 1, ..cfg }).unwrap_err();
     assert!(matches!(e, Error::Limit { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("32769 positions") && msg.contains(&format!("at most {fit} positions fit")) && msg.contains("max_storage_buffer_binding_size"), "{msg}");
+    assert!(
+        msg.contains("32769 positions")
+            && msg.contains(&format!("at most {fit} positions fit"))
+            && msg.contains("max_storage_buffer_binding_size"),
+        "{msg}"
+    );
     let e = KvCache::with_limits(&limits, KvCacheConfig { slot: 16, ..cfg }).unwrap_err().to_string();
     assert!(e.contains("runtime slot 16"), "{e}");
     let e = KvCache::with_limits(&limits, KvCacheConfig { kv_heads: 0, ..cfg }).unwrap_err().to_string();
@@ -626,7 +747,8 @@ fn kv_cache_sizing_errors_name_the_limit() {
     let Some(ctx) = gpu() else { return };
     let fit = KvCache::max_ctx_for(ctx.limits(), 4, 64);
     assert!(KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: fit, kv_heads: 4, head_dim: 64, slot: 0 }).is_ok());
-    let e = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: fit + 1, kv_heads: 4, head_dim: 64, slot: 0 }).unwrap_err();
+    let e = KvCache::new(&ctx, KvCacheConfig { layers: 1, max_ctx: fit + 1, kv_heads: 4, head_dim: 64, slot: 0 })
+        .unwrap_err();
     assert!(matches!(e, Error::Limit { .. }), "{e}");
 }
 
@@ -671,7 +793,11 @@ fn attention_builders_give_clear_errors() {
     let e = err(g.softmax_with(q, SoftmaxOptions { mask: Some(m), ..Default::default() }));
     assert!(e.contains("softmax") && e.contains("[64]"), "{e}");
     // KV cache appends: the new rows must match the cache's heads and head size.
-    let cache = KvCache::with_limits(&wgpu::Limits::default(), KvCacheConfig { layers: 1, max_ctx: 8, kv_heads: 2, head_dim: 64, slot: 0 }).unwrap();
+    let cache = KvCache::with_limits(
+        &wgpu::Limits::default(),
+        KvCacheConfig { layers: 1, max_ctx: 8, kv_heads: 2, head_dim: 64, slot: 0 },
+    )
+    .unwrap();
     let e = cache.append(&mut g, 0, k, k).unwrap_err().to_string();
     assert!(e.contains("[T, 2, 64]") && e.contains("[5, 4, 64]"), "{e}");
     let e = cache.append(&mut g, 1, k2, k2).unwrap_err().to_string();

@@ -17,7 +17,11 @@ struct Out {
 
 fn webformer(args: &[&str]) -> Out {
     let o = Command::new(env!("CARGO_BIN_EXE_webformer")).args(args).output().expect("the webformer binary runs");
-    let stderr = String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).map(str::to_string).collect();
+    let stderr = String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| !l.contains("XDG_RUNTIME_DIR"))
+        .map(str::to_string)
+        .collect();
     Out { ok: o.status.success(), stdout: String::from_utf8_lossy(&o.stdout).into_owned(), stderr }
 }
 
@@ -60,10 +64,16 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn bad_models_are_one_line_errors() {
-    fails(&["generate", "--model", "/nonexistent/model.gguf", "--prompt", "hi"], &["/nonexistent/model.gguf", "no such file"]);
+    fails(
+        &["generate", "--model", "/nonexistent/model.gguf", "--prompt", "hi"],
+        &["/nonexistent/model.gguf", "no such file"],
+    );
     let text = temp("notes.txt");
     std::fs::write(&text, "just some text, not a model").unwrap();
-    fails(&["generate", "--model", s(&text), "--prompt", "hi"], &["notes.txt", "neither a GGUF file nor a model folder"]);
+    fails(
+        &["generate", "--model", s(&text), "--prompt", "hi"],
+        &["notes.txt", "neither a GGUF file nor a model folder"],
+    );
     fails(&["forward", "--model", s(&text), "--ids", "1,2"], &["notes.txt", "neither a GGUF"]);
     let gpt2 = temp("gpt2.gguf");
     std::fs::write(&gpt2, gguf_with_arch("gpt2")).unwrap();
@@ -90,7 +100,16 @@ fn real_models_from_the_command_line() {
     let long = "word ".repeat(40);
     fails(&["generate", "--model", gguf, "--context", "16", "--prompt", &long], &["longer than the context of 16"]);
     // Greedy generation as JSON: transformers' continuation (tests/fixtures/smollm2.json).
-    let o = webformer(&["generate", "--model", gguf, "--prompt", "The capital of France is", "--max-tokens", "6", "--json"]);
+    let o = webformer(&[
+        "generate",
+        "--model",
+        gguf,
+        "--prompt",
+        "The capital of France is",
+        "--max-tokens",
+        "6",
+        "--json",
+    ]);
     assert!(o.ok, "{:?}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(v["prompt_ids"], serde_json::json!([504, 3575, 282, 4649, 314]));

@@ -54,7 +54,11 @@ fn check(ctx: &Context, dtype: DType, v: usize, d: usize, id_shape: &[usize], se
     let want = cpu::embedding::embedding(&table, v, d, &id_values);
     assert_eq!(got.len(), want.len());
     for (e, (g, w)) in got.iter().zip(&want).enumerate() {
- assert!(g.to_bits() == w.to_bits(), "embedding {dtype} V={v} D={d} ids {id_shape:?}: element {e} (id {}) is {g}, reference {w}", id_values[e / d]);
+        assert!(
+            g.to_bits() == w.to_bits(),
+            "embedding {dtype} V={v} D={d} ids {id_shape:?}: element {e} (id {}) is {g}, reference {w}",
+            id_values[e / d]
+        );
     }
 }
 
@@ -134,7 +138,8 @@ fn cpu_executor_runs_embedding() {
 #[test]
 fn f16_table_widens_special_values_exactly() {
     let Some(ctx) = gpu() else { return };
-    let bits: Vec<u16> = vec![0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x8000, 0x0000, 0x3c00, 0x3555];
+    let bits: Vec<u16> =
+        vec![0x0001, 0x8001, 0x03ff, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x8000, 0x0000, 0x3c00, 0x3555];
     let table: Vec<half::f16> = bits.iter().map(|&b| half::f16::from_bits(b)).collect();
     let mut g = Graph::new();
     let t = g.weight("t", &[3, 4], table.clone()).unwrap();

@@ -22,7 +22,9 @@ use std::sync::OnceLock;
 use common::{block, random, seed};
 use webformer::kernels::gemm::{self, Kernel};
 use webformer::kernels::{self, KernelKey, Operand};
-use webformer::{cpu, numel, Activation, Context, DType, Error, GpuExecutor, Graph, HostData, MatmulImpl, MatmulOptions, Op};
+use webformer::{
+    cpu, numel, Activation, Context, DType, Error, GpuExecutor, Graph, HostData, MatmulImpl, MatmulOptions, Op,
+};
 
 /// One context for every test of this file, so each GEMM pipeline is compiled once (on a CPU
 /// adapter compiling the sixteen variants costs more than running the tests).
@@ -56,7 +58,8 @@ impl Case<'_> {
     fn shapes(&self) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
         let a: Vec<usize> = self.batch.iter().copied().chain([self.m, self.k]).collect();
         let tail = if self.trans_b { [self.n, self.k] } else { [self.k, self.n] };
-        let b: Vec<usize> = if self.b_batched { self.batch.iter().copied().chain(tail).collect() } else { tail.to_vec() };
+        let b: Vec<usize> =
+            if self.b_batched { self.batch.iter().copied().chain(tail).collect() } else { tail.to_vec() };
         let out: Vec<usize> = self.batch.iter().copied().chain([self.m, self.n]).collect();
         (a, b, out)
     }
@@ -64,7 +67,15 @@ impl Case<'_> {
 
 /// Runs `case` with implementation `imp`, optional bias and activation, f32 or f16 B, and
 /// checks every element against the reference within the bounds stated at the top.
-fn check(ctx: &Context, imp: MatmulImpl, case: Case, b_dtype: DType, with_bias: bool, act: Option<Activation>, seed: u64) {
+fn check(
+    ctx: &Context,
+    imp: MatmulImpl,
+    case: Case,
+    b_dtype: DType,
+    with_bias: bool,
+    act: Option<Activation>,
+    seed: u64,
+) {
     let (a_shape, b_shape, out) = case.shapes();
     let a = random(seed, numel(&a_shape), -1.0, 1.0);
     let b_raw = random(seed + 1, numel(&b_shape), -1.0, 1.0);
@@ -103,7 +114,11 @@ fn check(ctx: &Context, imp: MatmulImpl, case: Case, b_dtype: DType, with_bias: 
     assert_eq!(got.len(), want.len());
     for i in 0..want.len() {
         let dot_bound = 2.0 * case.k as f32 * eps * mag[i];
-        let tol = if with_bias || act.is_some() { 1.2 * (dot_bound + eps * pre[i].abs()) + 1e-5 * want[i].abs() + 1e-6 } else { dot_bound };
+        let tol = if with_bias || act.is_some() {
+            1.2 * (dot_bound + eps * pre[i].abs()) + 1e-5 * want[i].abs() + 1e-6
+        } else {
+            dot_bound
+        };
         assert!(
             (got[i] - want[i]).abs() <= tol,
             "{imp:?} {case:?} b {b_dtype} bias {with_bias} act {act:?}: element {i} of {out:?} is {}, reference {} (tolerance {tol}, seed {seed})",
@@ -116,7 +131,8 @@ fn check(ctx: &Context, imp: MatmulImpl, case: Case, b_dtype: DType, with_bias: 
 /// Shapes (m, k, n) for the plain product: 1, odd, prime, smaller and larger than both tiles
 /// (64 x 128 and 16 x 32), k not a multiple of 4 (scalar loads) and k a multiple of 4 with a
 /// partial last 32-step (vector loads, then the checked tail), n a multiple of 4 or not.
-const SHAPES: &[(usize, usize, usize)] = &[(1, 1, 1), (7, 13, 5), (67, 129, 33), (255, 63, 257), (64, 128, 128), (33, 40, 132), (17, 36, 20), (3, 576, 193)];
+const SHAPES: &[(usize, usize, usize)] =
+    &[(1, 1, 1), (7, 13, 5), (67, 129, 33), (255, 63, 257), (64, 128, 128), (33, 40, 132), (17, 36, 20), (3, 576, 193)];
 
 #[test]
 fn gemm_f32_matches_reference() {
@@ -125,13 +141,37 @@ fn gemm_f32_matches_reference() {
     for imp in kernels_here(&ctx) {
         for (i, &(m, k, n)) in SHAPES.iter().enumerate() {
             for trans_b in [false, true] {
-                check(&ctx, imp, Case { batch: &[], m, k, n, trans_b, b_batched: false }, DType::F32, false, None, s + i as u64);
+                check(
+                    &ctx,
+                    imp,
+                    Case { batch: &[], m, k, n, trans_b, b_batched: false },
+                    DType::F32,
+                    false,
+                    None,
+                    s + i as u64,
+                );
             }
         }
         // A batch of 3 sharing one B (weights), and batched B with two leading dimensions.
         for trans_b in [false, true] {
-            check(&ctx, imp, Case { batch: &[3], m: 19, k: 23, n: 29, trans_b, b_batched: false }, DType::F32, false, None, s + 100);
-            check(&ctx, imp, Case { batch: &[2, 3], m: 21, k: 44, n: 36, trans_b, b_batched: true }, DType::F32, false, None, s + 101);
+            check(
+                &ctx,
+                imp,
+                Case { batch: &[3], m: 19, k: 23, n: 29, trans_b, b_batched: false },
+                DType::F32,
+                false,
+                None,
+                s + 100,
+            );
+            check(
+                &ctx,
+                imp,
+                Case { batch: &[2, 3], m: 21, k: 44, n: 36, trans_b, b_batched: true },
+                DType::F32,
+                false,
+                None,
+                s + 101,
+            );
         }
     }
 }
@@ -140,7 +180,8 @@ fn gemm_f32_matches_reference() {
 fn gemm_epilogues_match_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("gemm epilogues");
-    let acts = [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)];
+    let acts =
+        [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)];
     for imp in kernels_here(&ctx) {
         for (i, act) in acts.into_iter().enumerate() {
             for with_bias in [false, true] {
@@ -148,8 +189,24 @@ fn gemm_epilogues_match_reference() {
                     continue; // the plain product, tested above
                 }
                 // Unaligned and aligned shapes, each layout, one of them batched.
-                check(&ctx, imp, Case { batch: &[], m: 23, k: 37, n: 19, trans_b: true, b_batched: false }, DType::F32, with_bias, act, s + i as u64);
-                check(&ctx, imp, Case { batch: &[2], m: 40, k: 64, n: 36, trans_b: false, b_batched: false }, DType::F32, with_bias, act, s + 10 + i as u64);
+                check(
+                    &ctx,
+                    imp,
+                    Case { batch: &[], m: 23, k: 37, n: 19, trans_b: true, b_batched: false },
+                    DType::F32,
+                    with_bias,
+                    act,
+                    s + i as u64,
+                );
+                check(
+                    &ctx,
+                    imp,
+                    Case { batch: &[2], m: 40, k: 64, n: 36, trans_b: false, b_batched: false },
+                    DType::F32,
+                    with_bias,
+                    act,
+                    s + 10 + i as u64,
+                );
             }
         }
     }
@@ -175,11 +232,35 @@ fn gemm_f16_b_matches_reference() {
     for imp in kernels_here(&ctx) {
         for (i, &(m, k, n)) in [(1, 1, 1), (7, 13, 5), (67, 129, 33), (33, 40, 132)].iter().enumerate() {
             for trans_b in [false, true] {
-                check(&ctx, imp, Case { batch: &[], m, k, n, trans_b, b_batched: false }, DType::F16, false, None, s + i as u64);
+                check(
+                    &ctx,
+                    imp,
+                    Case { batch: &[], m, k, n, trans_b, b_batched: false },
+                    DType::F16,
+                    false,
+                    None,
+                    s + i as u64,
+                );
             }
         }
-        check(&ctx, imp, Case { batch: &[3], m: 19, k: 24, n: 29, trans_b: true, b_batched: true }, DType::F16, false, None, s + 20);
-        check(&ctx, imp, Case { batch: &[], m: 45, k: 36, n: 70, trans_b: true, b_batched: false }, DType::F16, true, Some(Activation::GeluTanh), s + 21);
+        check(
+            &ctx,
+            imp,
+            Case { batch: &[3], m: 19, k: 24, n: 29, trans_b: true, b_batched: true },
+            DType::F16,
+            false,
+            None,
+            s + 20,
+        );
+        check(
+            &ctx,
+            imp,
+            Case { batch: &[], m: 45, k: 36, n: 70, trans_b: true, b_batched: false },
+            DType::F16,
+            true,
+            Some(Activation::GeluTanh),
+            s + 21,
+        );
     }
 }
 
@@ -190,11 +271,27 @@ fn gemm_beyond_65535_workgroups() {
     if gemm::subgroup_support(&ctx).is_ok() {
         // 65537 column tiles of 32 (the subgroup kernel's tile width) in one row: the tile grid
         // wraps into a second dimension. Cheap: 1 x 3 x 2097157.
-        check(&ctx, MatmulImpl::Subgroup, Case { batch: &[], m: 1, k: 3, n: 32 * 65536 + 5, trans_b: false, b_batched: false }, DType::F32, false, None, s);
+        check(
+            &ctx,
+            MatmulImpl::Subgroup,
+            Case { batch: &[], m: 1, k: 3, n: 32 * 65536 + 5, trans_b: false, b_batched: false },
+            DType::F32,
+            false,
+            None,
+            s,
+        );
     } else {
         // 65537 batches of one tile each. (Where the subgroup kernel runs, i.e. on CPU adapters,
         // this launch of the tiled kernel takes many seconds; the wrapping is shared code.)
-        check(&ctx, MatmulImpl::Tiled, Case { batch: &[65537], m: 1, k: 3, n: 5, trans_b: true, b_batched: false }, DType::F32, true, None, s);
+        check(
+            &ctx,
+            MatmulImpl::Tiled,
+            Case { batch: &[65537], m: 1, k: 3, n: 5, trans_b: true, b_batched: false },
+            DType::F32,
+            true,
+            None,
+            s,
+        );
     }
 }
 
@@ -214,7 +311,10 @@ fn auto_routes_to_gemm() {
         KernelKey::Gemm(v) => assert_eq!((v.kernel, v.b, v.trans_b), (expected, DType::F32, true)),
         other => panic!("Auto with f32 b lowered to {other:?}"),
     }
-    assert!(matches!(lower(&ctx, MatmulImpl::Naive, DType::F32).unwrap().key, KernelKey::Matmul(_)), "Naive must stay the baseline");
+    assert!(
+        matches!(lower(&ctx, MatmulImpl::Naive, DType::F32).unwrap().key, KernelKey::Matmul(_)),
+        "Naive must stay the baseline"
+    );
     match lower(&ctx, MatmulImpl::Auto, DType::F16) {
         Ok(d) => assert!(matches!(d.key, KernelKey::Gemm(v) if v.b == DType::F16 && v.kernel == expected)),
         Err(e) => {

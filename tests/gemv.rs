@@ -20,9 +20,12 @@ mod common;
 
 use common::{block, gpu, random, seed};
 use webformer::kernels::{self, gemv, KernelKey, Operand};
-use webformer::{cpu, numel, Activation, Context, DType, Error, GpuExecutor, Graph, HostData, MatmulImpl, MatmulOptions, NodeId};
+use webformer::{
+    cpu, numel, Activation, Context, DType, Error, GpuExecutor, Graph, HostData, MatmulImpl, MatmulOptions, NodeId,
+};
 
-const ACTS: [Option<Activation>; 5] = [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)];
+const ACTS: [Option<Activation>; 5] =
+    [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)];
 
 /// `w` stored as `dtype` (quantized with llama.cpp's reference quantizer).
 fn weight_data(dtype: DType, w: &[f32]) -> HostData {
@@ -40,7 +43,14 @@ struct Linear {
     y: NodeId,
 }
 
-fn linear(x_shape: &[usize], w: &HostData, w_shape: &[usize], bias: Option<&[f32]>, act: Option<Activation>, imp: MatmulImpl) -> Linear {
+fn linear(
+    x_shape: &[usize],
+    w: &HostData,
+    w_shape: &[usize],
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+    imp: MatmulImpl,
+) -> Linear {
     let mut g = Graph::new();
     let x = g.input("x", x_shape, DType::F32).unwrap();
     let wn = g.weight("w", w_shape, w.clone()).unwrap();
@@ -61,17 +71,31 @@ fn run(ctx: &Context, l: &Linear, x: &[f32]) -> Vec<f32> {
 /// The kernel the node `y` lowers to on this device.
 fn kernel_of(ctx: &Context, g: &Graph, y: NodeId) -> Result<KernelKey, Error> {
     let node = g.node(y);
-    let ops: Vec<Operand> = node.inputs.iter().map(|i| Operand { shape: &g.node(*i).shape, dtype: g.node(*i).dtype }).collect();
+    let ops: Vec<Operand> =
+        node.inputs.iter().map(|i| Operand { shape: &g.node(*i).shape, dtype: g.node(*i).dtype }).collect();
     kernels::lower(ctx, node.op().unwrap(), &ops, &node.shape).map(|d| d.key)
 }
 
 /// The reduction `imp` should give on this device.
 fn expected_reduce(ctx: &Context, imp: MatmulImpl) -> gemv::Reduce {
-    if imp == MatmulImpl::Auto && ctx.has(wgpu::Features::SUBGROUP) { gemv::Reduce::Subgroup } else { gemv::Reduce::Shared }
+    if imp == MatmulImpl::Auto && ctx.has(wgpu::Features::SUBGROUP) {
+        gemv::Reduce::Subgroup
+    } else {
+        gemv::Reduce::Shared
+    }
 }
 
 /// Checks `got` against the f64 reference of act(x · wᵀ + bias) with the bounds in the header.
-fn assert_linear(what: &str, got: &[f32], x: &[f32], x_shape: &[usize], w: &[f32], n: usize, bias: Option<&[f32]>, act: Option<Activation>) {
+fn assert_linear(
+    what: &str,
+    got: &[f32],
+    x: &[f32],
+    x_shape: &[usize],
+    w: &[f32],
+    n: usize,
+    bias: Option<&[f32]>,
+    act: Option<Activation>,
+) {
     let k = x_shape[x_shape.len() - 1];
     let mut out = x_shape.to_vec();
     *out.last_mut().unwrap() = n;
@@ -101,7 +125,17 @@ fn assert_linear(what: &str, got: &[f32], x: &[f32], x_shape: &[usize], w: &[f32
 }
 
 /// One GEMV case: x [1, k] (or `lead` + [1, k] with all-1 leading dims) times w [n, k] of `dtype`.
-fn check_gemv(ctx: &Context, lead: &[usize], k: usize, n: usize, dtype: DType, bias: bool, act: Option<Activation>, imp: MatmulImpl, seed: u64) {
+fn check_gemv(
+    ctx: &Context,
+    lead: &[usize],
+    k: usize,
+    n: usize,
+    dtype: DType,
+    bias: bool,
+    act: Option<Activation>,
+    imp: MatmulImpl,
+    seed: u64,
+) {
     let x_shape: Vec<usize> = lead.iter().copied().chain([1, k]).collect();
     let x = random(seed, k, -1.0, 1.0);
     let w = weight_data(dtype, &random(seed + 1, n * k, -1.0, 1.0));
@@ -121,9 +155,36 @@ fn check_gemv(ctx: &Context, lead: &[usize], k: usize, n: usize, dtype: DType, b
 }
 
 /// (k, n) pairs for f32 / f16 weights: 1, odd, prime, not multiples of 4, SmolLM2 shapes.
-const PLAIN_SHAPES: &[(usize, usize)] = &[(1, 1), (1, 7), (3, 5), (4, 1), (7, 13), (31, 4), (64, 64), (97, 89), (5, 263), (576, 576), (576, 192), (1536, 576), (576, 1536), (577, 3)];
+const PLAIN_SHAPES: &[(usize, usize)] = &[
+    (1, 1),
+    (1, 7),
+    (3, 5),
+    (4, 1),
+    (7, 13),
+    (31, 4),
+    (64, 64),
+    (97, 89),
+    (5, 263),
+    (576, 576),
+    (576, 192),
+    (1536, 576),
+    (576, 1536),
+    (577, 3),
+];
 /// (k, n) pairs for quantized weights (k whole blocks of 32).
-const QUANT_SHAPES: &[(usize, usize)] = &[(32, 1), (32, 7), (96, 5), (160, 13), (64, 64), (224, 97), (576, 576), (576, 192), (1536, 576), (576, 1536), (32, 263)];
+const QUANT_SHAPES: &[(usize, usize)] = &[
+    (32, 1),
+    (32, 7),
+    (96, 5),
+    (160, 13),
+    (64, 64),
+    (224, 97),
+    (576, 576),
+    (576, 192),
+    (1536, 576),
+    (576, 1536),
+    (32, 263),
+];
 
 fn imps() -> [MatmulImpl; 2] {
     [MatmulImpl::Auto, MatmulImpl::GemvShared]
@@ -146,7 +207,10 @@ fn gemv_f16_matches_reference() {
     if !ctx.has(wgpu::Features::SHADER_F16) {
         // Without the feature the lowering must say so, not fail later.
         let l = linear(&[1, 8], &weight_data(DType::F16, &[0.5; 16]), &[2, 8], None, None, MatmulImpl::Auto);
-        assert!(matches!(kernel_of(&ctx, &l.g, l.y), Err(Error::Feature { .. })), "f16 GEMV without SHADER_F16 must be Error::Feature");
+        assert!(
+            matches!(kernel_of(&ctx, &l.g, l.y), Err(Error::Feature { .. })),
+            "f16 GEMV without SHADER_F16 must be Error::Feature"
+        );
         eprintln!("SKIPPED f16 GEMV kernels: the adapter has no SHADER_F16");
         return;
     }
@@ -244,7 +308,12 @@ fn fused_quantized_gemv_equals_dequantize_then_f32_gemv() {
                 for j in 0..n {
                     let bound: f32 = (0..k).map(|p| (x[p] * wf[j * k + p]).abs()).sum();
                     let tol = 2.0 * k as f32 * f32::EPSILON * bound;
-                    assert!((fused[j] - plain[j]).abs() <= tol, "{dtype} k={k} n={n} {imp:?}: row {j}: fused {} vs dequantized {} (bound {tol})", fused[j], plain[j]);
+                    assert!(
+                        (fused[j] - plain[j]).abs() <= tol,
+                        "{dtype} k={k} n={n} {imp:?}: row {j}: fused {} vs dequantized {} (bound {tol})",
+                        fused[j],
+                        plain[j]
+                    );
                 }
             }
         }
@@ -255,7 +324,17 @@ fn fused_quantized_gemv_equals_dequantize_then_f32_gemv() {
 /// Checks both kernels that take quantized weights with several rows: the tiled qmatmul
 /// (`MatmulImpl::Tiled`) and, where the adapter has subgroups, the subgroup GEMM reading the
 /// blocks directly (`MatmulImpl::Subgroup`, what `Auto` picks on CPU adapters).
-fn check_qmatmul(ctx: &Context, lead: &[usize], m: usize, k: usize, n: usize, dtype: DType, bias: bool, act: Option<Activation>, seed: u64) {
+fn check_qmatmul(
+    ctx: &Context,
+    lead: &[usize],
+    m: usize,
+    k: usize,
+    n: usize,
+    dtype: DType,
+    bias: bool,
+    act: Option<Activation>,
+    seed: u64,
+) {
     let x_shape: Vec<usize> = lead.iter().copied().chain([m, k]).collect();
     let x = random(seed, numel(&x_shape), -1.0, 1.0);
     let w = weight_data(dtype, &random(seed + 1, n * k, -1.0, 1.0));
@@ -279,7 +358,16 @@ fn check_qmatmul(ctx: &Context, lead: &[usize], m: usize, k: usize, n: usize, dt
 fn quantized_matmul_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("quantized matmul");
-    let shapes: &[(usize, usize, usize)] = &[(2, 32, 1), (3, 64, 5), (17, 96, 13), (64, 64, 64), (65, 160, 67), (7, 576, 192), (130, 576, 193), (31, 1536, 70)];
+    let shapes: &[(usize, usize, usize)] = &[
+        (2, 32, 1),
+        (3, 64, 5),
+        (17, 96, 13),
+        (64, 64, 64),
+        (65, 160, 67),
+        (7, 576, 192),
+        (130, 576, 193),
+        (31, 1536, 70),
+    ];
     for dtype in [DType::Q8_0, DType::Q4_1] {
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             check_qmatmul(&ctx, &[], m, k, n, dtype, false, None, s + i as u64);
@@ -318,7 +406,10 @@ fn lowering_routes_and_refuses_clearly() {
     assert!(kernel_of(&ctx, &l.g, l.y).is_err());
     // A single row of a quantized weight is a GEMV (several rows: see above).
     let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
-    assert!(matches!(kernel_of(&ctx, &l.g, l.y), Ok(KernelKey::Gemv(gemv::Variant { weight: gemv::Weight::Q8_0, .. }))));
+    assert!(matches!(
+        kernel_of(&ctx, &l.g, l.y),
+        Ok(KernelKey::Gemv(gemv::Variant { weight: gemv::Weight::Q8_0, .. }))
+    ));
 }
 
 /// The GEMV modules are composed from parts: `enable` directives must come first, once, and
@@ -339,7 +430,12 @@ fn composed_modules_hoist_enable_directives() {
             for bias in [false, true] {
                 let v = Variant { weight, reduce, bias };
                 let src = kernels::module_source(v.family());
-                assert!(src.contains(&format!("fn {}(", v.entry_point())), "{v:?}: no entry point {} in {}", v.entry_point(), v.family());
+                assert!(
+                    src.contains(&format!("fn {}(", v.entry_point())),
+                    "{v:?}: no entry point {} in {}",
+                    v.entry_point(),
+                    v.family()
+                );
             }
         }
     }

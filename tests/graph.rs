@@ -6,7 +6,9 @@ mod common;
 use common::{assert_close, block, gpu, random, seed};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use webformer::{exec, numel, CpuExecutor, DType, Error, GpuExecutor, Graph, HostData, NodeId, Plan, PlanOptions, Scalar, Storage};
+use webformer::{
+    exec, numel, CpuExecutor, DType, Error, GpuExecutor, Graph, HostData, NodeId, Plan, PlanOptions, Scalar, Storage,
+};
 
 /// A random graph of chains and diamonds over a few shapes: unary ops, binary ops against
 /// earlier nodes (diamonds) or weights (broadcast), and matmuls that change the width.
@@ -89,10 +91,12 @@ fn compare_mode_names_the_first_bad_node() {
 
 /// No two tensors that share a pool buffer are alive at the same step, and every tensor fits.
 fn check_plan(g: &Graph, plan: &Plan) {
-    let pooled: Vec<(usize, usize)> = (0..g.nodes().len()).filter_map(|i| match plan.storage[i] {
-        Some(Storage::Pool(p)) => Some((i, p)),
-        _ => None,
-    }).collect();
+    let pooled: Vec<(usize, usize)> = (0..g.nodes().len())
+        .filter_map(|i| match plan.storage[i] {
+            Some(Storage::Pool(p)) => Some((i, p)),
+            _ => None,
+        })
+        .collect();
     for &(i, p) in &pooled {
         assert!(g.nodes()[i].bytes() <= plan.pools[p], "node #{i} does not fit pool {p}");
         for &(j, q) in &pooled {
@@ -117,7 +121,9 @@ fn block_graph(layers: usize, tokens: usize, hidden: usize) -> Graph {
     let mut g = Graph::new();
     let mut h = g.input("x", &[tokens, hidden], DType::F32).unwrap();
     for l in 0..layers {
-        let w = |g: &mut Graph, name: &str, o: usize, i: usize| g.weight(&format!("{name}{l}"), &[o, i], vec![0.01f32; o * i]).unwrap();
+        let w = |g: &mut Graph, name: &str, o: usize, i: usize| {
+            g.weight(&format!("{name}{l}"), &[o, i], vec![0.01f32; o * i]).unwrap()
+        };
         let wq = w(&mut g, "q", hidden, hidden);
         let wo = w(&mut g, "o", hidden, hidden);
         let w1 = w(&mut g, "up", 4 * hidden, hidden);

@@ -50,7 +50,7 @@ fn add_and_mul_match_reference() {
     for &n in SIZES {
         check_binary(&ctx, &[n], &[n], s + n as u64);
     }
-    check_binary(&ctx, &[13, 7], &[7], s);      // bias broadcast
+    check_binary(&ctx, &[13, 7], &[7], s); // bias broadcast
     check_binary(&ctx, &[3, 5, 11], &[5, 11], s); // broadcast over the batch
     check_binary(&ctx, &[HUGE], &[HUGE], s);
 }
@@ -58,11 +58,41 @@ fn add_and_mul_match_reference() {
 fn check_unary(ctx: &Context, n: usize, seed: u64) {
     let a = random(seed, n, -6.0, 6.0);
     let cases: Vec<(&str, Box<dyn Fn(&mut Graph, NodeId) -> NodeId>, Vec<f32>, f32, f32)> = vec![
-        ("scale", Box::new(|g: &mut Graph, x| g.scale(x, Scalar::Const(-0.37)).unwrap()), cpu::elementwise::scale(&a, -0.37), 1e-6, 0.0),
-        ("relu", Box::new(|g: &mut Graph, x| g.relu(x).unwrap()), cpu::elementwise::activation(&a, Activation::Relu), 0.0, 0.0),
-        ("gelu_erf", Box::new(|g: &mut Graph, x| g.gelu(x).unwrap()), cpu::elementwise::activation(&a, Activation::GeluErf), 1e-5, 1e-6),
-        ("gelu_tanh", Box::new(|g: &mut Graph, x| g.gelu_tanh(x).unwrap()), cpu::elementwise::activation(&a, Activation::GeluTanh), 1e-5, 1e-6),
-        ("silu", Box::new(|g: &mut Graph, x| g.silu(x).unwrap()), cpu::elementwise::activation(&a, Activation::Silu), 1e-5, 1e-6),
+        (
+            "scale",
+            Box::new(|g: &mut Graph, x| g.scale(x, Scalar::Const(-0.37)).unwrap()),
+            cpu::elementwise::scale(&a, -0.37),
+            1e-6,
+            0.0,
+        ),
+        (
+            "relu",
+            Box::new(|g: &mut Graph, x| g.relu(x).unwrap()),
+            cpu::elementwise::activation(&a, Activation::Relu),
+            0.0,
+            0.0,
+        ),
+        (
+            "gelu_erf",
+            Box::new(|g: &mut Graph, x| g.gelu(x).unwrap()),
+            cpu::elementwise::activation(&a, Activation::GeluErf),
+            1e-5,
+            1e-6,
+        ),
+        (
+            "gelu_tanh",
+            Box::new(|g: &mut Graph, x| g.gelu_tanh(x).unwrap()),
+            cpu::elementwise::activation(&a, Activation::GeluTanh),
+            1e-5,
+            1e-6,
+        ),
+        (
+            "silu",
+            Box::new(|g: &mut Graph, x| g.silu(x).unwrap()),
+            cpu::elementwise::activation(&a, Activation::Silu),
+            1e-5,
+            1e-6,
+        ),
     ];
     let input = HostData::F32(a.clone());
     for (name, build, want, rtol, atol) in cases {
@@ -118,7 +148,16 @@ fn runtime_scale_reads_its_slot() {
     }
 }
 
-fn check_matmul(ctx: &Context, batch: &[usize], m: usize, k: usize, n: usize, trans_b: bool, b_batched: bool, seed: u64) {
+fn check_matmul(
+    ctx: &Context,
+    batch: &[usize],
+    m: usize,
+    k: usize,
+    n: usize,
+    trans_b: bool,
+    b_batched: bool,
+    seed: u64,
+) {
     let a_shape: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
     let tail = if trans_b { [n, k] } else { [k, n] };
     let b_shape: Vec<usize> = if b_batched { batch.iter().copied().chain(tail).collect() } else { tail.to_vec() };
@@ -149,7 +188,9 @@ fn check_matmul(ctx: &Context, batch: &[usize], m: usize, k: usize, n: usize, tr
 fn matmul_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("matmul");
-    for (i, &(m, k, n)) in [(1, 1, 1), (1, 7, 1), (3, 5, 7), (17, 31, 13), (64, 64, 64), (97, 101, 89), (1, 576, 193)].iter().enumerate() {
+    for (i, &(m, k, n)) in
+        [(1, 1, 1), (1, 7, 1), (3, 5, 7), (17, 31, 13), (64, 64, 64), (97, 101, 89), (1, 576, 193)].iter().enumerate()
+    {
         for trans_b in [false, true] {
             check_matmul(&ctx, &[], m, k, n, trans_b, false, s + i as u64);
         }
@@ -210,7 +251,9 @@ fn matmul_epilogue_matches_reference() {
     let a = random(s, m * k, -1.0, 1.0);
     let w = random(s + 1, n * k, -1.0, 1.0);
     let bias = random(s + 2, n, -1.0, 1.0);
-    for act in [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)] {
+    for act in
+        [None, Some(Activation::GeluErf), Some(Activation::GeluTanh), Some(Activation::Silu), Some(Activation::Relu)]
+    {
         for imp in [webformer::MatmulImpl::Auto, webformer::MatmulImpl::Naive] {
             let mut g = Graph::new();
             let x = g.input("x", &[m, k], DType::F32).unwrap();
@@ -233,7 +276,12 @@ fn matmul_epilogue_matches_reference() {
 fn rows_match_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("rows");
-    for &(shape, start, count) in &[(&[1usize, 1][..], 0, 1), (&[7, 13][..], 6, 1), (&[3, 5, 11][..], 4, 9), (&[HUGE / 3 + 1, 3][..], 5, HUGE / 3 - 9)] {
+    for &(shape, start, count) in &[
+        (&[1usize, 1][..], 0, 1),
+        (&[7, 13][..], 6, 1),
+        (&[3, 5, 11][..], 4, 9),
+        (&[HUGE / 3 + 1, 3][..], 5, HUGE / 3 - 9),
+    ] {
         let x = random(s, numel(shape), -1.0, 1.0);
         let mut g = Graph::new();
         let a = g.input("a", shape, DType::F32).unwrap();
@@ -241,7 +289,13 @@ fn rows_match_reference() {
         g.output(y).unwrap();
         let got = run(&ctx, &g, y, &[("a", &HostData::F32(x.clone()))]);
         let cols = shape[shape.len() - 1];
-        assert_close(&format!("rows {shape:?} {start}+{count}"), &got, &cpu::copy::rows(&x, cols, start, count), 0.0, 0.0);
+        assert_close(
+            &format!("rows {shape:?} {start}+{count}"),
+            &got,
+            &cpu::copy::rows(&x, cols, start, count),
+            0.0,
+            0.0,
+        );
     }
     let mut g = Graph::new();
     let a = g.input("a", &[4, 2], DType::F32).unwrap();

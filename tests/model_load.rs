@@ -16,7 +16,10 @@ use common::models;
 use std::path::PathBuf;
 
 use serde_json::Value as Json;
-use webformer::model::{BertConfig, ChatTemplate, GgmlType, Gguf, LlamaConfig, Message, Pooling, Safetensors, SentenceConfig, Tokenizer, Value};
+use webformer::model::{
+    BertConfig, ChatTemplate, GgmlType, Gguf, LlamaConfig, Message, Pooling, Safetensors, SentenceConfig, Tokenizer,
+    Value,
+};
 use webformer::{DType, HostData};
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +199,10 @@ fn gguf_synthetic_every_value_type_and_tensor() {
         assert_eq!(g.get("t.f64"), Some(&Value::F64(-0.125)));
         assert_eq!(g.strings("t.strings").unwrap(), vec!["Ġthe", "", "<|im_end|>"]);
         assert_eq!(g.ints("t.ints").unwrap(), vec![1, -1, 3, 1 << 30]);
-        assert_eq!(g.get("t.nested"), Some(&Value::Array(vec![Value::Array(vec![Value::U8(1), Value::U8(2)]), Value::Array(vec![])])));
+        assert_eq!(
+            g.get("t.nested"),
+            Some(&Value::Array(vec![Value::Array(vec![Value::U8(1), Value::U8(2)]), Value::Array(vec![])]))
+        );
         assert_eq!(g.get("t.empty"), Some(&Value::Array(vec![])));
         // Typed getters convert between integer widths and say what is wrong otherwise.
         assert_eq!(g.u32("t.u16").unwrap(), 65000);
@@ -330,7 +336,10 @@ fn gguf_other_types_parse_but_do_not_load() {
     let g = Gguf::parse(&bytes, "types.gguf").unwrap();
     assert_eq!(g.tensor_info("k4").unwrap().size, Some(288));
     let e = g.tensor("k4").unwrap_err().to_string();
-    assert!(e.contains("types.gguf") && e.contains("'k4'") && e.contains("Q4_K") && e.contains("F32, F16, Q8_0 and Q4_1"), "{e}");
+    assert!(
+        e.contains("types.gguf") && e.contains("'k4'") && e.contains("Q4_K") && e.contains("F32, F16, Q8_0 and Q4_1"),
+        "{e}"
+    );
     let e = g.tensor("bf").unwrap_err().to_string();
     assert!(e.contains("BF16"), "{e}");
     assert_eq!(g.tensor_info("new").unwrap().size, None);
@@ -351,7 +360,8 @@ fn gguf_other_types_parse_but_do_not_load() {
 
 fn fixture(name: &str) -> Json {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (written by scripts/make_fixtures.py)", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (written by scripts/make_fixtures.py)", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -398,7 +408,12 @@ fn gguf_written_by_gguf_py() {
         }
     }
     let nested = g.get(want["nested"]["key"].as_str().unwrap()).unwrap();
-    let as_json: Vec<Vec<i64>> = nested.as_array().unwrap().iter().map(|a| a.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()).collect();
+    let as_json: Vec<Vec<i64>> = nested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect())
+        .collect();
     let exp: Vec<Vec<i64>> = serde_json::from_value(want["nested"]["value"].clone()).unwrap();
     assert_eq!(as_json, exp);
     for t in want["tensors"].as_array().unwrap() {
@@ -462,13 +477,21 @@ fn smollm2_metadata_and_tensors() {
         // covers the fixture's 7-digit rounding; the sum (f64 over up to 28M values) allows for
         // summation order.
         common::assert_close(&format!("{name} first row"), &v[..16], &f32s(&s["first_row_first16"]), 1e-6, 1e-7);
-        common::assert_close(&format!("{name} last row"), &v[v.len() - cols..][..16], &f32s(&s["last_row_first16"]), 1e-6, 1e-7);
+        common::assert_close(
+            &format!("{name} last row"),
+            &v[v.len() - cols..][..16],
+            &f32s(&s["last_row_first16"]),
+            1e-6,
+            1e-7,
+        );
         let sum: f64 = v.iter().map(|&x| x as f64).sum();
         let want_sum = s["sum"].as_f64().unwrap();
         assert!((sum - want_sum).abs() <= 1e-6 * v.len() as f64, "{name}: sum {sum} vs gguf-py {want_sum}");
     }
     // Quantized weights stay blocks for the GPU kernels.
-    assert!(matches!(g.tensor("blk.0.ffn_up.weight").unwrap().data, HostData::Quant { dtype: DType::Q4_1, len, .. } if len == 1536 * 576));
+    assert!(
+        matches!(g.tensor("blk.0.ffn_up.weight").unwrap().data, HostData::Quant { dtype: DType::Q4_1, len, .. } if len == 1536 * 576)
+    );
     assert!(matches!(g.tensor("token_embd.weight").unwrap().data, HostData::Quant { dtype: DType::Q8_0, .. }));
 }
 
@@ -512,7 +535,10 @@ fn smollm2_chat_template_matches_transformers() {
     let g = Gguf::parse(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").unwrap();
     let cfg = LlamaConfig::from_gguf(&g).unwrap();
     let chat = ChatTemplate::from_jinja(cfg.chat_template.as_deref().unwrap(), g.file()).unwrap();
-    assert_eq!(chat.default_system.as_deref(), Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face"));
+    assert_eq!(
+        chat.default_system.as_deref(),
+        Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face")
+    );
     let tok = Tokenizer::from_gguf(&g).unwrap();
     let want = fixture("tokenizer_smollm2.json");
     for case in want["chat"].as_array().unwrap() {
@@ -522,7 +548,9 @@ fn smollm2_chat_template_matches_transformers() {
         assert_eq!(tok.encode(&text, true).unwrap(), u32s(&case["ids"]), "ids of {text:?}");
     }
     // A template that is not ChatML is refused, naming the file.
-    let e = ChatTemplate::from_jinja("{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]", "mistral.gguf").unwrap_err().to_string();
+    let e = ChatTemplate::from_jinja("{{ bos_token }}[INST] {{ messages[0]['content'] }} [/INST]", "mistral.gguf")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("mistral.gguf:") && e.contains("not ChatML"), "{e}");
 }
 
@@ -531,7 +559,10 @@ fn minilm_files_tokenizer_and_configs() {
     let Some(paths) = models() else { return };
     let dir = &paths.minilm_dir;
     let cfg = BertConfig::from_json(&read(&dir.join("config.json")), "config.json").unwrap();
-    assert_eq!((cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size), (6, 384, 12, 1536));
+    assert_eq!(
+        (cfg.num_hidden_layers, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size),
+        (6, 384, 12, 1536)
+    );
     assert_eq!((cfg.vocab_size, cfg.max_position_embeddings, cfg.type_vocab_size, cfg.head_dim()), (30522, 512, 2, 32));
     assert_eq!(cfg.hidden_act, "gelu");
     assert_eq!(cfg.layer_norm_eps, 1e-12);
@@ -665,7 +696,11 @@ fn gguf_tokenizer_from_synthetic_vocab() {
     let bytes2 = tiny_bpe("gpt2");
     let tok2 = Tokenizer::from_gguf(&Gguf::parse(&bytes2, "tiny-gpt2.gguf").unwrap()).unwrap();
     assert_eq!(tok2.encode("12", false).unwrap(), vec![10]);
-    assert_eq!(tok.encode("</s>hi<|im_start|>", false).unwrap(), vec![1, 7, 9], "control and user-defined tokens match whole");
+    assert_eq!(
+        tok.encode("</s>hi<|im_start|>", false).unwrap(),
+        vec![1, 7, 9],
+        "control and user-defined tokens match whole"
+    );
     assert_eq!(tok.decode(&[0, 7, 8, 1], true).unwrap(), "hi hi");
     assert_eq!(tok.decode(&[0, 7, 8, 1], false).unwrap(), "<s>hi hi</s>");
     let e = tok.decode(&[11], false).unwrap_err().to_string();

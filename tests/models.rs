@@ -62,13 +62,22 @@ fn smollm2_matches_transformers_logits_and_greedy_tokens() {
             let got = last[id as usize];
             let rel = (got - want).abs() / want.abs();
             worst = worst.max(rel);
-            assert!(rel <= LOGIT_RTOL, "{text:?}: logit of token {id} is {got}, transformers {want} (relative error {rel:.2e})");
+            assert!(
+                rel <= LOGIT_RTOL,
+                "{text:?}: logit of token {id} is {got}, transformers {want} (relative error {rel:.2e})"
+            );
         }
         // Greedy continuation, token for token (stopping at end of sequence as transformers did).
         let want = u32s(&p["continuation_ids"]);
         let o = GenerateOptions { max_tokens: new_tokens, ..Default::default() };
         let out = block(gen.generate(&ids, &o, |_| true)).unwrap();
-        assert_eq!(out.ids, want, "{text:?}: ours {:?} vs transformers {:?}", tok.decode(&out.ids, false).unwrap(), p["continuation_text"]);
+        assert_eq!(
+            out.ids,
+            want,
+            "{text:?}: ours {:?} vs transformers {:?}",
+            tok.decode(&out.ids, false).unwrap(),
+            p["continuation_text"]
+        );
         assert_eq!(out.stopped_at_eos, p["stopped_at_eos"].as_bool().unwrap(), "{text:?}");
         assert_eq!(tok.decode(&out.ids, false).unwrap(), p["continuation_text"].as_str().unwrap());
     }
@@ -182,6 +191,12 @@ fn minilm_matches_sentence_transformers() {
     let d = embedder.bert().config.hidden_size;
     for (r, row) in fx["last_hidden_state_first_rows"].as_array().unwrap().iter().enumerate() {
         let want = f32s(row);
-        common::assert_close(&format!("last hidden state row {r}"), &enc.hidden[r * d..r * d + want.len()], &want, 1e-3, 1e-4);
+        common::assert_close(
+            &format!("last hidden state row {r}"),
+            &enc.hidden[r * d..r * d + want.len()],
+            &want,
+            1e-3,
+            1e-4,
+        );
     }
 }

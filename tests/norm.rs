@@ -55,7 +55,10 @@ fn check(ctx: &Context, rows: usize, n: usize, offset: f32, seed: u64) {
         let bias = b[i % n];
         let scale = (r - bias).abs() + bias.abs();
         let tol = 3e-6 * scale + 3e-7;
-        assert!((g - r).abs() <= tol, "layer_norm [{rows}, {n}] offset {offset}: element {i} is {g}, reference {r} (tolerance {tol})");
+        assert!(
+            (g - r).abs() <= tol,
+            "layer_norm [{rows}, {n}] offset {offset}: element {i} is {g}, reference {r} (tolerance {tol})"
+        );
         worst = worst.max((g - r).abs() / tol);
     }
     eprintln!("[{rows}, {n}] offset {offset}: rms_norm max relative error {rel:.2e}; layer_norm max error / tolerance {worst:.2}");
@@ -65,7 +68,11 @@ fn check(ctx: &Context, rows: usize, n: usize, offset: f32, seed: u64) {
 fn norms_match_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("norms");
-    for (k, &(rows, n)) in [(1, 1), (3, 2), (5, 7), (2, 97), (1, 255), (7, 256), (4, 257), (9, 576), (3, 768), (2, 1031), (1, 4099)].iter().enumerate() {
+    for (k, &(rows, n)) in
+        [(1, 1), (3, 2), (5, 7), (2, 97), (1, 255), (7, 256), (4, 257), (9, 576), (3, 768), (2, 1031), (1, 4099)]
+            .iter()
+            .enumerate()
+    {
         check(&ctx, rows, n, 0.0, s + k as u64);
     }
     // A large common offset: mean and variance must not cancel catastrophically.

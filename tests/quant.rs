@@ -42,7 +42,10 @@ fn quantize_round_trip_error_is_within_half_a_step() {
                 _ => (hi - lo) / 15.0,
             };
             for (a, b) in xs.iter().zip(ys) {
-                assert!((a - b).abs() <= 0.5 * step * 1.01 + 1e-3 * step, "{dtype} block {blk}: {a} -> {b} (step {step})");
+                assert!(
+                    (a - b).abs() <= 0.5 * step * 1.01 + 1e-3 * step,
+                    "{dtype} block {blk}: {a} -> {b} (step {step})"
+                );
             }
         }
     }

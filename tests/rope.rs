@@ -66,9 +66,18 @@ fn rope_matches_reference() {
     let s = seed("rope");
     let mut worst = 0f32;
     for mode in [RopeMode::Adjacent, RopeMode::Halves] {
-        for (k, shape) in [[1, 1, 2], [3, 2, 8], [13, 5, 6], [7, 3, 64], [5, 9, 64], [2, 1, 130], [17, 4, 128]].iter().enumerate() {
+        for (k, shape) in
+            [[1, 1, 2], [3, 2, 8], [13, 5, 6], [7, 3, 64], [5, 9, 64], [2, 1, 130], [17, 4, 128]].iter().enumerate()
+        {
             for theta in [10000.0, 100000.0, 500000.0] {
-                worst = worst.max(check(&ctx, shape, mode, theta, &[0, 1 + (s % 4000) as u32, 8192 - shape[0] as u32], s + k as u64));
+                worst = worst.max(check(
+                    &ctx,
+                    shape,
+                    mode,
+                    theta,
+                    &[0, 1 + (s % 4000) as u32, 8192 - shape[0] as u32],
+                    s + k as u64,
+                ));
             }
         }
     }

@@ -47,7 +47,9 @@ fn logits(seed: u64, n: usize, coarse: bool) -> Vec<f32> {
 fn argmax_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("argmax");
-    for (k, &(rows, n)) in [(1, 1), (1, 7), (3, 255), (2, 256), (5, 257), (4, 4099), (1, 49152), (3, 49157)].iter().enumerate() {
+    for (k, &(rows, n)) in
+        [(1, 1), (1, 7), (3, 255), (2, 256), (5, 257), (4, 4099), (1, 49152), (3, 49157)].iter().enumerate()
+    {
         for coarse in [false, true] {
             let x = logits(s + k as u64, rows * n, coarse);
             let got = argmax_gpu(&ctx, &x, rows, n);
@@ -62,11 +64,11 @@ fn argmax_special_values() {
     let nan = f32::NAN;
     let inf = f32::INFINITY;
     let rows: Vec<Vec<f32>> = vec![
-        vec![1.0, nan, 3.0, nan],            // NaN is the maximum, first one wins
-        vec![-0.0, 0.0, -1.0],               // -0 == +0: lowest index
-        vec![-inf, -inf, -inf],              // all -inf: index 0
-        vec![2.0, inf, inf, 1.0],            // +inf, first
-        vec![-3.0, -2.0, -2.0, -5.0],        // negative tie
+        vec![1.0, nan, 3.0, nan],     // NaN is the maximum, first one wins
+        vec![-0.0, 0.0, -1.0],        // -0 == +0: lowest index
+        vec![-inf, -inf, -inf],       // all -inf: index 0
+        vec![2.0, inf, inf, 1.0],     // +inf, first
+        vec![-3.0, -2.0, -2.0, -5.0], // negative tie
     ];
     for r in rows {
         let got = argmax_gpu(&ctx, &r, 1, r.len());
@@ -153,7 +155,16 @@ fn fixed_seed_repeats_and_seeds_vary() {
 /// Runs many configurations over random rows; checks every GPU token against the reference
 /// where the reference's margin allows, and always checks membership in the top-k set.
 #[allow(clippy::too_many_arguments)]
-fn check_against_reference(ctx: &Context, rows: usize, n: usize, top_k: u32, top_p: f32, temperature: f32, seeds: &[u32], data_seed: u64) -> (usize, usize) {
+fn check_against_reference(
+    ctx: &Context,
+    rows: usize,
+    n: usize,
+    top_k: u32,
+    top_p: f32,
+    temperature: f32,
+    seeds: &[u32],
+    data_seed: u64,
+) -> (usize, usize) {
     let x = logits(data_seed, rows * n, data_seed % 2 == 0);
     let mut smp = Sampler::new(ctx, rows, n, top_k, top_p);
     let (mut compared, mut total) = (0, 0);
@@ -167,7 +178,11 @@ fn check_against_reference(ctx: &Context, rows: usize, n: usize, top_k: u32, top
             if top_k > 1 && (top_k as usize) < n {
                 let mut sorted = row.to_vec();
                 sorted.sort_by(|a, b| b.total_cmp(a));
-                assert!(row[tok] >= sorted[top_k as usize - 1], "{what}: token {tok} ({}) is not among the {top_k} largest", row[tok]);
+                assert!(
+                    row[tok] >= sorted[top_k as usize - 1],
+                    "{what}: token {tok} ({}) is not among the {top_k} largest",
+                    row[tok]
+                );
             }
             total += 1;
             if d.margin > MARGIN {
@@ -238,7 +253,11 @@ fn top_p_never_leaves_the_nucleus() {
                 // probability reaches top_p; skip rows whose mass sits on a boundary.
                 if d.margin_top_p > MARGIN {
                     checked += 1;
-                    assert!(d.candidates[got[r] as usize], "top_p {top_p} seed {seed} row {r}: token {} lies outside the nucleus", got[r]);
+                    assert!(
+                        d.candidates[got[r] as usize],
+                        "top_p {top_p} seed {seed} row {r}: token {} lies outside the nucleus",
+                        got[r]
+                    );
                 }
             }
         }
@@ -253,7 +272,10 @@ fn assert_frequencies(what: &str, counts: &[usize], probs: &[f64], draws: usize)
     for (i, (&c, &p)) in counts.iter().zip(probs).enumerate() {
         let mean = draws as f64 * p;
         let band = 5.0 * (mean * (1.0 - p)).sqrt() + 1.0;
-        assert!((c as f64 - mean).abs() <= band, "{what}: token {i} drawn {c} times in {draws}, expected {mean:.1} +- {band:.1}");
+        assert!(
+            (c as f64 - mean).abs() <= band,
+            "{what}: token {i} drawn {c} times in {draws}, expected {mean:.1} +- {band:.1}"
+        );
     }
 }
 
@@ -377,7 +399,9 @@ fn decode_step_graph_agrees_with_cpu_executor() {
     let q = g.reshape(q, &[1, hidden]).unwrap();
     let logits = g.matmul_t(q, wo).unwrap();
     let greedy = g.argmax(logits).unwrap();
-    let token = g.sample(logits, SampleOptions { top_k: 10, top_p: 0.9, temperature_slot: TEMP_SLOT, seed_slot: SEED_SLOT }).unwrap();
+    let token = g
+        .sample(logits, SampleOptions { top_k: 10, top_p: 0.9, temperature_slot: TEMP_SLOT, seed_slot: SEED_SLOT })
+        .unwrap();
     g.output(logits).unwrap();
     g.output(greedy).unwrap();
     g.output(token).unwrap();

@@ -5,13 +5,20 @@ use webformer::kernels::{module_source, FAMILIES, SHADERS};
 
 fn translate(name: &str, src: &str) {
     let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16 | naga::valid::Capabilities::SUBGROUP)
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {}", e.emit_to_string(src)));
-    naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None).unwrap_or_else(|e| panic!("{name}.wgsl -> SPIR-V: {e}"));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default()
+            | naga::valid::Capabilities::SHADER_FLOAT16
+            | naga::valid::Capabilities::SUBGROUP,
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{name}.wgsl does not validate: {}", e.emit_to_string(src)));
+    naga::back::spv::write_vec(&module, &info, &naga::back::spv::Options::default(), None)
+        .unwrap_or_else(|e| panic!("{name}.wgsl -> SPIR-V: {e}"));
     let msl_opts = naga::back::msl::Options::default();
     let pipeline = naga::back::msl::PipelineOptions::default();
-    naga::back::msl::write_string(&module, &info, &msl_opts, &pipeline).unwrap_or_else(|e| panic!("{name}.wgsl -> MSL: {e}"));
+    naga::back::msl::write_string(&module, &info, &msl_opts, &pipeline)
+        .unwrap_or_else(|e| panic!("{name}.wgsl -> MSL: {e}"));
     let mut hlsl = String::new();
     let hlsl_opts = naga::back::hlsl::Options::default();
     let hlsl_pipeline = naga::back::hlsl::PipelineOptions::default();
@@ -30,7 +37,10 @@ fn every_shader_translates_to_spirv_msl_hlsl() {
     // activation), so no prelude depends on code that comes after it.
     for (name, _) in SHADERS {
         if !FAMILIES.iter().any(|(f, _)| f == name) {
-            let before = FAMILIES.iter().find_map(|(_, pre)| pre.iter().position(|p| p == name).map(|i| &pre[..i])).unwrap_or(&[]);
+            let before = FAMILIES
+                .iter()
+                .find_map(|(_, pre)| pre.iter().position(|p| p == name).map(|i| &pre[..i]))
+                .unwrap_or(&[]);
             // `enable` directives first, as kernels::module_source arranges them.
             let (mut directives, mut lib) = (String::new(), String::new());
             for p in before.iter().chain([name]) {
@@ -41,10 +51,14 @@ fn every_shader_translates_to_spirv_msl_hlsl() {
                 }
             }
             let lib = directives + &lib;
-            let module = naga::front::wgsl::parse_str(&lib).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&lib)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16)
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {e}"));
+            let module = naga::front::wgsl::parse_str(&lib)
+                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&lib)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16,
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}.wgsl: {e}"));
         }
     }
 }

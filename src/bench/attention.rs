@@ -87,7 +87,8 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
     let mut decode = Vec::new();
     let max_ctx = c.decode.iter().copied().max().unwrap_or(1);
     for &n in &c.decode {
-        let mut cache = KvCache::new(ctx, KvCacheConfig { layers: 1, max_ctx, kv_heads: hkv, head_dim: d, slot: 0 })?.with_dtype(kv_dtype)?;
+        let mut cache = KvCache::new(ctx, KvCacheConfig { layers: 1, max_ctx, kv_heads: hkv, head_dim: d, slot: 0 })?
+            .with_dtype(kv_dtype)?;
         if let Some(s) = c.splits {
             cache.set_decode_splits(s)?;
         }
@@ -130,15 +131,36 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
 pub fn table(v: &serde_json::Value) -> String {
     let f = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{x:.1}"));
     let mib = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{:.1}", x / (1u64 << 20) as f64));
-    let mut s = format!("{} ({}), H={} Hkv={} d={}, k/v {}, causal\n", v["adapter"].as_str().unwrap_or("?"), v["timing"].as_str().unwrap_or("?"), v["heads"], v["kv_heads"], v["head_dim"], v["kv_dtype"].as_str().unwrap_or("f32"));
-    s += &format!("{:>7} {:>12} {:>9} {:>14} {:>9} {:>8} {:>10} {:>12}\n", "prefill", "fused us", "GFLOP/s", "composite us", "GFLOP/s", "speedup", "QKVO MiB", "comp. MiB");
+    let mut s = format!(
+        "{} ({}), H={} Hkv={} d={}, k/v {}, causal\n",
+        v["adapter"].as_str().unwrap_or("?"),
+        v["timing"].as_str().unwrap_or("?"),
+        v["heads"],
+        v["kv_heads"],
+        v["head_dim"],
+        v["kv_dtype"].as_str().unwrap_or("f32")
+    );
+    s += &format!(
+        "{:>7} {:>12} {:>9} {:>14} {:>9} {:>8} {:>10} {:>12}\n",
+        "prefill", "fused us", "GFLOP/s", "composite us", "GFLOP/s", "speedup", "QKVO MiB", "comp. MiB"
+    );
     for r in v["prefill"].as_array().into_iter().flatten() {
         s += &format!(
             "{:>7} {:>12} {:>9} {:>14} {:>9} {:>8} {:>10} {:>12}\n",
-            r["len"].to_string(), f(&r["fused_us"]), f(&r["fused_gflops"]), f(&r["composite_us"]), f(&r["composite_gflops"]), f(&r["speedup"]), mib(&r["qkvo_bytes"]), mib(&r["composite_peak_bytes"])
+            r["len"].to_string(),
+            f(&r["fused_us"]),
+            f(&r["fused_gflops"]),
+            f(&r["composite_us"]),
+            f(&r["composite_gflops"]),
+            f(&r["speedup"]),
+            mib(&r["qkvo_bytes"]),
+            mib(&r["composite_peak_bytes"])
         );
     }
-    s += &format!("{:>7} {:>7} {:>12} {:>10} {:>10} {:>14} {:>8} {:>10}\n", "decode", "splits", "us/step", "KV GB/s", "steps/s", "composite us", "speedup", "cache MiB");
+    s += &format!(
+        "{:>7} {:>7} {:>12} {:>10} {:>10} {:>14} {:>8} {:>10}\n",
+        "decode", "splits", "us/step", "KV GB/s", "steps/s", "composite us", "speedup", "cache MiB"
+    );
     for r in v["decode"].as_array().into_iter().flatten() {
         s += &format!(
             "{:>7} {:>7} {:>12} {:>10} {:>10} {:>14} {:>8} {:>10}\n",

@@ -30,7 +30,13 @@ fn kernels(ctx: &Context) -> Vec<(&'static str, MatmulImpl, DType)> {
 /// Times every kernel at every size in `sizes` and layout in `layouts` ("nn", "nt"); the naive
 /// kernel only up to `naive_max` (it runs at about 1 GFLOP/s on a CPU adapter: 2048³ would take
 /// minutes). Returns one JSON row per measurement.
-pub async fn run(ctx: &Context, sizes: &[usize], layouts: &[&str], repeats: usize, naive_max: usize) -> Result<serde_json::Value> {
+pub async fn run(
+    ctx: &Context,
+    sizes: &[usize],
+    layouts: &[&str],
+    repeats: usize,
+    naive_max: usize,
+) -> Result<serde_json::Value> {
     let auto: Vec<String> = [DType::F32, DType::F16]
         .iter()
         .filter_map(|&d| gemm::choose(ctx, MatmulImpl::Auto, d).ok().map(|(k, _)| format!("{d}: {k:?}")))
@@ -48,7 +54,11 @@ pub async fn run(ctx: &Context, sizes: &[usize], layouts: &[&str], repeats: usiz
                 }
                 let mut g = Graph::new();
                 let x = g.input("a", &[n, n], DType::F32)?;
-                let w = if dtype == DType::F16 { g.weight("b", &[n, n], b16.clone())? } else { g.weight("b", &[n, n], b32.clone())? };
+                let w = if dtype == DType::F16 {
+                    g.weight("b", &[n, n], b16.clone())?
+                } else {
+                    g.weight("b", &[n, n], b32.clone())?
+                };
                 let y = g.matmul_with(x, w, MatmulOptions { trans_b: layout == "nt", imp, ..Default::default() })?;
                 g.output(y)?;
                 let mut exe = GpuExecutor::new(ctx, &g)?;
@@ -77,9 +87,15 @@ pub fn table(v: &serde_json::Value) -> String {
         "gemm on {} (median of {} runs; Auto picks {})\n",
         v["adapter"].as_str().unwrap_or("?"),
         v["repeats"],
-        v["auto"].as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        v["auto"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
     );
-    s.push_str(&format!("{:>6} {:>6} {:>9} {:>4} {:>11} {:>9} {:>9}\n", "size", "layout", "kernel", "b", "ms", "GFLOP/s", "vs naive"));
+    s.push_str(&format!(
+        "{:>6} {:>6} {:>9} {:>4} {:>11} {:>9} {:>9}\n",
+        "size", "layout", "kernel", "b", "ms", "GFLOP/s", "vs naive"
+    ));
     for r in v["results"].as_array().map(|a| a.as_slice()).unwrap_or(&[]) {
         let vs = r["vs_naive"].as_f64().map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
         s.push_str(&format!(

@@ -44,7 +44,9 @@ const KERNELS: &[(&str, DType, MatmulImpl)] = &[
 fn weight(dtype: DType, w: Vec<f32>) -> HostData {
     match dtype {
         DType::F16 => HostData::F16(w.iter().map(|&v| half::f16::from_f32(v)).collect()),
-        DType::Q8_0 | DType::Q4_1 => HostData::Quant { dtype, len: w.len(), bytes: crate::cpu::quant::quantize(dtype, &w) },
+        DType::Q8_0 | DType::Q4_1 => {
+            HostData::Quant { dtype, len: w.len(), bytes: crate::cpu::quant::quantize(dtype, &w) }
+        }
         _ => HostData::F32(w),
     }
 }
@@ -53,13 +55,18 @@ fn weight(dtype: DType, w: Vec<f32>) -> HostData {
 pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
     let has_f16 = ctx.has(wgpu::Features::SHADER_F16);
     let mut rows = Vec::new();
-    let cases = SHAPES.iter().map(|&s| (1, s, KERNELS)).chain(PREFILL_SHAPES.iter().map(|&s| (PREFILL_TOKENS, s, PREFILL_KERNELS)));
+    let cases = SHAPES
+        .iter()
+        .map(|&s| (1, s, KERNELS))
+        .chain(PREFILL_SHAPES.iter().map(|&s| (PREFILL_TOKENS, s, PREFILL_KERNELS)));
     for (c, (m, (k, n), list)) in cases.enumerate() {
         let w = values(100 + c as u64, n * k);
         let mut naive_us = None;
         for &(label, dtype, imp) in list {
             if dtype == DType::F16 && !has_f16 {
-                rows.push(json!({ "kernel": label, "m": m, "k": k, "n": n, "skipped": "the adapter has no SHADER_F16" }));
+                rows.push(
+                    json!({ "kernel": label, "m": m, "k": k, "n": n, "skipped": "the adapter has no SHADER_F16" }),
+                );
                 continue;
             }
             let mut g = Graph::new();
@@ -88,7 +95,10 @@ pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
 /// The rows of `run`'s result as a table.
 pub fn table(v: &Value) -> String {
     let mut s = format!("adapter: {}\n", v["adapter"].as_str().unwrap_or("?"));
-    s += &format!("{:<32} {:>4} {:>6} {:>6} {:>11} {:>10} {:>9} {:>9} {:>9}\n", "kernel", "m", "k", "n", "W bytes", "time (us)", "GB/s", "GFLOP/s", "vs naive");
+    s += &format!(
+        "{:<32} {:>4} {:>6} {:>6} {:>11} {:>10} {:>9} {:>9} {:>9}\n",
+        "kernel", "m", "k", "n", "W bytes", "time (us)", "GB/s", "GFLOP/s", "vs naive"
+    );
     for r in v["rows"].as_array().map(|a| a.as_slice()).unwrap_or(&[]) {
         let kernel = r["kernel"].as_str().unwrap_or("?");
         let (m, k, n) = (r["m"].as_u64().unwrap_or(0), r["k"].as_u64().unwrap_or(0), r["n"].as_u64().unwrap_or(0));
@@ -99,7 +109,12 @@ pub fn table(v: &Value) -> String {
         let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
         let speedup = r["speedup_vs_naive"].as_f64().map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
         let bytes = r["weight_bytes"].as_u64().unwrap_or(0);
-        s += &format!("{kernel:<32} {m:>4} {k:>6} {n:>6} {bytes:>11} {:>10.1} {:>9.2} {:>9.2} {speedup:>9}\n", f("us"), f("gb_per_s"), f("gflop_per_s"));
+        s += &format!(
+            "{kernel:<32} {m:>4} {k:>6} {n:>6} {bytes:>11} {:>10.1} {:>9.2} {:>9.2} {speedup:>9}\n",
+            f("us"),
+            f("gb_per_s"),
+            f("gflop_per_s")
+        );
     }
     s
 }

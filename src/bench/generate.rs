@@ -58,7 +58,8 @@ pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::V
         decode.push(gen.generate(&short, &decode_opts, |_| true).await?.stats.decode_tokens_per_s());
     }
 
-    let profile = if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { Some(gen.profile_decode(short.len()).await?) } else { None };
+    let profile =
+        if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { Some(gen.profile_decode(short.len()).await?) } else { None };
     let mut by_op: BTreeMap<String, f64> = BTreeMap::new();
     for r in profile.iter().flat_map(|p| &p.rows) {
         // Matmuls by output shape (the LM head, projections and feed-forward differ).
@@ -92,12 +93,23 @@ pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::V
 pub fn table(v: &serde_json::Value) -> String {
     let f = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
     let mib = |k: &str| f(k) / (1u64 << 20) as f64;
-    let mut s = format!("model   {}\nadapter {}\n", v["model"].as_str().unwrap_or("?"), v["adapter"].as_str().unwrap_or("?"));
+    let mut s =
+        format!("model   {}\nadapter {}\n", v["model"].as_str().unwrap_or("?"), v["adapter"].as_str().unwrap_or("?"));
     s += &format!("load    {:.2} s ({:.2} s on the host), weights {:.1} MiB, GPU {:.1} MiB (weights + {}-position KV cache) + {:.1} KiB decode scratch\n", f("load_s"), f("host_load_s"), mib("weight_bytes"), mib("gpu_bytes_weights_and_kv"), v["context"], f("decode_scratch_bytes") / 1024.0);
-    s += &format!("prefill {} tokens: {:.3} s, {:.1} tokens/s (plan build {:.3} s, not included)\n", v["prompt_tokens"], f("prefill_s"), f("prefill_tokens_per_s"), f("prompt_plan_s"));
+    s += &format!(
+        "prefill {} tokens: {:.3} s, {:.1} tokens/s (plan build {:.3} s, not included)\n",
+        v["prompt_tokens"],
+        f("prefill_s"),
+        f("prefill_tokens_per_s"),
+        f("prompt_plan_s")
+    );
     s += &format!("decode  {} tokens: {:.2} tokens/s\n", v["decode_tokens"], f("decode_tokens_per_s"));
     if let Some(ops) = v["decode_step_gpu_us_by_op"].as_object().filter(|o| !o.is_empty()) {
-        s += &format!("one decode step on the GPU: {:.1} us over {} nodes\n", f("decode_step_gpu_us"), v["decode_step_nodes"]);
+        s += &format!(
+            "one decode step on the GPU: {:.1} us over {} nodes\n",
+            f("decode_step_gpu_us"),
+            v["decode_step_nodes"]
+        );
         let mut rows: Vec<(&String, f64)> = ops.iter().map(|(k, v)| (k, v.as_f64().unwrap_or(0.0))).collect();
         rows.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (op, us) in rows {

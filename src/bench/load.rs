@@ -52,7 +52,8 @@ pub fn run(path: &Path, repeats: usize, text_bytes: usize) -> Result<serde_json:
         encode.push(s);
         cfg = Some(LlamaConfig::from_gguf(&g).map(|c| (c.n_layers, c.hidden, c.vocab)).ok());
     }
-    let (parse_s, tensors_s, tok_s, enc_s) = (median(&mut parse), median(&mut tensors), median(&mut tok_build), median(&mut encode));
+    let (parse_s, tensors_s, tok_s, enc_s) =
+        (median(&mut parse), median(&mut tensors), median(&mut tok_build), median(&mut encode));
     Ok(serde_json::json!({
         "bench": "load", "file": name, "file_bytes": bytes.len(), "repeats": repeats,
         "llama_layers_hidden_vocab": cfg.flatten(),

@@ -4,11 +4,11 @@
 
 pub mod attention;
 pub mod dispatch;
-pub mod gemv;
-pub mod ops;
 pub mod gemm;
+pub mod gemv;
 pub mod generate;
 pub mod load;
+pub mod ops;
 
 use std::time::Instant;
 
@@ -36,7 +36,11 @@ impl Timing {
 
 pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
 }
 
 /// Times an executor whose inputs are already set.

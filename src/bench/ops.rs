@@ -15,7 +15,15 @@ const VOCAB: usize = 49152;
 const HIDDEN: usize = 576;
 
 /// One timed row: `bytes` is what the kernel must move (reads + writes).
-async fn row(ctx: &Context, name: &str, shape: &[usize], g: &Graph, x: &[f32], bytes: usize, repeats: usize) -> Result<serde_json::Value> {
+async fn row(
+    ctx: &Context,
+    name: &str,
+    shape: &[usize],
+    g: &Graph,
+    x: &[f32],
+    bytes: usize,
+    repeats: usize,
+) -> Result<serde_json::Value> {
     let mut exe = GpuExecutor::new(ctx, g)?;
     exe.set_input("x", x)?;
     exe.set_runtime_f32(0, 0.8)?; // temperature for the sample rows
@@ -66,7 +74,8 @@ pub async fn run(ctx: &Context, repeats: usize) -> Result<serde_json::Value> {
     let g = graph(&shape, |g, x| g.argmax(x))?;
     rows.push(row(ctx, "argmax", &shape, &g, &logits, f * VOCAB + 4, repeats).await?);
     for (k, p) in [(0, 1.0), (40, 1.0), (0, 0.95), (40, 0.95)] {
-        let g = graph(&shape, |g, x| g.sample(x, SampleOptions { top_k: k, top_p: p, temperature_slot: 0, seed_slot: 1 }))?;
+        let g =
+            graph(&shape, |g, x| g.sample(x, SampleOptions { top_k: k, top_p: p, temperature_slot: 0, seed_slot: 1 }))?;
         let name = format!("sample (T 0.8, top_k {k}, top_p {p})");
         rows.push(row(ctx, &name, &shape, &g, &logits, f * VOCAB + 4, repeats).await?);
     }

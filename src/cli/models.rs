@@ -36,7 +36,11 @@ fn model_path(given: Option<PathBuf>, default: DefaultModel) -> Result<PathBuf> 
 /// A byte/tensor progress bar on stderr (hidden when stderr is not a terminal).
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("{msg:>8} [{bar:32}] {percent:>3}% {elapsed}").map(|s| s.progress_chars("=> ")).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>8} [{bar:32}] {percent:>3}% {elapsed}")
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar
 }
 
@@ -73,7 +77,10 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     let path = model_path(a.model, DefaultModel::SmolLm2)?;
     let kind = files::detect(&path)?;
     if kind != ModelKind::LlamaGguf {
-        return Err(Error::Usage(format!("{} is an encoder (BERT); generate needs a decoder GGUF (use embed or forward)", path.display())));
+        return Err(Error::Usage(format!(
+            "{} is an encoder (BERT); generate needs a decoder GGUF (use embed or forward)",
+            path.display()
+        )));
     }
     let text = read_prompt(a.prompt)?;
     if text.trim().is_empty() {
@@ -83,7 +90,8 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     let files::LoadedLlama { model, tokenizer } = load_llama(&path)?;
     let t_read = t0.elapsed().as_secs_f64();
     let prompt = if a.chat {
-        let template = ChatTemplate::from_jinja(model.config.chat_template.as_deref().unwrap_or(""), &path.display().to_string())?;
+        let template =
+            ChatTemplate::from_jinja(model.config.chat_template.as_deref().unwrap_or(""), &path.display().to_string())?;
         let mut messages = Vec::new();
         messages.extend(a.system.as_deref().map(Message::system));
         messages.push(Message::user(&text));
@@ -94,7 +102,11 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     let ids = tokenizer.encode(&prompt, true)?;
     let context = a.context.min(model.config.context_length);
     if ids.len() >= context {
-        return Err(Error::Usage(format!("the prompt is {} tokens, longer than the context of {context} (raise --context, up to the model's {})", ids.len(), model.config.context_length)));
+        return Err(Error::Usage(format!(
+            "the prompt is {} tokens, longer than the context of {context} (raise --context, up to the model's {})",
+            ids.len(),
+            model.config.context_length
+        )));
     }
     let max_tokens = a.max_tokens.min(context - ids.len());
     if max_tokens < a.max_tokens {
@@ -164,7 +176,10 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
     }
     let path = model_path(model, DefaultModel::MiniLm)?;
     if files::detect(&path)? != ModelKind::BertFolder {
-        return Err(Error::Usage(format!("{} is a decoder GGUF; embed needs a sentence-transformers (BERT) folder", path.display())));
+        return Err(Error::Usage(format!(
+            "{} is a decoder GGUF; embed needs a sentence-transformers (BERT) folder",
+            path.display()
+        )));
     }
     let mut embedder = files::load_embedder(&super::open().await?, &path)?;
     let mut all = Vec::new();

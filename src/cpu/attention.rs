@@ -38,12 +38,25 @@ pub fn positions(a: &AttentionParams, dims: &Dims, runtime: &[u32]) -> (usize, u
 
 /// One past the last key query `i` sees.
 fn key_end(a: &AttentionParams, past: usize, n_keys: usize, i: usize) -> usize {
-    if a.causal { n_keys.min(past + i + 1) } else { n_keys }
+    if a.causal {
+        n_keys.min(past + i + 1)
+    } else {
+        n_keys
+    }
 }
 
 /// Scaled scores of query i, head h against keys 0..end (None where the mask hides a key).
 #[allow(clippy::too_many_arguments)]
-fn scores(q: &[f32], k: &[f32], dims: &Dims, scale: f32, i: usize, h: usize, end: usize, keep: Option<&[bool]>) -> Vec<Option<f64>> {
+fn scores(
+    q: &[f32],
+    k: &[f32],
+    dims: &Dims,
+    scale: f32,
+    i: usize,
+    h: usize,
+    end: usize,
+    keep: Option<&[bool]>,
+) -> Vec<Option<f64>> {
     let (d, hk) = (dims.d, h / (dims.heads / dims.kv_heads));
     let qi = &q[(i * dims.heads + h) * d..][..d];
     (0..end)
@@ -58,7 +71,15 @@ fn scores(q: &[f32], k: &[f32], dims: &Dims, scale: f32, i: usize, h: usize, end
 }
 
 /// softmax(scale · q kᵀ + masks) v per head; a query that sees no key gets zeros.
-pub fn attention(q: &[f32], k: &[f32], v: &[f32], dims: &Dims, a: &AttentionParams, runtime: &[u32], keep: Option<&[bool]>) -> Vec<f32> {
+pub fn attention(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    dims: &Dims,
+    a: &AttentionParams,
+    runtime: &[u32],
+    keep: Option<&[bool]>,
+) -> Vec<f32> {
     let d = dims.d;
     let (past, n_keys) = positions(a, dims, runtime);
     let mut out = vec![0f32; dims.lq * dims.heads * d];
@@ -85,7 +106,16 @@ pub fn attention(q: &[f32], k: &[f32], v: &[f32], dims: &Dims, a: &AttentionPara
 /// acc = Σ e^(s - m) v and then (m, l = Σ e^(s - m), 0, 0), m the split's max score (MASKED
 /// and l = 0 when the split sees no key). Same layout and key spans as the GPU.
 #[allow(clippy::too_many_arguments)]
-pub fn decode_partials(q: &[f32], k: &[f32], v: &[f32], dims: &Dims, a: &AttentionParams, splits: u32, runtime: &[u32], keep: Option<&[bool]>) -> Vec<f32> {
+pub fn decode_partials(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    dims: &Dims,
+    a: &AttentionParams,
+    splits: u32,
+    runtime: &[u32],
+    keep: Option<&[bool]>,
+) -> Vec<f32> {
     let (d, splits) = (dims.d, splits as usize);
     let (past, n_keys) = positions(a, dims, runtime);
     let rows = dims.lq * dims.heads;
@@ -130,7 +160,9 @@ pub fn merge(partials: &[f32], out_shape: &[usize], splits: u32) -> Vec<f32> {
     let stats = splits * rows * d;
     let mut out = vec![0f32; rows * d];
     for row in 0..rows {
-        let st = |s: usize| (partials[stats + 4 * (s * rows + row)] as f64, partials[stats + 4 * (s * rows + row) + 1] as f64);
+        let st = |s: usize| {
+            (partials[stats + 4 * (s * rows + row)] as f64, partials[stats + 4 * (s * rows + row) + 1] as f64)
+        };
         let live: Vec<usize> = (0..splits).filter(|&s| st(s).1 > 0.0).collect();
         let mx = live.iter().map(|&s| st(s).0).fold(f64::NEG_INFINITY, f64::max);
         let den: f64 = live.iter().map(|&s| (st(s).0 - mx).exp() * st(s).1).sum();

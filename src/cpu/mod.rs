@@ -4,15 +4,15 @@
 pub mod attention;
 pub mod copy;
 pub mod elementwise;
-pub mod layout;
 pub mod embedding;
 pub mod gemm;
+pub mod layout;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
-pub mod softmax;
 pub mod rope;
 pub mod sample;
+pub mod softmax;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -25,7 +25,11 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
     }
     if *op == Op::Embedding {
         let HostData::U32(ids) = inputs[1] else {
-            return Err(crate::error::Error::DType { what: "embedding ids".into(), expected: "u32".into(), got: inputs[1].dtype().to_string() });
+            return Err(crate::error::Error::DType {
+                what: "embedding ids".into(),
+                expected: "u32".into(),
+                got: inputs[1].dtype().to_string(),
+            });
         };
         return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
     }
@@ -47,7 +51,14 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Argmax => return Ok(HostData::U32(sample::argmax(f(0)?, last(shapes[0])))),
         Op::Sample { top_k, top_p, temperature_slot, seed_slot } => {
             let t = f32::from_bits(runtime[temperature_slot as usize]);
-            return Ok(HostData::U32(sample::sample(f(0)?, last(shapes[0]), top_k, top_p, t, runtime[seed_slot as usize])));
+            return Ok(HostData::U32(sample::sample(
+                f(0)?,
+                last(shapes[0]),
+                top_k,
+                top_p,
+                t,
+                runtime[seed_slot as usize],
+            )));
         }
         _ => {}
     }
@@ -81,7 +92,16 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         }
         Op::AttentionDecode { params: a, splits } => {
             let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
-            attention::decode_partials(f(0)?, &kf, &vf, &attention::Dims::of(shapes), &a, splits, runtime, keep.as_deref())
+            attention::decode_partials(
+                f(0)?,
+                &kf,
+                &vf,
+                &attention::Dims::of(shapes),
+                &a,
+                splits,
+                runtime,
+                keep.as_deref(),
+            )
         }
         Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),

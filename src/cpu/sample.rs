@@ -73,7 +73,15 @@ pub fn sample_row(row: &[f32], top_k: u32, top_p: f32, temperature: f32, seed: u
     let m = l[greedy_token as usize];
     let u = uniform(seed, row_index);
     if temperature.is_nan() || temperature < MIN_TEMPERATURE || top_k == 1 || !m.is_finite() {
-        return RowDraw { token: greedy_token, greedy: true, weights: vec![], candidates: vec![], u, margin: f64::INFINITY, margin_top_p: f64::INFINITY };
+        return RowDraw {
+            token: greedy_token,
+            greedy: true,
+            weights: vec![],
+            candidates: vec![],
+            u,
+            margin: f64::INFINITY,
+            margin_top_p: f64::INFINITY,
+        };
     }
     let t = temperature as f64;
     let e: Vec<f64> = l.iter().map(|&v| ((v as f64 - m as f64) / t).exp()).collect();
@@ -119,6 +127,7 @@ pub fn sample_row(row: &[f32], top_k: u32, top_p: f32, temperature: f32, seed: u
         }
     }
     // Rounding can leave the target at the very top: the last candidate takes it.
-    let token = token.unwrap_or_else(|| (0..n).rev().find(|&i| candidates[i] && e[i] > 0.0).unwrap_or(greedy_token as usize) as u32);
+    let token = token
+        .unwrap_or_else(|| (0..n).rev().find(|&i| candidates[i] && e[i] > 0.0).unwrap_or(greedy_token as usize) as u32);
     RowDraw { token, greedy: false, weights: e, candidates, u, margin, margin_top_p }
 }

@@ -49,10 +49,19 @@ impl<'g> CpuExecutor<'g> {
         };
         let node = self.graph.node(id);
         if data.dtype() != node.dtype {
-            return Err(Error::DType { what: format!("graph input '{name}'"), expected: node.dtype.to_string(), got: data.dtype().to_string() });
+            return Err(Error::DType {
+                what: format!("graph input '{name}'"),
+                expected: node.dtype.to_string(),
+                got: data.dtype().to_string(),
+            });
         }
         if data.len() != numel(&node.shape) {
-            return Err(Error::InputSize { name: name.into(), shape: node.shape.clone(), expected: numel(&node.shape), got: data.len() });
+            return Err(Error::InputSize {
+                name: name.into(),
+                shape: node.shape.clone(),
+                expected: numel(&node.shape),
+                got: data.len(),
+            });
         }
         self.values[id.0] = Some(data.clone());
         Ok(())
@@ -110,9 +119,8 @@ impl<'g> CpuExecutor<'g> {
         while self.graph.nodes().get(id.0).is_some_and(|n| n.is_view()) {
             id = self.graph.node(id).inputs[0];
         }
-        self.values
-            .get(id.0)
-            .and_then(|v| v.as_ref())
-            .ok_or_else(|| Error::Usage(format!("node #{} has no value: run() first, or it is not needed by any output", id.0)))
+        self.values.get(id.0).and_then(|v| v.as_ref()).ok_or_else(|| {
+            Error::Usage(format!("node #{} has no value: run() first, or it is not needed by any output", id.0))
+        })
     }
 }

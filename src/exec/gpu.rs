@@ -147,7 +147,11 @@ impl GpuExecutor {
                 continue;
             }
             let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| graph.node(*x).shape.as_slice()).collect();
-            let operands: Vec<kernels::Operand> = node.inputs.iter().map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype }).collect();
+            let operands: Vec<kernels::Operand> = node
+                .inputs
+                .iter()
+                .map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype })
+                .collect();
             let d = kernels::lower(&ctx, op, &operands, &node.shape).map_err(|e| at_node(e, id, &node.label()))?;
             params[s * PARAMS_SLOT as usize..][..d.params.len()].copy_from_slice(&d.params);
             let pipeline = ctx.pipelines.get(&ctx, d.key)?;
@@ -169,14 +173,33 @@ impl GpuExecutor {
                 wgpu::BindGroupEntry { binding: 1, resource: self.runtime_buf.as_entire_binding() },
             ];
             for (i, b) in io.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry { binding: FIRST_IO_BINDING + i as u32, resource: self.buffers[*b].as_entire_binding() });
+                entries.push(wgpu::BindGroupEntry {
+                    binding: FIRST_IO_BINDING + i as u32,
+                    resource: self.buffers[*b].as_entire_binding(),
+                });
             }
-            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(op.name()), layout: &pipeline.layout, entries: &entries });
+            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(op.name()),
+                layout: &pipeline.layout,
+                entries: &entries,
+            });
             match *op {
-                Op::WriteRows { slot } => self.row_writes.push(RowWrite { op: op.name(), slot, rows: shapes[1][0], state_rows: shapes[0][0], node: id }),
+                Op::WriteRows { slot } => self.row_writes.push(RowWrite {
+                    op: op.name(),
+                    slot,
+                    rows: shapes[1][0],
+                    state_rows: shapes[0][0],
+                    node: id,
+                }),
                 Op::Attention(a) | Op::AttentionDecode { params: a, .. } => {
                     if let KeyRange::Runtime(slot) = a.keys {
-                        self.row_writes.push(RowWrite { op: op.name(), slot, rows: shapes[0][0], state_rows: shapes[1][0], node: id });
+                        self.row_writes.push(RowWrite {
+                            op: op.name(),
+                            slot,
+                            rows: shapes[0][0],
+                            state_rows: shapes[1][0],
+                            node: id,
+                        });
                     }
                 }
                 _ => {}
@@ -216,7 +239,11 @@ impl GpuExecutor {
         let id = self.inputs[k].1;
         let node = &self.nodes[id.0];
         if node.dtype != dtype {
-            return Err(Error::DType { what: format!("graph input '{name}'"), expected: node.dtype.to_string(), got: dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("graph input '{name}'"),
+                expected: node.dtype.to_string(),
+                got: dtype.to_string(),
+            });
         }
         let expected = node.shape.iter().product();
         if len != expected {
@@ -246,11 +273,17 @@ impl GpuExecutor {
     pub fn clear_state(&mut self, name: &str) -> Result<()> {
         let Some((_, id)) = self.states.iter().find(|(n, _)| n == name) else {
             let known: Vec<&str> = self.states.iter().map(|(n, _)| n.as_str()).collect();
-            return Err(Error::Usage(format!("graph has no state named '{name}'; its states are: {}", known.join(", "))));
+            return Err(Error::Usage(format!(
+                "graph has no state named '{name}'; its states are: {}",
+                known.join(", ")
+            )));
         };
         // A state no step reads or writes has no buffer in this plan: nothing to clear.
         if let Some(b) = self.nodes[id.0].buffer {
-            let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer clear state") });
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer clear state") });
             enc.clear_buffer(&self.buffers[b], 0, None);
             self.ctx.queue.submit([enc.finish()]);
         }
@@ -324,10 +357,12 @@ impl GpuExecutor {
     }
 
     fn submit_one_pass(&self, timer: Option<&Timer>) -> Result<()> {
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer run") });
+        let mut enc =
+            self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer run") });
         {
             let timestamp_writes = timer.map(|t| t.writes(0));
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webformer"), timestamp_writes });
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webformer"), timestamp_writes });
             for step in &self.steps {
                 self.record(&mut pass, step);
             }
@@ -349,9 +384,15 @@ impl GpuExecutor {
     pub async fn run_profiled(&mut self) -> Result<Profile> {
         self.prepare()?;
         let timer = Timer::new(&self.ctx, self.steps.len() as u32)?;
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer profiled run") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("webformer profiled run") });
         for (i, step) in self.steps.iter().enumerate() {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("webformer"), timestamp_writes: Some(timer.writes(i as u32)) });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("webformer"),
+                timestamp_writes: Some(timer.writes(i as u32)),
+            });
             self.record(&mut pass, step);
         }
         timer.resolve(&mut enc);
@@ -381,7 +422,10 @@ impl GpuExecutor {
             )));
         };
         if node.dtype.is_quantized() {
-            return Err(Error::Usage(format!("node #{} ({}) holds quantized blocks in a GPU layout; read f32 nodes instead", id.0, node.label)));
+            return Err(Error::Usage(format!(
+                "node #{} ({}) holds quantized blocks in a GPU layout; read f32 nodes instead",
+                id.0, node.label
+            )));
         }
         let len = node.shape.iter().product::<usize>();
         let bytes = node.dtype.bytes_for(len) as u64;
@@ -423,10 +467,17 @@ impl SharedBuffers {
     }
 
     /// The buffer for leaf `name` of `bytes`, made by `make` the first time it is asked for.
-    fn get_or_make(&mut self, name: &str, bytes: u64, make: impl FnOnce() -> Result<wgpu::Buffer>) -> Result<wgpu::Buffer> {
+    fn get_or_make(
+        &mut self,
+        name: &str,
+        bytes: u64,
+        make: impl FnOnce() -> Result<wgpu::Buffer>,
+    ) -> Result<wgpu::Buffer> {
         if let Some((b, size)) = self.map.get(name) {
             if *size != bytes {
-                return Err(Error::Usage(format!("shared tensor '{name}' is {size} bytes in one graph and {bytes} in another")));
+                return Err(Error::Usage(format!(
+                    "shared tensor '{name}' is {size} bytes in one graph and {bytes} in another"
+                )));
             }
             return Ok(b.clone());
         }
@@ -438,7 +489,12 @@ impl SharedBuffers {
 
 /// Creates pinned and pool buffers (weights and state through `shared`); returns them and each
 /// node's buffer index.
-fn allocate(ctx: &Context, graph: &Graph, plan: &Plan, shared: &mut SharedBuffers) -> Result<(Vec<wgpu::Buffer>, Vec<Option<usize>>)> {
+fn allocate(
+    ctx: &Context,
+    graph: &Graph,
+    plan: &Plan,
+    shared: &mut SharedBuffers,
+) -> Result<(Vec<wgpu::Buffer>, Vec<Option<usize>>)> {
     let mut buffers = Vec::new();
     for (p, &bytes) in plan.pools.iter().enumerate() {
         buffers.push(buffer::storage(ctx, bytes, &format!("pool {p}"))?);
@@ -505,7 +561,14 @@ impl Profile {
         let total = self.total_ns().max(1e-9);
         let mut s = format!("{:<6} {:<14} {:<20} {:>12} {:>7}\n", "node", "op", "shape", "time (us)", "share");
         for r in &self.rows {
-            s += &format!("#{:<5} {:<14} {:<20} {:>12.2} {:>6.1}%\n", r.node, r.op, format!("{:?}", r.shape), r.ns / 1e3, 100.0 * r.ns / total);
+            s += &format!(
+                "#{:<5} {:<14} {:<20} {:>12.2} {:>6.1}%\n",
+                r.node,
+                r.op,
+                format!("{:?}", r.shape),
+                r.ns / 1e3,
+                100.0 * r.ns / total
+            );
         }
         s += &format!("{:<42} {:>12.2} {:>6.1}%\n", "total", total / 1e3, 100.0);
         s

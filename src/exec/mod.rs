@@ -7,9 +7,9 @@ pub use cpu::CpuExecutor;
 pub use gpu::{GpuExecutor, Profile, ProfileRow, SharedBuffers};
 
 use crate::error::Result;
+use crate::gpu::Context;
 use crate::graph::plan::{Plan, PlanOptions};
 use crate::graph::{Graph, NodeId};
-use crate::gpu::Context;
 use crate::tensor::HostData;
 
 /// Runs a graph once on the GPU and returns its outputs, in `graph.outputs()` order.
@@ -52,13 +52,24 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "node #{} ({}) differs first at element {}: GPU {} vs CPU {}", self.node.0, self.label, self.index, self.gpu, self.cpu)
+        write!(
+            f,
+            "node #{} ({}) differs first at element {}: GPU {} vs CPU {}",
+            self.node.0, self.label, self.index, self.gpu, self.cpu
+        )
     }
 }
 
 /// Debugging mode: runs `graph` on GPU (every node kept) and on the CPU references, and
 /// returns the first node, in execution order, where |gpu - cpu| > atol + rtol * |cpu|.
-pub async fn compare(ctx: &Context, graph: &Graph, inputs: &[(&str, HostData)], runtime: &[(u32, u32)], rtol: f32, atol: f32) -> Result<Option<Mismatch>> {
+pub async fn compare(
+    ctx: &Context,
+    graph: &Graph,
+    inputs: &[(&str, HostData)],
+    runtime: &[(u32, u32)],
+    rtol: f32,
+    atol: f32,
+) -> Result<Option<Mismatch>> {
     let plan = Plan::with_options(graph, PlanOptions { reuse: false });
     let mut gpu = GpuExecutor::with_plan(ctx, graph, &plan)?;
     let mut cpu = CpuExecutor::with_plan(graph, &plan);

@@ -60,7 +60,13 @@ pub(crate) async fn read_bytes(ctx: &Context, buffer: &wgpu::Buffer, bytes: u64,
 }
 
 /// Copies `bytes` bytes from the start of `buffer` to the host through `staging`.
-pub(crate) async fn read_via(ctx: &Context, buffer: &wgpu::Buffer, staging: &wgpu::Buffer, bytes: u64, what: &str) -> Result<Vec<u8>> {
+pub(crate) async fn read_via(
+    ctx: &Context,
+    buffer: &wgpu::Buffer,
+    staging: &wgpu::Buffer,
+    bytes: u64,
+    what: &str,
+) -> Result<Vec<u8>> {
     let size = padded(bytes);
     let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
     enc.copy_buffer_to_buffer(buffer, 0, staging, 0, size);

@@ -148,7 +148,13 @@ impl AdapterSummary {
             .cloned()
             .collect::<Vec<_>>()
             .join(" ");
-        format!("{} ({}, {}, driver: {})", self.name, self.backend, self.device_type, if driver.is_empty() { "unknown" } else { &driver })
+        format!(
+            "{} ({}, {}, driver: {})",
+            self.name,
+            self.backend,
+            self.device_type,
+            if driver.is_empty() { "unknown" } else { &driver }
+        )
     }
 }
 
@@ -266,10 +272,10 @@ impl Context {
             required_limits: limits.clone(),
             ..Default::default()
         };
-        let (device, queue) = adapter.request_device(&desc).await.map_err(|e| Error::Device {
-            adapter: info.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|e| Error::Device { adapter: info.name.clone(), reason: e.to_string() })?;
         // wgpu's default handler panics on a validation error; we record instead and turn the
         // record into an Error at the next checkpoint (see `check_errors`).
         let errors = Arc::new(Mutex::new(Vec::new()));
@@ -281,7 +287,16 @@ impl Context {
         }));
         let summary = AdapterSummary::new(&info, device.features(), &device.limits());
         let limits = device.limits();
-        Ok(Self { device, queue, pipelines: Default::default(), summary, features, limits, errors, buffers_created: Default::default() })
+        Ok(Self {
+            device,
+            queue,
+            pipelines: Default::default(),
+            summary,
+            features,
+            limits,
+            errors,
+            buffers_created: Default::default(),
+        })
     }
 
     /// The adapter in use, its features and granted limits.
@@ -343,7 +358,8 @@ impl Context {
             let _ = tx.send(());
         });
         self.poll_wait();
-        rx.await.map_err(|_| Error::Gpu { during: "waiting for the GPU".into(), message: "the device was lost".into() })?;
+        rx.await
+            .map_err(|_| Error::Gpu { during: "waiting for the GPU".into(), message: "the device was lost".into() })?;
         self.check_errors("waiting for the GPU")
     }
 

@@ -18,13 +18,26 @@ impl Timer {
     /// A timer for `passes` passes, or an error if the device cannot time them.
     pub fn new(ctx: &Context, passes: u32) -> Result<Self> {
         if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
-            return Err(Error::Feature { what: "GPU timing".into(), feature: "TIMESTAMP_QUERY", adapter: ctx.adapter().name.clone() });
+            return Err(Error::Feature {
+                what: "GPU timing".into(),
+                feature: "TIMESTAMP_QUERY",
+                adapter: ctx.adapter().name.clone(),
+            });
         }
         let count = passes.max(1) * 2;
         if count > MAX_QUERIES {
-            return Err(Error::Limit { what: format!("timing {passes} passes"), needed: count as u64, max: MAX_QUERIES as u64, limit: "queries per query set" });
+            return Err(Error::Limit {
+                what: format!("timing {passes} passes"),
+                needed: count as u64,
+                max: MAX_QUERIES as u64,
+                limit: "queries per query set",
+            });
         }
-        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("webformer timer"), ty: wgpu::QueryType::Timestamp, count });
+        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("webformer timer"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
         let bytes = count as u64 * 8;
         let resolve = ctx.create_buffer(&wgpu::BufferDescriptor {
             label: Some("webformer timer resolve"),
@@ -38,7 +51,11 @@ impl Timer {
 
     /// Timestamp writes for pass `i`.
     pub fn writes(&self, i: u32) -> wgpu::ComputePassTimestampWrites<'_> {
-        wgpu::ComputePassTimestampWrites { query_set: &self.queries, beginning_of_pass_write_index: Some(2 * i), end_of_pass_write_index: Some(2 * i + 1) }
+        wgpu::ComputePassTimestampWrites {
+            query_set: &self.queries,
+            beginning_of_pass_write_index: Some(2 * i),
+            end_of_pass_write_index: Some(2 * i + 1),
+        }
     }
 
     /// Records the resolve and copy at the end of `enc`.

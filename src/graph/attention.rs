@@ -86,17 +86,25 @@ impl Graph {
             self.check_mask(name, m, shape[shape.len() - 1])?;
             inputs.push(m);
         }
-        let op = Op::Softmax(SoftmaxParams { scale: o.scale, causal: o.causal, offset: o.offset, mask: o.mask.is_some() });
+        let op =
+            Op::Softmax(SoftmaxParams { scale: o.scale, causal: o.causal, offset: o.offset, mask: o.mask.is_some() });
         Ok(self.push(NodeKind::Op(op), inputs, shape, DType::F32))
     }
 
     fn check_mask(&self, op: &str, mask: NodeId, keys: usize) -> Result<()> {
         let m = self.get(op, mask)?;
         if m.dtype != DType::U32 && m.dtype != DType::F32 {
-            return Err(Error::DType { what: format!("{op}: mask #{} ({})", mask.0, m.label()), expected: "u32 or f32".into(), got: m.dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("{op}: mask #{} ({})", mask.0, m.label()),
+                expected: "u32 or f32".into(),
+                got: m.dtype.to_string(),
+            });
         }
         if m.shape != [keys] {
-            return Err(shape_err(op, format!("the padding mask must have one entry per key, shape [{keys}], got {:?}", m.shape)));
+            return Err(shape_err(
+                op,
+                format!("the padding mask must have one entry per key, shape [{keys}], got {:?}", m.shape),
+            ));
         }
         Ok(())
     }
@@ -113,7 +121,10 @@ impl Graph {
         let mut seen = [false; 4];
         let valid = perm.len() == rank && perm.iter().all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
         if !valid {
-            return Err(shape_err(name, format!("{perm:?} is not a permutation of the {rank} dimensions of {shape:?}")));
+            return Err(shape_err(
+                name,
+                format!("{perm:?} is not a permutation of the {rank} dimensions of {shape:?}"),
+            ));
         }
         let mut p = [0u8; 4];
         for (k, &d) in perm.iter().enumerate() {
@@ -123,29 +134,52 @@ impl Graph {
         Ok(self.push(NodeKind::Op(Op::Permute { perm: p, rank: rank as u8 }), vec![x], out, DType::F32))
     }
 
-    fn check_attention(&self, op: &str, q: NodeId, k: NodeId, v: NodeId, o: &AttentionOptions) -> Result<(AttentionParams, Dims)> {
+    fn check_attention(
+        &self,
+        op: &str,
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        o: &AttentionOptions,
+    ) -> Result<(AttentionParams, Dims)> {
         let sq = self.f32_input(op, q)?.shape.clone();
         let (nk, nv) = (self.get(op, k)?, self.get(op, v)?);
         // Keys and values: f32, or both f16 (a half-precision KV cache).
         if !matches!(nk.dtype, DType::F32 | DType::F16) || nv.dtype != nk.dtype {
-            return Err(Error::DType { what: format!("{op}: k and v ({} and {})", nk.label(), nv.label()), expected: "both f32 or both f16".into(), got: format!("{} and {}", nk.dtype, nv.dtype) });
+            return Err(Error::DType {
+                what: format!("{op}: k and v ({} and {})", nk.label(), nv.label()),
+                expected: "both f32 or both f16".into(),
+                got: format!("{} and {}", nk.dtype, nv.dtype),
+            });
         }
         let (sk, sv) = (nk.shape.clone(), nv.shape.clone());
         if sq.len() != 3 || sk.len() != 3 {
             return Err(shape_err(op, format!("needs q [Lq, H, d] and k, v [Lk, Hkv, d], got q {sq:?} and k {sk:?}")));
         }
         if sv != sk {
-            return Err(shape_err(op, format!("k and v must have the same shape [Lk, Hkv, d], got k {sk:?} and v {sv:?}")));
+            return Err(shape_err(
+                op,
+                format!("k and v must have the same shape [Lk, Hkv, d], got k {sk:?} and v {sv:?}"),
+            ));
         }
         let dims = Dims { lq: sq[0], heads: sq[1], d: sq[2], lk: sk[0], kv_heads: sk[1] };
         if sk[2] != dims.d {
             return Err(shape_err(op, format!("q and k must have the same head size, got q {sq:?} and k {sk:?}")));
         }
         if !dims.d.is_multiple_of(4) || dims.d > MAX_HEAD_DIM {
-            return Err(shape_err(op, format!("the head size must be a multiple of 4 and at most {MAX_HEAD_DIM}, got {} (q {sq:?})", dims.d)));
+            return Err(shape_err(
+                op,
+                format!("the head size must be a multiple of 4 and at most {MAX_HEAD_DIM}, got {} (q {sq:?})", dims.d),
+            ));
         }
         if !dims.heads.is_multiple_of(dims.kv_heads) {
-            return Err(shape_err(op, format!("the {} query heads must be a multiple of the {} KV heads (q {sq:?}, k {sk:?})", dims.heads, dims.kv_heads)));
+            return Err(shape_err(
+                op,
+                format!(
+                    "the {} query heads must be a multiple of the {} KV heads (q {sq:?}, k {sk:?})",
+                    dims.heads, dims.kv_heads
+                ),
+            ));
         }
         match o.keys {
             KeyRange::All if o.causal && dims.lk < dims.lq => {
@@ -154,7 +188,13 @@ impl Graph {
             KeyRange::Runtime(slot) => {
                 check_slot(slot)?;
                 if dims.lq > dims.lk {
-                    return Err(shape_err(op, format!("the {} queries cannot fit a KV cache of {} rows (q {sq:?}, k {sk:?})", dims.lq, dims.lk)));
+                    return Err(shape_err(
+                        op,
+                        format!(
+                            "the {} queries cannot fit a KV cache of {} rows (q {sq:?}, k {sk:?})",
+                            dims.lq, dims.lk
+                        ),
+                    ));
                 }
             }
             _ => {}
@@ -192,10 +232,20 @@ impl Graph {
     /// `attention_decode` with the key range split into `splits` parts (1 to MAX_SPLITS).
     /// More parts keep more workgroups busy on a long cache (GPUs with many cores); a CPU
     /// adapter does best with few (see `KvCache::new`).
-    pub fn attention_decode_split(&mut self, q: NodeId, k: NodeId, v: NodeId, o: AttentionOptions, splits: u32) -> Result<NodeId> {
+    pub fn attention_decode_split(
+        &mut self,
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        o: AttentionOptions,
+        splits: u32,
+    ) -> Result<NodeId> {
         let (params, dims) = self.check_attention("attention_decode", q, k, v, &o)?;
         if splits == 0 || splits as usize > MAX_SPLITS {
-            return Err(shape_err("attention_decode", format!("the key range can be split into 1 to {MAX_SPLITS} parts, not {splits}")));
+            return Err(shape_err(
+                "attention_decode",
+                format!("the key range can be split into 1 to {MAX_SPLITS} parts, not {splits}"),
+            ));
         }
         let mut inputs = vec![q, k, v];
         inputs.extend(o.mask);
@@ -224,8 +274,10 @@ impl Graph {
         let vh = self.permute(v, &[1, 0, 2])?;
         let s = self.matmul_t(qh, kh)?; // [Hkv, g·Lq, Lk]
         let s = self.reshape(s, &[heads, lq, lk])?;
-        let offset = u32::try_from(lk.saturating_sub(lq)).map_err(|_| shape_err(op, format!("{lk} keys do not fit 32-bit indexing")))?;
-        let pr = self.softmax_with(s, SoftmaxOptions { scale: params.scale, causal: params.causal, offset, mask: o.mask })?;
+        let offset = u32::try_from(lk.saturating_sub(lq))
+            .map_err(|_| shape_err(op, format!("{lk} keys do not fit 32-bit indexing")))?;
+        let pr =
+            self.softmax_with(s, SoftmaxOptions { scale: params.scale, causal: params.causal, offset, mask: o.mask })?;
         let pr = self.reshape(pr, &[kv_heads, g * lq, lk])?;
         let out = self.matmul(pr, vh)?; // [Hkv, g·Lq, d]
         let out = self.reshape(out, &[kv_heads, g, lq, d])?;

@@ -201,14 +201,35 @@ impl Graph {
     pub fn weight_arc(&mut self, name: &str, shape: &[usize], data: Arc<HostData>) -> Result<NodeId> {
         self.check_leaf("weight", name, shape)?;
         if data.len() != numel(shape) {
-            return Err(shape_err("weight", format!("'{name}' has shape {shape:?} ({} elements) but {} values were given", numel(shape), data.len())));
+            return Err(shape_err(
+                "weight",
+                format!(
+                    "'{name}' has shape {shape:?} ({} elements) but {} values were given",
+                    numel(shape),
+                    data.len()
+                ),
+            ));
         }
         let dtype = data.dtype();
         if dtype.is_quantized() && shape[shape.len() - 1] % crate::tensor::QK != 0 {
-            return Err(shape_err("weight", format!("'{name}' is {dtype} with shape {shape:?}: the last dimension must be a multiple of {}", crate::tensor::QK)));
+            return Err(shape_err(
+                "weight",
+                format!(
+                    "'{name}' is {dtype} with shape {shape:?}: the last dimension must be a multiple of {}",
+                    crate::tensor::QK
+                ),
+            ));
         }
         if dtype.is_quantized() && data.as_bytes().len() != dtype.bytes_for(data.len()) {
-            return Err(shape_err("weight", format!("'{name}' has {} bytes, but {} {dtype} elements take {}", data.as_bytes().len(), data.len(), dtype.bytes_for(data.len()))));
+            return Err(shape_err(
+                "weight",
+                format!(
+                    "'{name}' has {} bytes, but {} {dtype} elements take {}",
+                    data.as_bytes().len(),
+                    data.len(),
+                    dtype.bytes_for(data.len())
+                ),
+            ));
         }
         Ok(self.push(NodeKind::Weight { name: name.into(), data }, vec![], shape.to_vec(), dtype))
     }
@@ -236,7 +257,11 @@ impl Graph {
     fn f32_input(&self, op: &str, id: NodeId) -> Result<&Node> {
         let n = self.get(op, id)?;
         if n.dtype != DType::F32 {
-            return Err(Error::DType { what: format!("{op}: input #{} ({})", id.0, n.label()), expected: "f32".into(), got: n.dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("{op}: input #{} ({})", id.0, n.label()),
+                expected: "f32".into(),
+                got: n.dtype.to_string(),
+            });
         }
         Ok(n)
     }
@@ -246,7 +271,12 @@ impl Graph {
         let sa = self.f32_input(name, a)?.shape.clone();
         let sb = self.f32_input(name, b)?.shape.clone();
         if sb.len() > sa.len() || sa[sa.len() - sb.len()..] != sb[..] {
-            return Err(shape_err(name, format!("cannot combine {sa:?} with {sb:?}: the second shape must equal the first or a trailing part of it")));
+            return Err(shape_err(
+                name,
+                format!(
+                    "cannot combine {sa:?} with {sb:?}: the second shape must equal the first or a trailing part of it"
+                ),
+            ));
         }
         Ok(self.push(NodeKind::Op(op), vec![a, b], sa, DType::F32))
     }
@@ -316,7 +346,11 @@ impl Graph {
         let nb = self.get(name, b)?;
         let (sb, db) = (nb.shape.clone(), nb.dtype);
         if db == DType::U32 {
-            return Err(Error::DType { what: format!("{name}: b (#{})", b.0), expected: "f32, f16, q8_0 or q4_1".into(), got: db.to_string() });
+            return Err(Error::DType {
+                what: format!("{name}: b (#{})", b.0),
+                expected: "f32, f16, q8_0 or q4_1".into(),
+                got: db.to_string(),
+            });
         }
         if sa.len() < 2 || sb.len() < 2 {
             return Err(shape_err(name, format!("needs matrices (rank >= 2), got {sa:?} and {sb:?}")));
@@ -325,12 +359,16 @@ impl Graph {
             return Err(shape_err(name, format!("a {db} b must be a plain [out, in] weight used transposed (as GGUF stores it), got {sb:?} with trans_b={}", o.trans_b)));
         }
         let (m, k) = (sa[sa.len() - 2], sa[sa.len() - 1]);
-        let (kb, n) = if o.trans_b { (sb[sb.len() - 1], sb[sb.len() - 2]) } else { (sb[sb.len() - 2], sb[sb.len() - 1]) };
+        let (kb, n) =
+            if o.trans_b { (sb[sb.len() - 1], sb[sb.len() - 2]) } else { (sb[sb.len() - 2], sb[sb.len() - 1]) };
         if k != kb {
             return Err(shape_err(name, format!("inner dimensions differ: {sa:?} has k={k}, {sb:?} has k={kb}")));
         }
         if sb.len() > 2 && sb[..sb.len() - 2] != sa[..sa.len() - 2] {
-            return Err(shape_err(name, format!("batch dimensions differ: {sa:?} vs {sb:?} (b may also be a plain matrix shared by the batch)")));
+            return Err(shape_err(
+                name,
+                format!("batch dimensions differ: {sa:?} vs {sb:?} (b may also be a plain matrix shared by the batch)"),
+            ));
         }
         let mut inputs = vec![a, b];
         if let Some(bias) = o.bias {
@@ -354,18 +392,28 @@ impl Graph {
         check_slot(slot)?;
         let st = self.get(name, state)?.clone();
         if !matches!(st.dtype, DType::F32 | DType::F16) {
-            return Err(Error::DType { what: format!("{name}: the state ({})", st.label()), expected: "f32 or f16".into(), got: st.dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("{name}: the state ({})", st.label()),
+                expected: "f32 or f16".into(),
+                got: st.dtype.to_string(),
+            });
         }
         let ss = self.f32_input(name, src)?.shape.clone();
         let root = self.storage_root(state);
         if !matches!(self.nodes[root.0].kind, NodeKind::State { .. }) {
-            return Err(shape_err(name, format!("the destination must be a state node (or a write into one), not {}", st.label())));
+            return Err(shape_err(
+                name,
+                format!("the destination must be a state node (or a write into one), not {}", st.label()),
+            ));
         }
         if self.storage_root(src) == root {
             return Err(shape_err(name, "the source must not be the state it is written into".into()));
         }
         if st.shape.len() != 2 || ss.len() != 2 || st.shape[1] != ss[1] || ss[0] > st.shape[0] {
-            return Err(shape_err(name, format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape)));
+            return Err(shape_err(
+                name,
+                format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape),
+            ));
         }
         Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, st.dtype))
     }
@@ -390,10 +438,18 @@ impl Graph {
         let i = self.get(name, ids)?;
         let (i_shape, i_dtype, i_label) = (i.shape.clone(), i.dtype, i.label());
         if !matches!(t_dtype, DType::F32 | DType::F16 | DType::Q8_0 | DType::Q4_1) {
-            return Err(Error::DType { what: format!("{name}: table #{} ({t_label})", table.0), expected: "f32, f16, q8_0 or q4_1".into(), got: t_dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("{name}: table #{} ({t_label})", table.0),
+                expected: "f32, f16, q8_0 or q4_1".into(),
+                got: t_dtype.to_string(),
+            });
         }
         if i_dtype != DType::U32 {
-            return Err(Error::DType { what: format!("{name}: ids #{} ({i_label})", ids.0), expected: "u32".into(), got: i_dtype.to_string() });
+            return Err(Error::DType {
+                what: format!("{name}: ids #{} ({i_label})", ids.0),
+                expected: "u32".into(),
+                got: i_dtype.to_string(),
+            });
         }
         if t_shape.len() != 2 {
             return Err(shape_err(name, format!("the table must be a matrix [vocabulary, width], got {t_shape:?}")));
@@ -407,7 +463,15 @@ impl Graph {
     pub fn reshape(&mut self, x: NodeId, shape: &[usize]) -> Result<NodeId> {
         let n = self.get("reshape", x)?.clone();
         if numel(shape) != numel(&n.shape) || shape.contains(&0) {
-            return Err(shape_err("reshape", format!("cannot view {:?} ({} elements) as {shape:?} ({} elements)", n.shape, numel(&n.shape), numel(shape))));
+            return Err(shape_err(
+                "reshape",
+                format!(
+                    "cannot view {:?} ({} elements) as {shape:?} ({} elements)",
+                    n.shape,
+                    numel(&n.shape),
+                    numel(shape)
+                ),
+            ));
         }
         Ok(self.push(NodeKind::Op(Op::Reshape), vec![x], shape.to_vec(), n.dtype))
     }
@@ -419,16 +483,27 @@ impl Graph {
         let cols = n.shape[n.shape.len() - 1];
         let total = numel(&n.shape) / cols;
         if count == 0 || start + count > total {
-            return Err(shape_err("rows", format!("rows {start}..{} are outside the {total} rows of {:?}", start + count, n.shape)));
+            return Err(shape_err(
+                "rows",
+                format!("rows {start}..{} are outside the {total} rows of {:?}", start + count, n.shape),
+            ));
         }
         let start32 = u32::try_from(start).map_err(|_| shape_err("rows", format!("start {start} exceeds 32 bits")))?;
-        Ok(self.push(NodeKind::Op(Op::Rows { start: start32, count: count as u32 }), vec![x], vec![count, cols], DType::F32))
+        Ok(self.push(
+            NodeKind::Op(Op::Rows { start: start32, count: count as u32 }),
+            vec![x],
+            vec![count, cols],
+            DType::F32,
+        ))
     }
 
     fn norm_weight(&self, name: &str, id: NodeId, what: &str, n: usize) -> Result<()> {
         let s = &self.f32_input(name, id)?.shape;
         if s[..] != [n] {
-            return Err(shape_err(name, format!("the {what} must have shape [{n}] (the last dimension of x), got {s:?}")));
+            return Err(shape_err(
+                name,
+                format!("the {what} must have shape [{n}] (the last dimension of x), got {s:?}"),
+            ));
         }
         Ok(())
     }
@@ -473,7 +548,10 @@ impl Graph {
         check_slot(slot)?;
         let shape = self.f32_input(name, x)?.shape.clone();
         if shape.len() != 3 || shape[2] % 2 != 0 {
-            return Err(shape_err(name, format!("needs x [tokens, heads, head_dim] with an even head_dim, got {shape:?}")));
+            return Err(shape_err(
+                name,
+                format!("needs x [tokens, heads, head_dim] with an even head_dim, got {shape:?}"),
+            ));
         }
         if !(theta.is_finite() && theta > 1.0) {
             return Err(shape_err(name, format!("theta must be a finite number > 1 (e.g. 10000), got {theta}")));
@@ -483,7 +561,11 @@ impl Graph {
 
     /// Shape of a per-row result: the leading dimensions ([1] for a single row).
     fn row_result(shape: &[usize]) -> Vec<usize> {
-        if shape.len() == 1 { vec![1] } else { shape[..shape.len() - 1].to_vec() }
+        if shape.len() == 1 {
+            vec![1]
+        } else {
+            shape[..shape.len() - 1].to_vec()
+        }
     }
 
     /// Index (u32) of the largest element of each row: x [..., n] -> [...] ([n] -> [1]).
@@ -508,12 +590,18 @@ impl Graph {
         }
         let n = shape[shape.len() - 1];
         if n > SAMPLE_MAX_ROW {
-            return Err(shape_err(name, format!("rows of {n} logits exceed the sampler's limit of {SAMPLE_MAX_ROW} (counts are exact f32 integers)")));
+            return Err(shape_err(
+                name,
+                format!(
+                    "rows of {n} logits exceed the sampler's limit of {SAMPLE_MAX_ROW} (counts are exact f32 integers)"
+                ),
+            ));
         }
         if !(o.top_p > 0.0 && o.top_p <= 1.0) {
             return Err(shape_err(name, format!("top_p must be in (0, 1] (1 turns it off), got {}", o.top_p)));
         }
-        let op = Op::Sample { top_k: o.top_k, top_p: o.top_p, temperature_slot: o.temperature_slot, seed_slot: o.seed_slot };
+        let op =
+            Op::Sample { top_k: o.top_k, top_p: o.top_p, temperature_slot: o.temperature_slot, seed_slot: o.seed_slot };
         Ok(self.push(NodeKind::Op(op), vec![logits], Self::row_result(&shape), DType::U32))
     }
 
@@ -541,7 +629,13 @@ impl Graph {
         let mut s = String::from("digraph webformer {\n  node [shape=box, fontname=monospace];\n");
         for (i, n) in self.nodes.iter().enumerate() {
             let style = if self.outputs.contains(&NodeId(i)) { ", style=bold" } else { "" };
-            let _ = writeln!(s, "  n{i} [label=\"#{i} {}\\n{:?} {}\"{style}];", n.label().replace('"', "'"), n.shape, n.dtype);
+            let _ = writeln!(
+                s,
+                "  n{i} [label=\"#{i} {}\\n{:?} {}\"{style}];",
+                n.label().replace('"', "'"),
+                n.shape,
+                n.dtype
+            );
             for x in &n.inputs {
                 let _ = writeln!(s, "  n{} -> n{i};", x.0);
             }

@@ -65,45 +65,76 @@ pub enum Op {
     Activation(Activation),
     /// Batched a · b, or a · bᵀ when `trans_b` (weights stored [out, in]); then + bias
     /// (inputs[2], when `bias`) and the activation, fused as an epilogue.
-    Matmul { trans_b: bool, bias: bool, act: Option<Activation>, imp: MatmulImpl },
+    Matmul {
+        trans_b: bool,
+        bias: bool,
+        act: Option<Activation>,
+        imp: MatmulImpl,
+    },
     /// Writes the source rows into a state tensor in place, starting at the row held in
     /// runtime slot `slot`. The node's value is the updated state.
-    WriteRows { slot: u32 },
+    WriteRows {
+        slot: u32,
+    },
     /// Rows start..start+count of a matrix (leading dimensions flattened into rows).
-    Rows { start: u32, count: u32 },
+    Rows {
+        start: u32,
+        count: u32,
+    },
     /// The same elements under another shape: no kernel, the node shares its input's buffer.
     Reshape,
     /// Softmax over the last dimension, with optional scale, causal mask and padding mask
     /// (inputs[1], when `mask`).
     Softmax(SoftmaxParams),
     /// Output dimension k is input dimension `perm[k]` (the first `rank` entries are used).
-    Permute { perm: [u8; 4], rank: u8 },
+    Permute {
+        perm: [u8; 4],
+        rank: u8,
+    },
     /// Fused scaled dot-product attention (flash style): q [Lq, H, d], k/v [Lk, Hkv, d], optional
     /// key padding mask [Lk] (inputs[3]) -> [Lq, H, d].
     Attention(AttentionParams),
     /// First half of split-key decode attention: each of `splits` parts of the key range gives
     /// an unnormalised partial output with its running max and sum (see kernels::attention).
-    AttentionDecode { params: AttentionParams, splits: u32 },
+    AttentionDecode {
+        params: AttentionParams,
+        splits: u32,
+    },
     /// Second half: merges the `splits` partials of an `AttentionDecode` into [Lq, H, d].
-    AttentionMerge { splits: u32 },
+    AttentionMerge {
+        splits: u32,
+    },
     /// Rows of a table (inputs[0], [V, D], f32/f16/q8_0/q4_1) gathered by the u32 ids of
     /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
     /// row of zeros (no out-of-bounds read, no error on the GPU).
     Embedding,
     /// (x - mean) / sqrt(var + eps) · w + b over the last dimension (inputs x, w, b).
-    LayerNorm { eps: f32 },
+    LayerNorm {
+        eps: f32,
+    },
     /// x / sqrt(mean(x²) + eps) · w over the last dimension (Llama; inputs x, w).
-    RmsNorm { eps: f32 },
+    RmsNorm {
+        eps: f32,
+    },
     /// Rotary position embedding of x [T, H, d]: pair i of token t turns by
     /// (start + t) · theta^(-2i/d), where `start` is held in runtime slot `slot`.
-    Rope { mode: RopeMode, theta: f32, slot: u32 },
+    Rope {
+        mode: RopeMode,
+        theta: f32,
+        slot: u32,
+    },
     /// Index of the largest element of each row (u32; ties -> lowest index, NaN counts as the
     /// largest, as torch.argmax).
     Argmax,
     /// Draws one token id per row of logits: temperature (f32 in runtime slot
     /// `temperature_slot`; <= 0 means greedy), then top-k (0 = off), then top-p (1 = off), with
     /// a seed from runtime slot `seed_slot`. See `Graph::sample`.
-    Sample { top_k: u32, top_p: f32, temperature_slot: u32, seed_slot: u32 },
+    Sample {
+        top_k: u32,
+        top_p: f32,
+        temperature_slot: u32,
+        seed_slot: u32,
+    },
 }
 
 /// Where an attention node's queries sit in the key sequence.

@@ -63,7 +63,10 @@ impl Plan {
         let nodes = graph.nodes();
         let live = needed(graph);
         // Views run nothing, so they are not steps.
-        let order: Vec<NodeId> = (0..nodes.len()).filter(|&i| live[i] && nodes[i].op().is_some() && !nodes[i].is_view()).map(NodeId).collect();
+        let order: Vec<NodeId> = (0..nodes.len())
+            .filter(|&i| live[i] && nodes[i].op().is_some() && !nodes[i].is_view())
+            .map(NodeId)
+            .collect();
         // A value read through an output view must survive the run like the output itself.
         let output_roots: Vec<NodeId> = graph.outputs().iter().map(|o| graph.storage_root(*o)).collect();
         let mut step_of = vec![usize::MAX; nodes.len()];

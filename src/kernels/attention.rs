@@ -159,19 +159,27 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 pub fn dispatch(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let kv_f16 = inputs.get(1).is_some_and(|k| k.dtype == DType::F16) && !matches!(op, Op::AttentionMerge { .. });
     if kv_f16 && !ctx.has(wgpu::Features::SHADER_F16) {
-        return Err(Error::Feature { what: "attention over f16 keys and values (kernel family attention_f16)".into(), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
+        return Err(Error::Feature {
+            what: "attention over f16 keys and values (kernel family attention_f16)".into(),
+            feature: "SHADER_F16",
+            adapter: ctx.adapter().name.clone(),
+        });
     }
     let (key, p, groups) = match *op {
         Op::Attention(a) => {
             let base = params(&a, inputs)?;
             let l = prefill_layout(4 * base.d4 as usize);
-            let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
+            let p =
+                Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
             let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
             (Variant::Prefill { mask: a.mask, kv_f16 }, p, tiles)
         }
         Op::AttentionDecode { params: a, splits } => {
             let p = Params { splits, ..params(&a, inputs)? };
-            as_u32("attention_decode partials", partials_len(splits, p.lq as usize, p.heads as usize, 4 * p.d4 as usize))?;
+            as_u32(
+                "attention_decode partials",
+                partials_len(splits, p.lq as usize, p.heads as usize, 4 * p.d4 as usize),
+            )?;
             (Variant::Decode { mask: a.mask, kv_f16 }, p, splits as u64 * p.heads as u64 * p.lq as u64)
         }
         Op::AttentionMerge { splits } => {
@@ -181,5 +189,9 @@ pub fn dispatch(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize], max_p
         }
         _ => unreachable!("attention::dispatch called for {op:?}"),
     };
-    Ok(Dispatch { key: KernelKey::Attention(key), params: bytemuck::bytes_of(&p).to_vec(), workgroups: grid_1d(groups, 1, max_per_dim)? })
+    Ok(Dispatch {
+        key: KernelKey::Attention(key),
+        params: bytemuck::bytes_of(&p).to_vec(),
+        workgroups: grid_1d(groups, 1, max_per_dim)?,
+    })
 }

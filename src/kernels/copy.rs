@@ -50,7 +50,11 @@ pub fn dispatch(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) 
     let (state, src) = (inputs[0].shape, inputs[1].shape);
     let variant = if inputs[0].dtype == DType::F16 { Variant::WriteRowsF16 } else { Variant::WriteRows };
     if variant == Variant::WriteRowsF16 && !ctx.has(wgpu::Features::SHADER_F16) {
-        return Err(Error::Feature { what: "writing rows into an f16 state (kernel family copy_f16)".into(), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
+        return Err(Error::Feature {
+            what: "writing rows into an f16 state (kernel family copy_f16)".into(),
+            feature: "SHADER_F16",
+            adapter: ctx.adapter().name.clone(),
+        });
     }
     let n: usize = src.iter().product();
     let params = Params {
@@ -69,7 +73,8 @@ pub fn dispatch(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) 
 /// Launch for copying rows start..start+count of src: [rows, cols] (leading dims flattened).
 pub fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let n: usize = out.iter().product();
-    let params = Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };
+    let params =
+        Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };
     Ok(Dispatch {
         key: KernelKey::Copy(Variant::Rows),
         params: bytemuck::bytes_of(&params).to_vec(),

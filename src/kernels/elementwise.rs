@@ -59,7 +59,11 @@ pub fn dispatch(op: &Op, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -
     let variant = match *op {
         Op::Add | Op::Mul => {
             params.n_b = as_u32("elementwise operand", inputs[1].iter().product())?;
-            if *op == Op::Add { Variant::Add } else { Variant::Mul }
+            if *op == Op::Add {
+                Variant::Add
+            } else {
+                Variant::Mul
+            }
         }
         Op::Scale(Scalar::Const(f)) => {
             params.factor = f;

@@ -49,7 +49,13 @@ pub fn lower(inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Disp
         DType::F16 => Variant::F16,
         DType::Q8_0 => Variant::Q8_0,
         DType::Q4_1 => Variant::Q4_1,
-        other => return Err(Error::DType { what: "embedding: the table".into(), expected: "f32, f16, q8_0 or q4_1".into(), got: other.to_string() }),
+        other => {
+            return Err(Error::DType {
+                what: "embedding: the table".into(),
+                expected: "f32, f16, q8_0 or q4_1".into(),
+                got: other.to_string(),
+            })
+        }
     };
     // Table and output element indices are formed in u32 (saturating: 32-bit hosts must not wrap).
     let elements = as_u32("embedding table elements", v.saturating_mul(d))? as usize;

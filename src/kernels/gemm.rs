@@ -115,7 +115,11 @@ pub fn subgroup_support(ctx: &Context) -> Result<()> {
         return Err(Error::Usage("the subgroup GEMM (MatmulImpl::Subgroup) is not available in the browser build; use MatmulImpl::Auto or Tiled".into()));
     }
     if !ctx.has(wgpu::Features::SUBGROUP) {
-        return Err(Error::Feature { what: "the subgroup GEMM (MatmulImpl::Subgroup)".into(), feature: "SUBGROUP", adapter: adapter.name.clone() });
+        return Err(Error::Feature {
+            what: "the subgroup GEMM (MatmulImpl::Subgroup)".into(),
+            feature: "SUBGROUP",
+            adapter: adapter.name.clone(),
+        });
     }
     let min = adapter.subgroup_size[0];
     if min < SUBGROUP_LANES {
@@ -142,11 +146,17 @@ pub fn choose(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> Result<(Kernel,
                 adapter: ctx.adapter().name.clone(),
             })
         }
-        other => return Err(Error::Usage(format!("the GEMM kernels take an f32, f16, Q8_0 or Q4_1 right-hand side, not {other}"))),
+        other => {
+            return Err(Error::Usage(format!(
+                "the GEMM kernels take an f32, f16, Q8_0 or Q4_1 right-hand side, not {other}"
+            )))
+        }
     }
     let kernel = match imp {
         MatmulImpl::Tiled if b_dtype.is_quantized() => {
-            return Err(Error::Usage(format!("the tiled GEMM takes f32 or f16 B; {b_dtype} weights use the quantized matmul (MatmulImpl::Auto)")))
+            return Err(Error::Usage(format!(
+                "the tiled GEMM takes f32 or f16 B; {b_dtype} weights use the quantized matmul (MatmulImpl::Auto)"
+            )))
         }
         MatmulImpl::Tiled => Kernel::Tiled,
         MatmulImpl::Subgroup => {
@@ -155,7 +165,11 @@ pub fn choose(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> Result<(Kernel,
         }
         // Auto (and any other choice routed here).
         _ if prefers_subgroup(ctx) => Kernel::Subgroup,
-        _ if b_dtype.is_quantized() => return Err(Error::Usage(format!("no GEMM kernel for {b_dtype} B on this adapter; the quantized matmul handles it"))),
+        _ if b_dtype.is_quantized() => {
+            return Err(Error::Usage(format!(
+                "no GEMM kernel for {b_dtype} B on this adapter; the quantized matmul handles it"
+            )))
+        }
         _ => Kernel::Tiled,
     };
     Ok((kernel, b_dtype))
@@ -169,13 +183,22 @@ pub fn prefers_subgroup(ctx: &Context) -> bool {
 
 /// The launch of `variant` for a: [..., m, k] times b: [k, n] / [..., k, n] (or their [n, k]
 /// transposes when `variant.trans_b`). Shapes were checked when the node was built.
-pub fn dispatch(variant: Variant, act: Option<Activation>, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn dispatch(
+    variant: Variant,
+    act: Option<Activation>,
+    inputs: &[&[usize]],
+    out: &[usize],
+    max_per_dim: u32,
+) -> Result<Dispatch> {
     let (a, b) = (inputs[0], inputs[1]);
     let k = a[a.len() - 1];
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
     let batch: usize = out[..out.len() - 2].iter().product();
     if variant.b.is_quantized() && (variant.kernel != Kernel::Subgroup || !variant.trans_b || b.len() != 2) {
-        return Err(Error::Usage(format!("the GEMM reads {} B only in the subgroup kernel, as one transposed [n, k] weight", variant.b)));
+        return Err(Error::Usage(format!(
+            "the GEMM reads {} B only in the subgroup kernel, as one transposed [n, k] weight",
+            variant.b
+        )));
     }
     let b_batched = b.len() > 2;
     // Shaders index whole tensors (batch offset included) with u32.
@@ -218,12 +241,14 @@ mod tests {
     #[test]
     fn tiles_cover_the_output_and_wrap_past_65535() {
         // 3 batches of 67 x 129: ceil(67/64) * ceil(129/128) = 4 tiles per batch.
-        let d = dispatch(variant(Kernel::Tiled, false), None, &[&[3, 67, 33], &[33, 129]], &[3, 67, 129], 65535).unwrap();
+        let d =
+            dispatch(variant(Kernel::Tiled, false), None, &[&[3, 67, 33], &[33, 129]], &[3, 67, 129], 65535).unwrap();
         assert_eq!(d.workgroups, [12, 1, 1]);
         let p: Params = bytemuck::pod_read_unaligned(&d.params);
         assert_eq!((p.tiles_m, p.tiles_n, p.stride_b, p.vec_a, p.vec_b), (2, 2, 0, 0, 0));
         // 16 x 32 tiles: 2 x ceil(3_000_000 / 32) = 187_500 workgroups, more than one dimension holds.
-        let d = dispatch(variant(Kernel::Subgroup, true), None, &[&[17, 8], &[3_000_000, 8]], &[17, 3_000_000], 65535).unwrap();
+        let d = dispatch(variant(Kernel::Subgroup, true), None, &[&[17, 8], &[3_000_000, 8]], &[17, 3_000_000], 65535)
+            .unwrap();
         assert_eq!(d.workgroups, [65535, 3, 1]);
         let p: Params = bytemuck::pod_read_unaligned(&d.params);
         assert_eq!((p.vec_a, p.vec_b), (1, 1));
@@ -232,7 +257,14 @@ mod tests {
     #[test]
     fn entry_points_and_families_are_distinct() {
         let mut seen = std::collections::HashSet::new();
-        let kernels = [(Kernel::Tiled, DType::F32), (Kernel::Tiled, DType::F16), (Kernel::Subgroup, DType::F32), (Kernel::Subgroup, DType::F16), (Kernel::Subgroup, DType::Q8_0), (Kernel::Subgroup, DType::Q4_1)];
+        let kernels = [
+            (Kernel::Tiled, DType::F32),
+            (Kernel::Tiled, DType::F16),
+            (Kernel::Subgroup, DType::F32),
+            (Kernel::Subgroup, DType::F16),
+            (Kernel::Subgroup, DType::Q8_0),
+            (Kernel::Subgroup, DType::Q4_1),
+        ];
         for (kernel, b) in kernels {
             {
                 for trans_b in [false, true] {

@@ -139,15 +139,34 @@ struct Params {
 /// The launch for y [n] = act(x [k] · W[n, k]ᵀ + bias) with W of `dtype`. `prefer_subgroups`
 /// picks the subgroup reduction when the device has SUBGROUP; without it (or when false) the
 /// workgroup-memory tree is used.
-pub fn lower(ctx: &Context, dtype: DType, k: usize, n: usize, bias: bool, act: Option<Activation>, prefer_subgroups: bool) -> Result<Dispatch> {
+pub fn lower(
+    ctx: &Context,
+    dtype: DType,
+    k: usize,
+    n: usize,
+    bias: bool,
+    act: Option<Activation>,
+    prefer_subgroups: bool,
+) -> Result<Dispatch> {
     let Some(weight) = Weight::of(dtype, k) else {
-        return Err(Error::DType { what: "gemv: the weight".into(), expected: "f32, f16, q8_0 or q4_1".into(), got: dtype.to_string() });
+        return Err(Error::DType {
+            what: "gemv: the weight".into(),
+            expected: "f32, f16, q8_0 or q4_1".into(),
+            got: dtype.to_string(),
+        });
     };
     if weight.is_f16() && !ctx.has(wgpu::Features::SHADER_F16) {
-        return Err(Error::Feature { what: format!("gemv with an f16 weight [{n}, {k}]"), feature: "SHADER_F16", adapter: ctx.adapter().name.clone() });
+        return Err(Error::Feature {
+            what: format!("gemv with an f16 weight [{n}, {k}]"),
+            feature: "SHADER_F16",
+            adapter: ctx.adapter().name.clone(),
+        });
     }
     if dtype.is_quantized() && !k.is_multiple_of(QK) {
-        return Err(Error::Shape { op: "gemv".into(), detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}") });
+        return Err(Error::Shape {
+            op: "gemv".into(),
+            detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}"),
+        });
     }
     let reduce = if prefer_subgroups && ctx.has(wgpu::Features::SUBGROUP) { Reduce::Subgroup } else { Reduce::Shared };
     // Element indices of W are formed in u32 (saturating: a 32-bit host must not wrap).
@@ -165,5 +184,9 @@ pub fn lower(ctx: &Context, dtype: DType, k: usize, n: usize, bias: bool, act: O
         m_word: as_u32("gemv weight words", m_word)?,
         groups_x: workgroups[0],
     };
-    Ok(Dispatch { key: KernelKey::Gemv(Variant { weight, reduce, bias }), params: bytemuck::bytes_of(&params).to_vec(), workgroups })
+    Ok(Dispatch {
+        key: KernelKey::Gemv(Variant { weight, reduce, bias }),
+        params: bytemuck::bytes_of(&params).to_vec(),
+        workgroups,
+    })
 }

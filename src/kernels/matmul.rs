@@ -57,7 +57,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
     }
     match (imp, inputs[1].dtype) {
         (MatmulImpl::Naive, DType::F32) => naive(trans_b, bias, act, &shapes, out, max),
-        (MatmulImpl::Naive, other) => Err(Error::Usage(format!("the naive matmul takes an f32 right-hand side, not {other}; use MatmulImpl::Auto"))),
+        (MatmulImpl::Naive, other) => Err(Error::Usage(format!(
+            "the naive matmul takes an f32 right-hand side, not {other}; use MatmulImpl::Auto"
+        ))),
         // The tuned GEMM: f32 or f16 b, tiled or subgroup kernel (see gemm::choose).
         (_, b @ (DType::F32 | DType::F16 | DType::Q8_0 | DType::Q4_1)) => {
             let (kernel, b) = gemm::choose(ctx, imp, b)?;
@@ -71,7 +73,15 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
 /// to GEMV (any weight dtype; subgroup reduction where the device has it, unless
 /// `MatmulImpl::GemvShared` asks for the workgroup-memory one), and a quantized weight with
 /// more rows to the tiled dequantizing matmul. None: not for these kernels.
-fn lower_gemv_or_quantized(ctx: &Context, trans_b: bool, bias: bool, act: Option<Activation>, imp: MatmulImpl, inputs: &[Operand], out: &[usize]) -> Result<Option<Dispatch>> {
+fn lower_gemv_or_quantized(
+    ctx: &Context,
+    trans_b: bool,
+    bias: bool,
+    act: Option<Activation>,
+    imp: MatmulImpl,
+    inputs: &[Operand],
+    out: &[usize],
+) -> Result<Option<Dispatch>> {
     let (a, b) = (inputs[0].shape, inputs[1]);
     let k = a[a.len() - 1];
     let n = out[out.len() - 1];
@@ -112,7 +122,14 @@ struct Params {
 
 /// The naive launch for a: [..., m, k] times b: [k, n] / [..., k, n] (or their [n, k]
 /// transposes). Shapes were checked when the node was built.
-pub fn naive(trans_b: bool, bias: bool, act: Option<Activation>, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn naive(
+    trans_b: bool,
+    bias: bool,
+    act: Option<Activation>,
+    inputs: &[&[usize]],
+    out: &[usize],
+    max_per_dim: u32,
+) -> Result<Dispatch> {
     let (a, b) = (inputs[0], inputs[1]);
     let k = a[a.len() - 1];
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);

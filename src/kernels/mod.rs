@@ -5,17 +5,17 @@
 pub mod attention;
 pub mod copy;
 pub mod elementwise;
-pub mod layout;
 pub mod embedding;
-pub mod gemv;
 pub mod gemm;
+pub mod gemv;
+pub mod layout;
 pub mod matmul;
+pub mod norm;
 pub mod qmatmul;
 pub mod quant;
-pub mod softmax;
-pub mod norm;
 pub mod rope;
 pub mod sample;
+pub mod softmax;
 
 use std::borrow::Cow;
 
@@ -250,7 +250,9 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
         Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max),
         Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max),
-        Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => attention::dispatch(ctx, op, inputs, out, max),
+        Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => {
+            attention::dispatch(ctx, op, inputs, out, max)
+        }
         Op::Embedding => embedding::lower(inputs, out, max),
         Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max),
         Op::Rope { .. } => rope::dispatch(op, out, max),
@@ -260,7 +262,12 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
 
 /// Converts a size to the u32 a shader indexes with, or says which limit it breaks.
 pub(crate) fn as_u32(what: &str, v: usize) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::Limit { what: what.into(), needed: v as u64, max: u32::MAX as u64, limit: "32-bit shader indexing" })
+    u32::try_from(v).map_err(|_| Error::Limit {
+        what: what.into(),
+        needed: v as u64,
+        max: u32::MAX as u64,
+        limit: "32-bit shader indexing",
+    })
 }
 
 /// Bytes a tensor of `n` elements of `dtype` takes on the GPU.

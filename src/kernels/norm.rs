@@ -54,6 +54,14 @@ pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let total: usize = out.iter().product();
     as_u32(&format!("{} input", op.name()), total)?;
     let rows = total / n;
-    let params = Params { rows: as_u32(&format!("{} rows", op.name()), rows)?, n: as_u32(&format!("{} row length", op.name()), n)?, eps };
-    Ok(Dispatch { key: KernelKey::Norm(variant), params: bytemuck::bytes_of(&params).to_vec(), workgroups: grid_1d(rows as u64, 1, max_per_dim)? })
+    let params = Params {
+        rows: as_u32(&format!("{} rows", op.name()), rows)?,
+        n: as_u32(&format!("{} row length", op.name()), n)?,
+        eps,
+    };
+    Ok(Dispatch {
+        key: KernelKey::Norm(variant),
+        params: bytemuck::bytes_of(&params).to_vec(),
+        workgroups: grid_1d(rows as u64, 1, max_per_dim)?,
+    })
 }

@@ -53,14 +53,31 @@ struct Params {
 
 /// The launch for Y [m, n] = act(X [m, k] · Wᵀ + bias), W [n, k] of a quantized `dtype`;
 /// `m` counts the rows of all batch dimensions together (W is shared by the batch).
-pub fn lower(dtype: DType, m: usize, k: usize, n: usize, bias: bool, act: Option<Activation>, max_per_dim: u32) -> Result<Dispatch> {
+pub fn lower(
+    dtype: DType,
+    m: usize,
+    k: usize,
+    n: usize,
+    bias: bool,
+    act: Option<Activation>,
+    max_per_dim: u32,
+) -> Result<Dispatch> {
     let variant = match dtype {
         DType::Q8_0 => Variant::Q8_0 { bias },
         DType::Q4_1 => Variant::Q4_1 { bias },
-        other => return Err(Error::DType { what: "quantized matmul: the weight".into(), expected: "q8_0 or q4_1".into(), got: other.to_string() }),
+        other => {
+            return Err(Error::DType {
+                what: "quantized matmul: the weight".into(),
+                expected: "q8_0 or q4_1".into(),
+                got: other.to_string(),
+            })
+        }
     };
     if !k.is_multiple_of(QK) {
-        return Err(Error::Shape { op: "quantized matmul".into(), detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}") });
+        return Err(Error::Shape {
+            op: "quantized matmul".into(),
+            detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}"),
+        });
     }
     // Element indices of X, W and Y are formed in u32 (saturating: a 32-bit host must not wrap).
     as_u32("quantized matmul x elements", m.saturating_mul(k))?;

@@ -53,7 +53,15 @@ pub fn dispatch(op: &Op, input: &[usize], max_per_dim: u32) -> Result<Dispatch> 
     let total: usize = input.iter().product();
     as_u32(&format!("{} input", op.name()), total)?;
     let rows = total / n;
-    let mut params = Params { rows: rows as u32, n: n as u32, top_k: 0, top_p: 1.0, temperature_slot: 0, seed_slot: 0, index_passes: index_passes(n) };
+    let mut params = Params {
+        rows: rows as u32,
+        n: n as u32,
+        top_k: 0,
+        top_p: 1.0,
+        temperature_slot: 0,
+        seed_slot: 0,
+        index_passes: index_passes(n),
+    };
     let variant = match *op {
         Op::Argmax => Variant::Argmax,
         Op::Sample { top_k, top_p, temperature_slot, seed_slot } => {
@@ -65,5 +73,9 @@ pub fn dispatch(op: &Op, input: &[usize], max_per_dim: u32) -> Result<Dispatch> 
         }
         _ => unreachable!("sample::dispatch called for {op:?}"),
     };
-    Ok(Dispatch { key: KernelKey::Sample(variant), params: bytemuck::bytes_of(&params).to_vec(), workgroups: grid_1d(rows as u64, 1, max_per_dim)? })
+    Ok(Dispatch {
+        key: KernelKey::Sample(variant),
+        params: bytemuck::bytes_of(&params).to_vec(),
+        workgroups: grid_1d(rows as u64, 1, max_per_dim)?,
+    })
 }

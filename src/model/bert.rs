@@ -37,10 +37,16 @@ impl Bert {
     /// dropped, as in `BertModel` checkpoints saved from a task head), checking their shapes.
     pub fn from_safetensors(config: BertConfig, st: &Safetensors) -> Result<Self> {
         if config.hidden_act != "gelu" {
-            return Err(Error::Usage(format!("BERT activation '{}' is not supported; webformer runs 'gelu' (erf) encoders", config.hidden_act)));
+            return Err(Error::Usage(format!(
+                "BERT activation '{}' is not supported; webformer runs 'gelu' (erf) encoders",
+                config.hidden_act
+            )));
         }
         if config.position_embedding_type != "absolute" {
-            return Err(Error::Usage(format!("BERT position embeddings '{}' are not supported; webformer runs 'absolute' ones", config.position_embedding_type)));
+            return Err(Error::Usage(format!(
+                "BERT position embeddings '{}' are not supported; webformer runs 'absolute' ones",
+                config.position_embedding_type
+            )));
         }
         let prefix = if st.names().iter().any(|n| n.starts_with("bert.")) { "bert." } else { "" };
         let mut weights = Weights::new(st.file());
@@ -101,11 +107,14 @@ impl Bert {
             Pooling::Mean => {
                 // Every token counts (one unpadded sequence): the mean is a [1, T] · [T, d]
                 // product. Named by length: SharedBuffers shares weights by name.
-                let avg = b.g.weight(&format!("mean_pool.{tokens}"), &[1, tokens], vec![1.0 / tokens as f32; tokens])?;
+                let avg =
+                    b.g.weight(&format!("mean_pool.{tokens}"), &[1, tokens], vec![1.0 / tokens as f32; tokens])?;
                 b.g.matmul(avg, h)?
             }
             Pooling::Cls => b.g.rows(h, 0, 1)?,
-            Pooling::Max => return Err(Error::Usage("max pooling is not supported; webformer pools by mean or [CLS]".into())),
+            Pooling::Max => {
+                return Err(Error::Usage("max pooling is not supported; webformer pools by mean or [CLS]".into()))
+            }
         };
         b.g.output(h)?;
         b.g.output(pooled)?;
@@ -117,7 +126,11 @@ impl Bert {
         let ids = b.g.input("ids", &[t], DType::U32)?;
         let pos = b.g.input("positions", &[t], DType::U32)?;
         let types = b.g.input("types", &[t], DType::U32)?;
-        let (we, pe, te) = (b.w("embeddings.word_embeddings.weight")?, b.w("embeddings.position_embeddings.weight")?, b.w("embeddings.token_type_embeddings.weight")?);
+        let (we, pe, te) = (
+            b.w("embeddings.word_embeddings.weight")?,
+            b.w("embeddings.position_embeddings.weight")?,
+            b.w("embeddings.token_type_embeddings.weight")?,
+        );
         let (e1, e2, e3) = (b.g.embedding(we, ids)?, b.g.embedding(pe, pos)?, b.g.embedding(te, types)?);
         let e = b.g.add(e1, e2)?;
         let e = b.g.add(e, e3)?;
@@ -132,8 +145,10 @@ impl Bert {
         let q = self.dense(b, h, &format!("{p}.attention.self.query"), None)?;
         let k = self.dense(b, h, &format!("{p}.attention.self.key"), None)?;
         let v = self.dense(b, h, &format!("{p}.attention.self.value"), None)?;
-        let (q, k, v) = (b.g.reshape(q, &[t, heads, hd])?, b.g.reshape(k, &[t, heads, hd])?, b.g.reshape(v, &[t, heads, hd])?);
-        let a = b.g.attention(q, k, v, AttentionOptions { causal: false, scale: None, mask: None, keys: KeyRange::All })?;
+        let (q, k, v) =
+            (b.g.reshape(q, &[t, heads, hd])?, b.g.reshape(k, &[t, heads, hd])?, b.g.reshape(v, &[t, heads, hd])?);
+        let a =
+            b.g.attention(q, k, v, AttentionOptions { causal: false, scale: None, mask: None, keys: KeyRange::All })?;
         let a = b.g.reshape(a, &[t, d])?;
         let o = self.dense(b, a, &format!("{p}.attention.output.dense"), None)?;
         let r = b.g.add(h, o)?;

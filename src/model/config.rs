@@ -60,24 +60,41 @@ impl LlamaConfig {
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let arch = g.str("general.architecture")?;
         if arch != "llama" {
-            return Err(Error::Model { file: g.file().into(), detail: format!("general.architecture is '{arch}'; LlamaConfig reads 'llama' models") });
+            return Err(Error::Model {
+                file: g.file().into(),
+                detail: format!("general.architecture is '{arch}'; LlamaConfig reads 'llama' models"),
+            });
         }
         let k = |s: &str| format!("{arch}.{s}");
         let hidden = g.u32(&k("embedding_length"))? as usize;
         let n_heads = g.u32(&k("attention.head_count"))? as usize;
         if n_heads == 0 || !hidden.is_multiple_of(n_heads) {
-            return Err(Error::Model { file: g.file().into(), detail: format!("{arch}.attention.head_count is {n_heads}, which does not divide the hidden size {hidden}") });
+            return Err(Error::Model {
+                file: g.file().into(),
+                detail: format!(
+                    "{arch}.attention.head_count is {n_heads}, which does not divide the hidden size {hidden}"
+                ),
+            });
         }
         let n_kv_heads = g.u32_opt(&k("attention.head_count_kv"))?.map_or(n_heads, |v| v as usize);
         if n_kv_heads == 0 || !n_heads.is_multiple_of(n_kv_heads) {
-            return Err(Error::Model { file: g.file().into(), detail: format!("{arch}.attention.head_count_kv is {n_kv_heads}, which does not divide the {n_heads} query heads") });
+            return Err(Error::Model {
+                file: g.file().into(),
+                detail: format!(
+                    "{arch}.attention.head_count_kv is {n_kv_heads}, which does not divide the {n_heads} query heads"
+                ),
+            });
         }
         let head_dim = g.u32_opt(&k("attention.key_length"))?.map_or(hidden / n_heads, |v| v as usize);
         let vocab = match g.u32_opt(&k("vocab_size"))? {
             Some(v) => v as usize,
-            None => g.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()).map(|a| a.len()).ok_or_else(|| Error::Model {
-                file: g.file().into(),
-                detail: format!("has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so the vocabulary size is unknown"),
+            None => g.get("tokenizer.ggml.tokens").and_then(|v| v.as_array()).map(|a| a.len()).ok_or_else(|| {
+                Error::Model {
+                    file: g.file().into(),
+                    detail: format!(
+                        "has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so the vocabulary size is unknown"
+                    ),
+                }
             })?,
         };
         Ok(Self {
@@ -149,11 +166,15 @@ fn default_pos() -> String {
 impl BertConfig {
     /// Parses `config.json`; `file` names it in errors. Checks that the heads divide the width.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
-        let c: BertConfig = serde_json::from_slice(bytes).map_err(|e| Error::Model { file: file.into(), detail: format!("not a BERT config.json: {e}") })?;
+        let c: BertConfig = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Model { file: file.into(), detail: format!("not a BERT config.json: {e}") })?;
         if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(Error::Model {
                 file: file.into(),
-                detail: format!("num_attention_heads {} does not divide hidden_size {}", c.num_attention_heads, c.hidden_size),
+                detail: format!(
+                    "num_attention_heads {} does not divide hidden_size {}",
+                    c.num_attention_heads, c.hidden_size
+                ),
             });
         }
         Ok(c)
@@ -190,26 +211,45 @@ pub struct SentenceConfig {
 impl SentenceConfig {
     /// Reads the three side files (pass their bytes; `modules.json` may be absent, then no
     /// normalisation). `dir` names the model folder in errors.
-    pub fn from_json(sentence_bert_config: &[u8], pooling_config: &[u8], modules: Option<&[u8]>, dir: &str) -> Result<Self> {
+    pub fn from_json(
+        sentence_bert_config: &[u8],
+        pooling_config: &[u8],
+        modules: Option<&[u8]>,
+        dir: &str,
+    ) -> Result<Self> {
         let err = |f: &str, detail: String| Error::Model { file: format!("{dir}/{f}"), detail };
-        let sb: serde_json::Value = serde_json::from_slice(sentence_bert_config).map_err(|e| err("sentence_bert_config.json", format!("not JSON: {e}")))?;
+        let sb: serde_json::Value = serde_json::from_slice(sentence_bert_config)
+            .map_err(|e| err("sentence_bert_config.json", format!("not JSON: {e}")))?;
         let max_seq_length = sb
             .get("max_seq_length")
             .and_then(|v| v.as_u64())
-            .ok_or_else(|| err("sentence_bert_config.json", "has no integer max_seq_length".into()))? as usize;
-        let pc: serde_json::Value = serde_json::from_slice(pooling_config).map_err(|e| err("1_Pooling/config.json", format!("not JSON: {e}")))?;
+            .ok_or_else(|| err("sentence_bert_config.json", "has no integer max_seq_length".into()))?
+            as usize;
+        let pc: serde_json::Value = serde_json::from_slice(pooling_config)
+            .map_err(|e| err("1_Pooling/config.json", format!("not JSON: {e}")))?;
         let on = |k: &str| pc.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
-        let pooling = match (on("pooling_mode_mean_tokens"), on("pooling_mode_cls_token"), on("pooling_mode_max_tokens")) {
+        let pooling = match (
+            on("pooling_mode_mean_tokens"),
+            on("pooling_mode_cls_token"),
+            on("pooling_mode_max_tokens"),
+        ) {
             (true, false, false) => Pooling::Mean,
             (false, true, false) => Pooling::Cls,
             (false, false, true) => Pooling::Max,
-            _ => return Err(err("1_Pooling/config.json", "must enable exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens".into())),
+            _ => return Err(err(
+                "1_Pooling/config.json",
+                "must enable exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token, pooling_mode_max_tokens"
+                    .into(),
+            )),
         };
         let normalize = match modules {
             None => false,
             Some(m) => {
-                let mv: serde_json::Value = serde_json::from_slice(m).map_err(|e| err("modules.json", format!("not JSON: {e}")))?;
-                mv.as_array().is_some_and(|a| a.iter().any(|m| m.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.ends_with(".Normalize"))))
+                let mv: serde_json::Value =
+                    serde_json::from_slice(m).map_err(|e| err("modules.json", format!("not JSON: {e}")))?;
+                mv.as_array().is_some_and(|a| {
+                    a.iter().any(|m| m.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.ends_with(".Normalize")))
+                })
             }
         };
         Ok(Self { max_seq_length, pooling, normalize })

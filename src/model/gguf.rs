@@ -344,17 +344,29 @@ impl<'a> Cursor<'a, '_> {
                 match self.array::<1>(what)?[0] {
                     0 => Value::Bool(false),
                     1 => Value::Bool(true),
-                    b => return Err(self.err(format!("{} at byte {at} is a bool of value {b}; GGUF bools are 0 or 1", what()))),
+                    b => {
+                        return Err(
+                            self.err(format!("{} at byte {at} is a bool of value {b}; GGUF bools are 0 or 1", what()))
+                        )
+                    }
                 }
             }
             8 => Value::String(self.string(what)?),
             9 => {
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(self.err(format!("{} nests arrays deeper than {MAX_ARRAY_DEPTH} levels; the file is corrupt", what())));
+                    return Err(self.err(format!(
+                        "{} nests arrays deeper than {MAX_ARRAY_DEPTH} levels; the file is corrupt",
+                        what()
+                    )));
                 }
                 let at = self.pos;
                 let ety = self.u32(what)?;
-                let min = value_min_bytes(ety).ok_or_else(|| self.err(format!("{} at byte {at} is an array of unknown value type {ety} (GGUF types are 0-12)", what())))?;
+                let min = value_min_bytes(ety).ok_or_else(|| {
+                    self.err(format!(
+                        "{} at byte {at} is an array of unknown value type {ety} (GGUF types are 0-12)",
+                        what()
+                    ))
+                })?;
                 let n = self.count(min, what)?;
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
@@ -390,7 +402,9 @@ impl<'a> Gguf<'a> {
         let err = |detail: String| Error::Model { file: file.to_string(), detail };
         let magic = c.take(4, &|| "the magic number".into())?;
         if magic != MAGIC {
-            return Err(err(format!("not a GGUF file: it starts with bytes {magic:02x?}, a GGUF file starts with \"GGUF\" (47 47 55 46)")));
+            return Err(err(format!(
+                "not a GGUF file: it starts with bytes {magic:02x?}, a GGUF file starts with \"GGUF\" (47 47 55 46)"
+            )));
         }
         let version = c.u32(&|| "the version".into())?;
         match version {
@@ -423,7 +437,11 @@ impl<'a> Gguf<'a> {
             None => DEFAULT_ALIGNMENT,
             Some((_, v)) => match v.as_u64() {
                 Some(a) if a > 0 && a.is_power_of_two() && a <= 1 << 30 => a as usize,
-                _ => return Err(err(format!("general.alignment is {v:?}; it must be a power of two (default {DEFAULT_ALIGNMENT})"))),
+                _ => {
+                    return Err(err(format!(
+                        "general.alignment is {v:?}; it must be a power of two (default {DEFAULT_ALIGNMENT})"
+                    )))
+                }
             },
         };
 
@@ -433,7 +451,9 @@ impl<'a> Gguf<'a> {
             let what = || format!("the info of tensor '{name}'");
             let n_dims = c.u32(&what)?;
             if n_dims > MAX_DIMS {
-                return Err(err(format!("tensor '{name}' has {n_dims} dimensions; GGUF tensors have at most {MAX_DIMS}")));
+                return Err(err(format!(
+                    "tensor '{name}' has {n_dims} dimensions; GGUF tensors have at most {MAX_DIMS}"
+                )));
             }
             let mut ne = Vec::with_capacity(n_dims as usize);
             for _ in 0..n_dims {
@@ -455,7 +475,9 @@ impl<'a> Gguf<'a> {
                 return Err(err(format!("tensor '{name}' has dimensions {ne:?}, too many elements to address")));
             };
             if !rel.is_multiple_of(alignment as u64) {
-                return Err(err(format!("tensor '{name}' starts at data offset {rel}, which is not a multiple of the alignment {alignment}")));
+                return Err(err(format!(
+                    "tensor '{name}' starts at data offset {rel}, which is not a multiple of the alignment {alignment}"
+                )));
             }
             let ne0 = ne.first().copied().unwrap_or(1);
             let size = match ggml_type.traits() {
@@ -481,7 +503,9 @@ impl<'a> Gguf<'a> {
             };
             // Known types were checked to end inside the file above; this guards unknown ones.
             let Some(offset) = usize::try_from(rel).ok().and_then(|r| data_offset.checked_add(r)) else {
-                return Err(err(format!("tensor '{name}' has data offset {rel}, beyond any file this machine can address")));
+                return Err(err(format!(
+                    "tensor '{name}' has data offset {rel}, beyond any file this machine can address"
+                )));
             };
             if tensor_index.insert(name.clone(), tensors.len()).is_some() {
                 return Err(err(format!("tensor '{name}' appears twice")));
@@ -489,7 +513,17 @@ impl<'a> Gguf<'a> {
             tensors.push(TensorInfo { name, shape, ggml_type, offset, size });
         }
 
-        Ok(Self { file: file.to_string(), bytes, version, alignment, data_offset, metadata, meta_index, tensors, tensor_index })
+        Ok(Self {
+            file: file.to_string(),
+            bytes,
+            version,
+            alignment,
+            data_offset,
+            metadata,
+            meta_index,
+            tensors,
+            tensor_index,
+        })
     }
 
     fn err(&self, detail: String) -> Error {
@@ -547,7 +581,11 @@ impl<'a> Gguf<'a> {
 
     /// Like [`Gguf::u32`], but None when the key is absent.
     pub fn u32_opt(&self, key: &str) -> Result<Option<u32>> {
-        if self.get(key).is_none() { Ok(None) } else { self.u32(key).map(Some) }
+        if self.get(key).is_none() {
+            Ok(None)
+        } else {
+            self.u32(key).map(Some)
+        }
     }
 
     /// A number of any GGUF numeric type, as f64.
@@ -558,7 +596,11 @@ impl<'a> Gguf<'a> {
 
     /// Like [`Gguf::f64`], but None when the key is absent.
     pub fn f64_opt(&self, key: &str) -> Result<Option<f64>> {
-        if self.get(key).is_none() { Ok(None) } else { self.f64(key).map(Some) }
+        if self.get(key).is_none() {
+            Ok(None)
+        } else {
+            self.f64(key).map(Some)
+        }
     }
 
     pub fn bool_opt(&self, key: &str) -> Result<Option<bool>> {
@@ -574,21 +616,39 @@ impl<'a> Gguf<'a> {
     }
 
     pub fn str_opt(&self, key: &str) -> Result<Option<&str>> {
-        if self.get(key).is_none() { Ok(None) } else { self.str(key).map(Some) }
+        if self.get(key).is_none() {
+            Ok(None)
+        } else {
+            self.str(key).map(Some)
+        }
     }
 
     /// An array of strings (e.g. `tokenizer.ggml.tokens`).
     pub fn strings(&self, key: &str) -> Result<Vec<&str>> {
         let v = self.require(key)?;
         let a = v.as_array().ok_or_else(|| self.wrong(key, v, "an array of strings"))?;
-        a.iter().enumerate().map(|(i, e)| e.as_str().ok_or_else(|| self.err(format!("metadata key '{key}' should hold strings but element {i} is {}", e.type_name())))).collect()
+        a.iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.as_str().ok_or_else(|| {
+                    self.err(format!("metadata key '{key}' should hold strings but element {i} is {}", e.type_name()))
+                })
+            })
+            .collect()
     }
 
     /// An array of integers (any GGUF integer type) as i64 (e.g. `tokenizer.ggml.token_type`).
     pub fn ints(&self, key: &str) -> Result<Vec<i64>> {
         let v = self.require(key)?;
         let a = v.as_array().ok_or_else(|| self.wrong(key, v, "an array of integers"))?;
-        a.iter().enumerate().map(|(i, e)| e.as_i64().ok_or_else(|| self.err(format!("metadata key '{key}' should hold integers but element {i} is {}", e.type_name())))).collect()
+        a.iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.as_i64().ok_or_else(|| {
+                    self.err(format!("metadata key '{key}' should hold integers but element {i} is {}", e.type_name()))
+                })
+            })
+            .collect()
     }
 
     /// All tensor infos in file order.
@@ -606,13 +666,22 @@ impl<'a> Gguf<'a> {
         let info = self.tensor_info_or_err(name)?;
         match info.size {
             Some(size) => Ok(&self.bytes[info.offset..info.offset + size]),
-            None => Err(self.err(format!("tensor '{name}' has GGUF {}, whose size this reader does not know", info.ggml_type))),
+            None => {
+                Err(self
+                    .err(format!("tensor '{name}' has GGUF {}, whose size this reader does not know", info.ggml_type)))
+            }
         }
     }
 
     fn tensor_info_or_err(&self, name: &str) -> Result<&TensorInfo> {
         self.tensor_info(name).ok_or_else(|| {
-            let mut near: Vec<&str> = self.tensors.iter().map(|t| t.name.as_str()).filter(|t| t.split('.').next_back() == name.split('.').next_back()).take(4).collect();
+            let mut near: Vec<&str> = self
+                .tensors
+                .iter()
+                .map(|t| t.name.as_str())
+                .filter(|t| t.split('.').next_back() == name.split('.').next_back())
+                .take(4)
+                .collect();
             if near.is_empty() {
                 near = self.tensors.iter().take(4).map(|t| t.name.as_str()).collect();
             }
@@ -631,7 +700,8 @@ impl<'a> Gguf<'a> {
         };
         if dtype.is_quantized() && !info.shape.last().copied().unwrap_or(1).is_multiple_of(QK) {
             // bytes_for already refused this at parse time; kept so the invariant is local.
-            return Err(self.err(format!("tensor '{name}' ({dtype}) has an innermost dimension that is not a multiple of {QK}")));
+            return Err(self
+                .err(format!("tensor '{name}' ({dtype}) has an innermost dimension that is not a multiple of {QK}")));
         }
         let bytes = self.tensor_bytes(name)?;
         Ok(HostTensor { shape: info.shape.clone(), data: HostData::from_bytes(dtype, info.numel(), bytes) })

@@ -66,7 +66,8 @@ pub struct Llama {
 }
 
 /// Per-layer tensors, in GGUF names (`blk.{n}.{name}.weight`).
-const LAYER_TENSORS: [&str; 9] = ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"];
+const LAYER_TENSORS: [&str; 9] =
+    ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"];
 
 impl Llama {
     /// Reads the config and copies every tensor the decoder uses out of a parsed GGUF,
@@ -75,7 +76,13 @@ impl Llama {
         let config = LlamaConfig::from_gguf(gguf)?;
         let file = gguf.file();
         if config.rope_dim != config.head_dim {
-            return Err(Error::Model { file: file.into(), detail: format!("rotates {} of {} dimensions per head; partial RoPE is not supported", config.rope_dim, config.head_dim) });
+            return Err(Error::Model {
+                file: file.into(),
+                detail: format!(
+                    "rotates {} of {} dimensions per head; partial RoPE is not supported",
+                    config.rope_dim, config.head_dim
+                ),
+            });
         }
         let mut names = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
         if !config.tied_embeddings {
@@ -160,7 +167,8 @@ impl Llama {
         b.g.output(logits)?;
         let next = match head {
             Head::Sample(s) => {
-                let o = SampleOptions { top_k: s.top_k, top_p: s.top_p, temperature_slot: TEMPERATURE, seed_slot: SEED };
+                let o =
+                    SampleOptions { top_k: s.top_k, top_p: s.top_p, temperature_slot: TEMPERATURE, seed_slot: SEED };
                 let next = b.g.sample(logits, o)?;
                 b.g.output(next)?;
                 Some(next)

@@ -32,13 +32,13 @@ pub mod weights;
 
 pub use bert::{Bert, BertGraph, Embedder, Encoded};
 pub use chat::{ChatTemplate, Message};
-pub use generate::{GenerateOptions, GenerateStats, Generation, Generator, TextStream};
-pub use llama::{Head, Llama, LlamaGraph, Sampling};
-pub use weights::{Weight, Weights};
 pub use config::{BertConfig, LlamaConfig, Pooling, SentenceConfig};
+pub use generate::{GenerateOptions, GenerateStats, Generation, Generator, TextStream};
 pub use gguf::{GgmlType, Gguf, TensorInfo, Value};
+pub use llama::{Head, Llama, LlamaGraph, Sampling};
 pub use safetensors::Safetensors;
 pub use tokenizer::Tokenizer;
+pub use weights::{Weight, Weights};
 
 use crate::tensor::HostData;
 
@@ -54,7 +54,8 @@ pub struct HostTensor {
 #[cfg(not(target_arch = "wasm32"))]
 pub fn read_file(path: impl AsRef<std::path::Path>) -> crate::Result<Vec<u8>> {
     let path = path.as_ref();
-    std::fs::read(path).map_err(|e| crate::Error::Model { file: path.display().to_string(), detail: format!("cannot be read: {e}") })
+    std::fs::read(path)
+        .map_err(|e| crate::Error::Model { file: path.display().to_string(), detail: format!("cannot be read: {e}") })
 }
 
 /// Where `scripts/fetch-models.sh` puts the two reference models:
@@ -75,7 +76,9 @@ impl ModelPaths {
     pub fn default_cache() -> Option<Self> {
         let cache = match std::env::var_os("WEBFORMER_CACHE") {
             Some(c) if !c.is_empty() => std::path::PathBuf::from(c),
-            _ => std::path::PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".cache").join("webformer"),
+            _ => std::path::PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?)
+                .join(".cache")
+                .join("webformer"),
         };
         let models = cache.join("models");
         Some(Self {

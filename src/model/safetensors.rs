@@ -28,7 +28,10 @@ impl<'a> Safetensors<'a> {
     /// Parses the header; tensor data is read by [`Safetensors::tensor`]. `file` is only used
     /// in error messages.
     pub fn parse(bytes: &'a [u8], file: &str) -> Result<Self> {
-        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Model { file: file.to_string(), detail: format!("not a readable safetensors file: {e}") })?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Model {
+            file: file.to_string(),
+            detail: format!("not a readable safetensors file: {e}"),
+        })?;
         Ok(Self { file: file.to_string(), st })
     }
 
@@ -59,16 +62,35 @@ impl<'a> Safetensors<'a> {
     pub fn tensor(&self, name: &str) -> Result<HostTensor> {
         let t = self.st.tensor(name).map_err(|_| {
             let names = self.names();
-            let near: Vec<&str> = names.iter().copied().filter(|n| n.ends_with(name.rsplit('.').next().unwrap_or(name))).take(4).collect();
-            self.err(format!("has no tensor named '{name}' ({} tensors, e.g. {})", names.len(), if near.is_empty() { names.iter().take(4).copied().collect::<Vec<_>>().join(", ") } else { near.join(", ") }))
+            let near: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| n.ends_with(name.rsplit('.').next().unwrap_or(name)))
+                .take(4)
+                .collect();
+            self.err(format!(
+                "has no tensor named '{name}' ({} tensors, e.g. {})",
+                names.len(),
+                if near.is_empty() {
+                    names.iter().take(4).copied().collect::<Vec<_>>().join(", ")
+                } else {
+                    near.join(", ")
+                }
+            ))
         })?;
         let shape = t.shape().to_vec();
         let bytes = t.data();
         let data = match t.dtype() {
             Dtype::F32 => HostData::F32(bytemuck::pod_collect_to_vec(bytes)),
             Dtype::F16 => HostData::F16(bytemuck::pod_collect_to_vec(bytes)),
-            Dtype::BF16 => HostData::F32(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect()),
-            other => return Err(self.err(format!("tensor '{name}' has dtype {other:?}; webformer loads F32, F16 and BF16 (as f32) tensors"))),
+            Dtype::BF16 => {
+                HostData::F32(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
+            }
+            other => {
+                return Err(self.err(format!(
+                    "tensor '{name}' has dtype {other:?}; webformer loads F32, F16 and BF16 (as f32) tensors"
+                )))
+            }
         };
         Ok(HostTensor { shape, data })
     }

@@ -56,7 +56,9 @@ impl PreSplit {
     fn from_gguf(name: &str) -> Option<Self> {
         match name {
             "default" | "gpt2" | "gpt-2" | "mpt" | "olmo" | "jais" | "trillion" => Some(PreSplit::Gpt2),
-            "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" => Some(PreSplit::DigitsThenGpt2),
+            "starcoder" | "refact" | "command-r" | "smollm" | "codeshell" | "exaone" | "minerva-7b" => {
+                Some(PreSplit::DigitsThenGpt2)
+            }
             _ => None,
         }
     }
@@ -104,7 +106,11 @@ impl Tokenizer {
             None => vec![1; tokens.len()],
         };
         if types.len() != tokens.len() {
-            return Err(err(format!("tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}", types.len(), tokens.len())));
+            return Err(err(format!(
+                "tokenizer.ggml.token_type has {} entries but tokenizer.ggml.tokens has {}",
+                types.len(),
+                tokens.len()
+            )));
         }
 
         // Tokens are spelled in GPT-2's byte alphabet; one that is not (a mislabelled or
@@ -124,7 +130,9 @@ impl Tokenizer {
         for (i, m) in merges.iter().enumerate() {
             // Byte-level tokens never contain a space (it is spelled 'Ġ'), so one space splits a merge.
             let Some((a, b)) = m.split_once(' ') else {
-                return Err(err(format!("tokenizer.ggml.merges entry {i} ({m:?}) is not two tokens separated by a space")));
+                return Err(err(format!(
+                    "tokenizer.ggml.merges entry {i} ({m:?}) is not two tokens separated by a space"
+                )));
             };
             merge_pairs.push((a.to_string(), b.to_string()));
         }
@@ -149,8 +157,12 @@ impl Tokenizer {
             .map(|(t, _)| AddedToken::from(t.to_string(), true).normalized(false))
             .collect();
         inner.add_special_tokens(&control);
-        let user: Vec<AddedToken> =
-            tokens.iter().zip(&types).filter(|(_, &ty)| ty == TOKEN_USER_DEFINED).map(|(t, _)| AddedToken::from(spell(t), false).normalized(false)).collect();
+        let user: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, &ty)| ty == TOKEN_USER_DEFINED)
+            .map(|(t, _)| AddedToken::from(spell(t), false).normalized(false))
+            .collect();
         inner.add_tokens(&user);
 
         let bos_id = g.u32_opt("tokenizer.ggml.bos_token_id")?;
@@ -159,8 +171,14 @@ impl Tokenizer {
         let add_eos = g.bool_opt("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
         if add_bos || add_eos {
             let special = |id: Option<u32>, what: &str| -> Result<(String, u32)> {
-                let id = id.ok_or_else(|| err(format!("tokenizer.ggml.add_{what}_token is true but tokenizer.ggml.{what}_token_id is missing")))?;
-                let tok = tokens.get(id as usize).ok_or_else(|| err(format!("tokenizer.ggml.{what}_token_id {id} is outside the vocabulary of {}", tokens.len())))?;
+                let id = id.ok_or_else(|| {
+                    err(format!(
+                        "tokenizer.ggml.add_{what}_token is true but tokenizer.ggml.{what}_token_id is missing"
+                    ))
+                })?;
+                let tok = tokens.get(id as usize).ok_or_else(|| {
+                    err(format!("tokenizer.ggml.{what}_token_id {id} is outside the vocabulary of {}", tokens.len()))
+                })?;
                 Ok((spell(tok), id))
             };
             let mut template = Vec::new();
@@ -191,9 +209,12 @@ impl Tokenizer {
     /// padding and truncation switched off. BOS/EOS ids are looked up as `[CLS]`/`[SEP]`
     /// (BERT) or `<s>`/`</s>` where present.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
-        let mut inner = tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Model { file: file.into(), detail: format!("not a readable tokenizer.json: {e}") })?;
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::Model { file: file.into(), detail: format!("not a readable tokenizer.json: {e}") })?;
         inner.with_padding(None);
-        inner.with_truncation(None).map_err(|e| Error::Model { file: file.into(), detail: format!("cannot switch truncation off: {e}") })?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Model { file: file.into(), detail: format!("cannot switch truncation off: {e}") })?;
         let first = |names: &[&str]| names.iter().find_map(|n| inner.token_to_id(n));
         let bos_id = first(&["[CLS]", "<s>", "<|endoftext|>"]);
         let eos_id = first(&["[SEP]", "</s>", "<|endoftext|>"]);
@@ -204,7 +225,10 @@ impl Tokenizer {
     /// [SEP]), as sentence-transformers does with its `max_seq_length`.
     pub fn truncate(&mut self, max_len: usize) -> Result<()> {
         let params = TruncationParams { max_length: max_len, ..Default::default() };
-        self.inner.with_truncation(Some(params)).map_err(|e| Error::Model { file: self.source.clone(), detail: format!("cannot truncate to {max_len} tokens: {e}") })?;
+        self.inner.with_truncation(Some(params)).map_err(|e| Error::Model {
+            file: self.source.clone(),
+            detail: format!("cannot truncate to {max_len} tokens: {e}"),
+        })?;
         Ok(())
     }
 
@@ -212,7 +236,10 @@ impl Tokenizer {
     /// ([CLS] ... [SEP] for BERT; BOS when the GGUF asks for it). Special tokens written in
     /// the text (`<|im_start|>`) are always recognised, as in transformers.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, add_special).map_err(|e| Error::Model { file: self.source.clone(), detail: format!("cannot encode {:?}: {e}", preview(text)) })?;
+        let enc = self.inner.encode(text, add_special).map_err(|e| Error::Model {
+            file: self.source.clone(),
+            detail: format!("cannot encode {:?}: {e}", preview(text)),
+        })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -220,9 +247,15 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
         let vocab = self.vocab_size();
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-            return Err(Error::Model { file: self.source.clone(), detail: format!("cannot decode token id {bad}: the vocabulary has {vocab} tokens") });
+            return Err(Error::Model {
+                file: self.source.clone(),
+                detail: format!("cannot decode token id {bad}: the vocabulary has {vocab} tokens"),
+            });
         }
-        self.inner.decode(ids, skip_special).map_err(|e| Error::Model { file: self.source.clone(), detail: format!("cannot decode {} ids: {e}", ids.len()) })
+        self.inner.decode(ids, skip_special).map_err(|e| Error::Model {
+            file: self.source.clone(),
+            detail: format!("cannot decode {} ids: {e}", ids.len()),
+        })
     }
 
     /// Id of a token spelled as in the vocabulary (`<|im_end|>`, `Ġhello`).
@@ -250,7 +283,12 @@ impl Tokenizer {
 
     /// The special (control) tokens and their ids.
     pub fn special_tokens(&self) -> HashMap<String, u32> {
-        self.inner.get_added_tokens_decoder().into_iter().filter(|(_, t)| t.special).map(|(id, t)| (t.content, id)).collect()
+        self.inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, t)| (t.content, id))
+            .collect()
     }
 
     /// The underlying Hugging Face tokenizer (offsets, streaming decode, batch encode).
@@ -261,13 +299,22 @@ impl Tokenizer {
 
 impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokenizer").field("source", &self.source).field("vocab", &self.vocab_size()).field("bos", &self.bos_id).field("eos", &self.eos_id).finish()
+        f.debug_struct("Tokenizer")
+            .field("source", &self.source)
+            .field("vocab", &self.vocab_size())
+            .field("bos", &self.bos_id)
+            .field("eos", &self.eos_id)
+            .finish()
     }
 }
 
 fn preview(text: &str) -> String {
     let p: String = text.chars().take(40).collect();
-    if p.len() < text.len() { format!("{p}...") } else { p }
+    if p.len() < text.len() {
+        format!("{p}...")
+    } else {
+        p
+    }
 }
 
 #[cfg(test)]

@@ -61,8 +61,14 @@ impl Weights {
     /// Checks that `name` exists with `shape`, or says which tensor of which file is wrong.
     pub fn expect(&self, name: &str, shape: &[usize], why: &str) -> Result<()> {
         match self.tensors.get(name) {
-            None => Err(Error::Model { file: self.file.clone(), detail: format!("has no tensor '{name}', which {why} needs") }),
-            Some(w) if w.shape != shape => Err(Error::Model { file: self.file.clone(), detail: format!("tensor '{name}' has shape {:?}; {why} needs {shape:?}", w.shape) }),
+            None => Err(Error::Model {
+                file: self.file.clone(),
+                detail: format!("has no tensor '{name}', which {why} needs"),
+            }),
+            Some(w) if w.shape != shape => Err(Error::Model {
+                file: self.file.clone(),
+                detail: format!("tensor '{name}' has shape {:?}; {why} needs {shape:?}", w.shape),
+            }),
             Some(_) => Ok(()),
         }
     }
@@ -86,7 +92,10 @@ impl<'a> Builder<'a> {
         if let Some(&id) = self.nodes.get(name) {
             return Ok(id);
         }
-        let w = self.weights.get(name).ok_or_else(|| Error::Model { file: self.weights.file.clone(), detail: format!("has no tensor '{name}'") })?;
+        let w = self.weights.get(name).ok_or_else(|| Error::Model {
+            file: self.weights.file.clone(),
+            detail: format!("has no tensor '{name}'"),
+        })?;
         let id = self.g.weight_arc(name, &w.shape, w.data.clone())?;
         self.nodes.insert(name.into(), id);
         Ok(id)

@@ -53,7 +53,8 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 /// there, unless WEBFORMER_REQUIRE_MODELS=1 (test.sh sets it after fetching them).
 pub fn models() -> Option<webformer::model::ModelPaths> {
     let p = webformer::model::ModelPaths::default_cache();
-    let present = p.as_ref().is_some_and(|p| p.smollm2_gguf.is_file() && p.minilm_dir.join("model.safetensors").is_file());
+    let present =
+        p.as_ref().is_some_and(|p| p.smollm2_gguf.is_file() && p.minilm_dir.join("model.safetensors").is_file());
     if present {
         return p;
     }

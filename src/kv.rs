@@ -31,7 +31,7 @@
 
 use crate::error::{Error, Result};
 use crate::exec::GpuExecutor;
-use crate::gpu::pipeline::RUNTIME_SLOTS;
+use crate::graph::RUNTIME_SLOTS;
 use crate::gpu::Context;
 use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId};
 use crate::kernels::attention::{decode_splits, MAX_SPLITS};

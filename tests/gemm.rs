@@ -299,7 +299,8 @@ fn gemm_beyond_65535_workgroups() {
 fn lower(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> webformer::Result<kernels::Dispatch> {
     let op = Op::Matmul { trans_b: true, bias: false, act: None, imp };
     let (a, b, out) = ([5usize, 8], [6usize, 8], [5usize, 6]);
-    kernels::lower(ctx, &op, &[Operand { shape: &a, dtype: DType::F32 }, Operand { shape: &b, dtype: b_dtype }], &out)
+    let inputs = [Operand { shape: &a, dtype: DType::F32 }, Operand { shape: &b, dtype: b_dtype }];
+    kernels::lower(ctx, &op, &inputs, &out).map(|l| l.dispatches[0].clone())
 }
 
 #[test]

@@ -73,7 +73,7 @@ fn kernel_of(ctx: &Context, g: &Graph, y: NodeId) -> Result<KernelKey, Error> {
     let node = g.node(y);
     let ops: Vec<Operand> =
         node.inputs.iter().map(|i| Operand { shape: &g.node(*i).shape, dtype: g.node(*i).dtype }).collect();
-    kernels::lower(ctx, node.op().unwrap(), &ops, &node.shape).map(|d| d.key)
+    kernels::lower(ctx, node.op().unwrap(), &ops, &node.shape).map(|l| l.dispatches[0].key)
 }
 
 /// The reduction `imp` should give on this device.

@@ -42,7 +42,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
     }
     // Attention keys and values may be f16 (widened exactly).
     let (kf, vf) = match op {
-        Op::Attention(_) | Op::AttentionDecode { .. } => (inputs[1].to_f32(), inputs[2].to_f32()),
+        Op::Attention(_) => (inputs[1].to_f32(), inputs[2].to_f32()),
         _ => (Vec::new(), Vec::new()),
     };
     let last = |s: &[usize]| s[s.len() - 1];
@@ -90,20 +90,6 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
             attention::attention(f(0)?, &kf, &vf, &attention::Dims::of(shapes), &a, runtime, keep.as_deref())
         }
-        Op::AttentionDecode { params: a, splits } => {
-            let keep = a.mask.then(|| softmax::mask_keep(inputs[3]));
-            attention::decode_partials(
-                f(0)?,
-                &kf,
-                &vf,
-                &attention::Dims::of(shapes),
-                &a,
-                splits,
-                runtime,
-                keep.as_deref(),
-            )
-        }
-        Op::AttentionMerge { splits } => attention::merge(f(0)?, out, splits),
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
         Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
         Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),

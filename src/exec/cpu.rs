@@ -2,7 +2,7 @@
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::gpu::pipeline::RUNTIME_SLOTS;
+use crate::graph::RUNTIME_SLOTS;
 use crate::graph::plan::Plan;
 use crate::graph::{Graph, NodeId, NodeKind};
 use crate::tensor::{numel, DType, HostData};

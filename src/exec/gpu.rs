@@ -8,12 +8,13 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::gpu::pipeline::{CachedPipeline, FIRST_IO_BINDING, PARAMS_SLOT, RUNTIME_SLOTS};
+use crate::gpu::pipeline::{CachedPipeline, FIRST_IO_BINDING, PARAMS_SLOT};
+use crate::graph::RUNTIME_SLOTS;
 use crate::gpu::profile::Timer;
 use crate::gpu::{buffer, Context};
 use crate::graph::plan::{Plan, Storage};
-use crate::graph::{Graph, KeyRange, NodeId, NodeKind, Op};
-use crate::kernels;
+use crate::graph::{Graph, NodeId, NodeKind};
+use crate::kernels::{self, Lowered, RuntimeBound, Slot};
 use crate::tensor::{numel, DType, Element, HostData};
 
 struct Step {
@@ -34,14 +35,10 @@ struct NodeInfo {
     computed: bool,
 }
 
-/// A bounds check done on the host before each run: a row write must fit its state (and the
-/// queries of an attention over a KV cache must fit the cache).
+/// A bound checked on the host before each run, as the node's lowering declared it.
 struct RowWrite {
-    op: &'static str,
-    slot: u32,
-    rows: usize,
-    state_rows: usize,
     node: NodeId,
+    bound: RuntimeBound,
 }
 
 /// Runs one graph's plan on the GPU, as many times as wanted.
@@ -65,6 +62,8 @@ pub struct GpuExecutor {
     runtime_buf: wgpu::Buffer,
     runtime_dirty: bool,
     row_writes: Vec<RowWrite>,
+    /// Each node's inputs, for resolving `Slot::Input`.
+    node_inputs: Vec<Vec<NodeId>>,
     staging: HashMap<usize, wgpu::Buffer>,
     plan: Plan,
 }
@@ -83,6 +82,14 @@ impl GpuExecutor {
     /// Prepares `graph`, taking weights and state that `shared` already holds (by name) and
     /// adding the ones it makes, so several graphs of one model share one copy.
     pub fn with_shared(ctx: &Context, graph: &Graph, plan: &Plan, shared: &mut SharedBuffers) -> Result<Self> {
+        let lowered = lower_all(ctx, graph, plan)?;
+        // Kernels that asked for scratch get it as short-lived pool tenants of the plan.
+        let scratch: Vec<Vec<u64>> = lowered.iter().map(|(_, l)| l.scratch.clone()).collect();
+        let plan = &if scratch.iter().any(|s| !s.is_empty()) {
+            Plan::with_scratch(graph, plan.options, &scratch)
+        } else {
+            plan.clone()
+        };
         let (buffers, node_buffer) = allocate(ctx, graph, plan, shared)?;
         let nodes = graph
             .nodes()
@@ -122,94 +129,77 @@ impl GpuExecutor {
             runtime_buf,
             runtime_dirty: true,
             row_writes: Vec::new(),
+            node_inputs: graph.nodes().iter().map(|n| n.inputs.clone()).collect(),
             staging: HashMap::new(),
             plan: plan.clone(),
         };
-        exe.build_steps(graph)?;
+        exe.build_steps(&lowered)?;
         ctx.check_errors("preparing the graph")?;
         Ok(exe)
     }
 
-    fn build_steps(&mut self, graph: &Graph) -> Result<()> {
+    /// Params, pipelines and bind groups of every dispatch (each its own 256-byte params slot).
+    fn build_steps(&mut self, lowered: &[(NodeId, Lowered)]) -> Result<()> {
         let ctx = self.ctx.clone();
-        let order = self.plan.order.clone();
+        let count: usize = lowered.iter().map(|(_, l)| l.dispatches.len()).sum();
         let params_buf = ctx.create_buffer(&wgpu::BufferDescriptor {
             label: Some("webformer params"),
-            size: PARAMS_SLOT * order.len().max(1) as u64,
+            size: PARAMS_SLOT * count.max(1) as u64,
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut params = vec![0u8; (PARAMS_SLOT as usize) * order.len()];
-        for (s, &id) in order.iter().enumerate() {
-            let node = graph.node(id);
-            let Some(op) = node.op() else { continue };
-            if node.is_view() {
-                continue;
-            }
-            let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| graph.node(*x).shape.as_slice()).collect();
-            let operands: Vec<kernels::Operand> = node
-                .inputs
-                .iter()
-                .map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype })
-                .collect();
-            let d = kernels::lower(&ctx, op, &operands, &node.shape).map_err(|e| at_node(e, id, &node.label()))?;
-            params[s * PARAMS_SLOT as usize..][..d.params.len()].copy_from_slice(&d.params);
-            let pipeline = ctx.pipelines.get(&ctx, d.key)?;
-            // In-place ops write into their first input's buffer: it is bound as the output.
-            let bound_inputs = if node.is_in_place() { &node.inputs[1..] } else { &node.inputs[..] };
-            let mut io = vec![self.buffer_of(id)?];
-            for x in bound_inputs {
-                io.push(self.buffer_of(*x)?);
-            }
-            let mut entries = vec![
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &params_buf,
-                        offset: s as u64 * PARAMS_SLOT,
-                        size: wgpu::BufferSize::new(PARAMS_SLOT),
-                    }),
-                },
-                wgpu::BindGroupEntry { binding: 1, resource: self.runtime_buf.as_entire_binding() },
-            ];
-            for (i, b) in io.iter().enumerate() {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: FIRST_IO_BINDING + i as u32,
-                    resource: self.buffers[*b].as_entire_binding(),
-                });
-            }
-            let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(op.name()),
-                layout: &pipeline.layout,
-                entries: &entries,
-            });
-            match *op {
-                Op::WriteRows { slot } => self.row_writes.push(RowWrite {
-                    op: op.name(),
-                    slot,
-                    rows: shapes[1][0],
-                    state_rows: shapes[0][0],
-                    node: id,
-                }),
-                Op::Attention(a) | Op::AttentionDecode { params: a, .. } => {
-                    if let KeyRange::Runtime(slot) = a.keys {
-                        self.row_writes.push(RowWrite {
-                            op: op.name(),
-                            slot,
-                            rows: shapes[0][0],
-                            state_rows: shapes[1][0],
-                            node: id,
-                        });
-                    }
+        let mut params = vec![0u8; PARAMS_SLOT as usize * count];
+        for (step, (id, low)) in lowered.iter().enumerate() {
+            for d in &low.dispatches {
+                let slot = self.steps.len();
+                params[slot * PARAMS_SLOT as usize..][..d.params.len()].copy_from_slice(&d.params);
+                let pipeline = ctx.pipelines.get(&ctx, d.key)?;
+                let mut entries = vec![
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &params_buf,
+                            offset: slot as u64 * PARAMS_SLOT,
+                            size: wgpu::BufferSize::new(PARAMS_SLOT),
+                        }),
+                    },
+                    wgpu::BindGroupEntry { binding: 1, resource: self.runtime_buf.as_entire_binding() },
+                ];
+                for (i, s) in d.writes.iter().chain(&d.reads).enumerate() {
+                    let b = self.slot_buffer(*id, step, *s)?;
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: FIRST_IO_BINDING + i as u32,
+                        resource: self.buffers[b].as_entire_binding(),
+                    });
                 }
-                _ => {}
+                let label = d.key.entry_point();
+                let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(label),
+                    layout: &pipeline.layout,
+                    entries: &entries,
+                });
+                self.steps.push(Step { node: *id, pipeline, bind_group, workgroups: d.workgroups });
             }
-            self.steps.push(Step { node: id, pipeline, bind_group, workgroups: d.workgroups });
+            for b in &low.bounds {
+                self.row_writes.push(RowWrite { node: *id, bound: *b });
+            }
         }
         if !params.is_empty() {
             ctx.queue.write_buffer(&params_buf, 0, &params);
         }
         Ok(())
+    }
+
+    /// The buffer a dispatch binding refers to.
+    fn slot_buffer(&self, id: NodeId, step: usize, slot: Slot) -> Result<usize> {
+        match slot {
+            Slot::Output => self.buffer_of(id),
+            Slot::Input(i) => self.buffer_of(self.node_inputs[id.0][i]),
+            Slot::Scratch(k) => {
+                let pool = self.plan.scratch.get(step).and_then(|s| s.get(k)).copied();
+                pool.ok_or_else(|| Error::Usage(format!("node #{}: no scratch buffer {k} in this plan", id.0)))
+            }
+        }
     }
 
     fn buffer_of(&self, id: NodeId) -> Result<usize> {
@@ -313,15 +303,14 @@ impl GpuExecutor {
             return Err(Error::MissingInput { name: name.clone() });
         }
         for w in &self.row_writes {
-            let start = self.runtime[w.slot as usize] as usize;
-            if start + w.rows > w.state_rows {
+            let RuntimeBound { slot, rows, capacity } = w.bound;
+            let start = self.runtime[slot as usize] as usize;
+            if start + rows > capacity {
                 return Err(Error::Usage(format!(
-                    "{} (node #{}): rows {start}..{} do not fit the state's {} rows (runtime slot {} = {start})",
-                    w.op,
+                    "node #{} ({}): rows {start}..{} do not fit the state's {capacity} rows (runtime slot {slot} = {start})",
                     w.node.0,
-                    start + w.rows,
-                    w.state_rows,
-                    w.slot
+                    self.nodes[w.node.0].label,
+                    start + rows,
                 )));
             }
         }
@@ -438,6 +427,23 @@ impl GpuExecutor {
         let data = buffer::read_via(&self.ctx, &self.buffers[b], staging, bytes, &what).await?;
         Ok(HostData::from_bytes(dtype, len, &data))
     }
+}
+
+/// Lowers every step of the plan (views launch nothing and are not steps).
+fn lower_all(ctx: &Context, graph: &Graph, plan: &Plan) -> Result<Vec<(NodeId, Lowered)>> {
+    let mut out = Vec::with_capacity(plan.order.len());
+    for &id in &plan.order {
+        let node = graph.node(id);
+        let op = node.op().ok_or_else(|| Error::Usage(format!("plan step #{} is not an op", id.0)))?;
+        let operands: Vec<kernels::Operand> = node
+            .inputs
+            .iter()
+            .map(|x| kernels::Operand { shape: &graph.node(*x).shape, dtype: graph.node(*x).dtype })
+            .collect();
+        let low = kernels::lower(ctx, op, &operands, &node.shape).map_err(|e| at_node(e, id, &node.label()))?;
+        out.push((id, low));
+    }
+    Ok(out)
 }
 
 /// Prefixes a lowering error with the node it came from.

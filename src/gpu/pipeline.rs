@@ -3,7 +3,7 @@
 //! Every kernel follows one binding convention, so the executor can bind any of them without
 //! knowing which it is:
 //! - binding 0: the node's params (uniform, a 256-byte slot of the plan's params buffer);
-//! - binding 1: the run's runtime values (uniform, `RUNTIME_SLOTS` u32s, written once per run);
+//! - binding 1: the run's runtime values (uniform, `graph::RUNTIME_SLOTS` u32s, written once per run);
 //! - bindings 2..: outputs (read-write storage), then inputs (read-only storage).
 
 use std::collections::HashMap;
@@ -15,8 +15,6 @@ use crate::kernels::KernelKey;
 
 /// Bytes reserved for one node's params; also the uniform offset alignment we rely on.
 pub const PARAMS_SLOT: u64 = 256;
-/// Number of u32 runtime slots a graph can change between runs (position, length, seed...).
-pub const RUNTIME_SLOTS: usize = 16;
 /// Binding index of the first output.
 pub const FIRST_IO_BINDING: u32 = 2;
 

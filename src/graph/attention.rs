@@ -18,9 +18,8 @@
 //! assert_eq!(g.node(fused).shape, g.node(reference).shape);
 //! ```
 
-use super::{check_slot, shape_err, AttentionParams, Graph, KeyRange, NodeId, NodeKind, Op, SoftmaxParams};
+use super::{check_slot, shape_err, AttentionImpl, AttentionParams, Graph, KeyRange, NodeId, NodeKind, Op, SoftmaxParams};
 use crate::error::{Error, Result};
-use crate::kernels::attention::{decode_splits, partials_len, MAX_HEAD_DIM, MAX_SPLITS};
 use crate::tensor::DType;
 
 /// Options of `Graph::softmax_with`.
@@ -41,6 +40,13 @@ impl Default for SoftmaxOptions {
     }
 }
 
+/// Largest head size the attention op takes (head sizes are multiples of 4): the decode
+/// kernel keeps a query in workgroup memory and gives each of its 64 invocations at least one
+/// vec4 column of the output.
+pub const MAX_HEAD_DIM: usize = 256;
+/// Most parts split-key decode attention divides the key range into.
+pub const MAX_SPLITS: usize = 64;
+
 /// Options of the attention builders.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AttentionOptions {
@@ -53,6 +59,8 @@ pub struct AttentionOptions {
     /// Where the queries sit among the keys: all of k (default) or a KV cache whose length
     /// comes from a runtime slot.
     pub keys: KeyRange,
+    /// Which kernel (default: chosen by the lowering).
+    pub imp: AttentionImpl,
 }
 
 /// The checked shapes of an attention node.
@@ -206,7 +214,7 @@ impl Graph {
         if let Some(m) = o.mask {
             self.check_mask(op, m, dims.lk)?;
         }
-        Ok((AttentionParams { causal: o.causal, scale, keys: o.keys, mask: o.mask.is_some() }, dims))
+        Ok((AttentionParams { causal: o.causal, scale, keys: o.keys, mask: o.mask.is_some(), imp: o.imp }, dims))
     }
 
     /// Fused attention, softmax(scale · q kᵀ + masks) v per head, in one kernel that never
@@ -220,13 +228,12 @@ impl Graph {
         Ok(self.push(NodeKind::Op(Op::Attention(params)), inputs, shape, DType::F32))
     }
 
-    /// Attention for decoding: few queries (typically one token) against a long KV cache. The
-    /// key range is split into parts computed by separate workgroups (so a long cache keeps
-    /// the whole GPU busy), then merged: two nodes, the second is returned. Same semantics as
-    /// `attention`.
+    /// Attention for decoding: few queries (typically one token) against a long KV cache, with
+    /// the key range split into parts computed by separate workgroups (so a long cache keeps
+    /// the whole GPU busy) and merged in a second pass; the lowering picks the part count.
+    /// Same semantics as `attention`.
     pub fn attention_decode(&mut self, q: NodeId, k: NodeId, v: NodeId, o: AttentionOptions) -> Result<NodeId> {
-        let lk = self.get("attention_decode", k)?.shape.first().copied().unwrap_or(1);
-        self.attention_decode_split(q, k, v, o, decode_splits(lk))
+        self.attention(q, k, v, AttentionOptions { imp: AttentionImpl::SplitKeys(0), ..o })
     }
 
     /// `attention_decode` with the key range split into `splits` parts (1 to MAX_SPLITS).
@@ -240,19 +247,13 @@ impl Graph {
         o: AttentionOptions,
         splits: u32,
     ) -> Result<NodeId> {
-        let (params, dims) = self.check_attention("attention_decode", q, k, v, &o)?;
         if splits == 0 || splits as usize > MAX_SPLITS {
             return Err(shape_err(
                 "attention_decode",
                 format!("the key range can be split into 1 to {MAX_SPLITS} parts, not {splits}"),
             ));
         }
-        let mut inputs = vec![q, k, v];
-        inputs.extend(o.mask);
-        let parts = vec![partials_len(splits, dims.lq, dims.heads, dims.d)];
-        let part = self.push(NodeKind::Op(Op::AttentionDecode { params, splits }), inputs, parts, DType::F32);
-        let shape = self.nodes[q.0].shape.clone();
-        Ok(self.push(NodeKind::Op(Op::AttentionMerge { splits }), vec![part], shape, DType::F32))
+        self.attention(q, k, v, AttentionOptions { imp: AttentionImpl::SplitKeys(splits), ..o })
     }
 
     /// The same attention built from primitives, the reference path the fused kernels must

@@ -16,15 +16,17 @@ mod attention;
 mod op;
 pub mod plan;
 
-pub use attention::{AttentionOptions, SoftmaxOptions};
-pub use op::{Activation, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
+pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
+pub use op::{Activation, AttentionImpl, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
 
 use std::fmt::Write;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::gpu::pipeline::RUNTIME_SLOTS;
 use crate::tensor::{numel, DType, HostData};
+
+/// Number of u32 runtime slots a graph can change between runs (position, length, seed...).
+pub const RUNTIME_SLOTS: usize = 16;
 
 /// Options of `Graph::matmul_with`.
 #[derive(Clone, Copy, Debug, Default)]

@@ -92,18 +92,10 @@ pub enum Op {
         rank: u8,
     },
     /// Fused scaled dot-product attention (flash style): q [Lq, H, d], k/v [Lk, Hkv, d], optional
-    /// key padding mask [Lk] (inputs[3]) -> [Lq, H, d].
+    /// key padding mask [Lk] (inputs[3]) -> [Lq, H, d]. `AttentionParams::imp` picks the
+    /// kernel: tiles of queries (prompts, encoders) or split-key decode (a few queries against
+    /// a long KV cache: parts of the key range in parallel, then a merge).
     Attention(AttentionParams),
-    /// First half of split-key decode attention: each of `splits` parts of the key range gives
-    /// an unnormalised partial output with its running max and sum (see kernels::attention).
-    AttentionDecode {
-        params: AttentionParams,
-        splits: u32,
-    },
-    /// Second half: merges the `splits` partials of an `AttentionDecode` into [Lq, H, d].
-    AttentionMerge {
-        splits: u32,
-    },
     /// Rows of a table (inputs[0], [V, D], f32/f16/q8_0/q4_1) gathered by the u32 ids of
     /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
     /// row of zeros (no out-of-bounds read, no error on the GPU).
@@ -172,6 +164,21 @@ pub struct AttentionParams {
     pub keys: KeyRange,
     /// A key padding mask [Lk] (u32 or f32; 0 masks the key) is the last input.
     pub mask: bool,
+    /// Which kernel computes it (the result is the same up to rounding).
+    pub imp: AttentionImpl,
+}
+
+/// Which attention kernel to use. `Auto` lets the lowering pick by shape and adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Default)]
+pub enum AttentionImpl {
+    /// Split-key decode for a few queries (up to 4) over a KV cache, tiles otherwise.
+    #[default]
+    Auto,
+    /// Tiles of queries against streamed tiles of keys (one pass).
+    Tiled,
+    /// The key range in this many parts, each a workgroup, merged in a second pass; 0 lets
+    /// the lowering choose from the key count and the adapter.
+    SplitKeys(u32),
 }
 
 impl Op {
@@ -192,8 +199,6 @@ impl Op {
             Op::Softmax(_) => "softmax",
             Op::Permute { .. } => "permute",
             Op::Attention(_) => "attention",
-            Op::AttentionDecode { .. } => "attention_decode",
-            Op::AttentionMerge { .. } => "attention_merge",
             Op::Embedding => "embedding",
             Op::LayerNorm { .. } => "layer_norm",
             Op::RmsNorm { .. } => "rms_norm",

@@ -7,6 +7,11 @@
 //! WebGPU forbids one buffer being bound read-only and writable in the same dispatch, which
 //! offset-packing into one arena would need.
 //! Inputs, weights, state and outputs are pinned: each has a buffer of its own for the plan's life.
+//!
+//! Scratch: a node whose kernels need temporary buffers (the partials of split-key attention,
+//! the passes of a sort or an FFT) says so through its lowering; the executor hands those
+//! sizes to `Plan::with_scratch`, and each scratch buffer becomes one more pool tenant living
+//! for that node's step only. The plan never learns what the scratch is for.
 
 use std::fmt::Write;
 
@@ -24,7 +29,7 @@ pub enum Storage {
 }
 
 /// Plan-building choices.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlanOptions {
     /// Share buffers between intermediates whose lifetimes do not overlap. Turning it off
     /// pins every node, so each can be read after a run (the node-by-node debugging mode).
@@ -52,6 +57,10 @@ pub struct Plan {
     pub pinned_bytes: u64,
     /// Bytes of all intermediates, as if each had a buffer of its own.
     pub intermediate_bytes: u64,
+    /// Per step: the pool buffers of its scratch (empty for most).
+    pub scratch: Vec<Vec<usize>>,
+    /// The choices this plan was made with.
+    pub options: PlanOptions,
 }
 
 impl Plan {
@@ -60,6 +69,13 @@ impl Plan {
     }
 
     pub fn with_options(graph: &Graph, options: PlanOptions) -> Self {
+        Self::with_scratch(graph, options, &[])
+    }
+
+    /// A plan whose step `s` also has scratch buffers of `scratch[s]` bytes each (missing
+    /// entries: none), which live during that step only and share pool buffers with everything
+    /// else. Scratch is never readable after a run.
+    pub fn with_scratch(graph: &Graph, options: PlanOptions, scratch: &[Vec<u64>]) -> Self {
         let nodes = graph.nodes();
         let live = needed(graph);
         // Views run nothing, so they are not steps.
@@ -108,8 +124,23 @@ impl Plan {
                 lifetime[i] = Some((step_of[i], step_of[i]));
             }
         }
-        let pools = assign_pools(graph, &mut storage, &lifetime);
-        Plan { order, storage, lifetime, pools, pinned_bytes, intermediate_bytes }
+        let mut tenants: Vec<Tenant> = (0..nodes.len())
+            .filter(|&i| storage[i] == Some(Storage::Pool(usize::MAX)))
+            .map(|i| Tenant { bytes: nodes[i].bytes(), life: lifetime[i].unwrap_or((0, 0)), of: Of::Node(i) })
+            .collect();
+        for (step, sizes) in scratch.iter().enumerate().take(order.len()) {
+            for (k, &bytes) in sizes.iter().enumerate() {
+                intermediate_bytes += bytes;
+                tenants.push(Tenant { bytes, life: (step, step), of: Of::Scratch(step, k) });
+            }
+        }
+        let mut scratch_pools: Vec<Vec<usize>> =
+            (0..order.len()).map(|s| vec![usize::MAX; scratch.get(s).map_or(0, Vec::len)]).collect();
+        let pools = assign_pools(&mut tenants, |t, p| match t {
+            Of::Node(i) => storage[i] = Some(Storage::Pool(p)),
+            Of::Scratch(s, k) => scratch_pools[s][k] = p,
+        });
+        Plan { order, storage, lifetime, pools, pinned_bytes, intermediate_bytes, scratch: scratch_pools, options }
     }
 
     /// Bytes the plan allocates for intermediates (the sum of pool buffers).
@@ -167,24 +198,35 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
     a.0 <= b.1 && b.0 <= a.1
 }
 
-/// Greedy by size: largest intermediates first, each into the first pool buffer whose tenants
-/// are all dead while it lives.
-fn assign_pools(graph: &Graph, storage: &mut [Option<Storage>], lifetime: &[Option<(usize, usize)>]) -> Vec<u64> {
-    let mut todo: Vec<usize> = (0..storage.len()).filter(|&i| storage[i] == Some(Storage::Pool(usize::MAX))).collect();
-    todo.sort_by_key(|&i| (std::cmp::Reverse(graph.nodes()[i].bytes()), i));
+/// What a pool tenant is: a node's value, or scratch buffer k of step s.
+#[derive(Clone, Copy)]
+enum Of {
+    Node(usize),
+    Scratch(usize, usize),
+}
+
+struct Tenant {
+    bytes: u64,
+    life: (usize, usize),
+    of: Of,
+}
+
+/// Greedy by size: largest tenants first (ties in graph order), each into the first pool
+/// buffer whose tenants are all dead while it lives; `place` records each choice.
+fn assign_pools(tenants: &mut [Tenant], mut place: impl FnMut(Of, usize)) -> Vec<u64> {
+    tenants.sort_by_key(|t| std::cmp::Reverse(t.bytes));
     let mut pools: Vec<(u64, Vec<(usize, usize)>)> = Vec::new();
-    for i in todo {
-        let life = lifetime[i].unwrap_or((0, 0));
-        let slot = pools.iter().position(|(_, tenants)| tenants.iter().all(|t| !overlaps(*t, life)));
+    for t in tenants.iter() {
+        let slot = pools.iter().position(|(_, lives)| lives.iter().all(|l| !overlaps(*l, t.life)));
         let p = match slot {
             Some(p) => p,
             None => {
-                pools.push((graph.nodes()[i].bytes(), Vec::new()));
+                pools.push((t.bytes, Vec::new()));
                 pools.len() - 1
             }
         };
-        pools[p].1.push(life);
-        storage[i] = Some(Storage::Pool(p));
+        pools[p].1.push(t.life);
+        place(t.of, p);
     }
     pools.into_iter().map(|(bytes, _)| bytes).collect()
 }

@@ -4,15 +4,15 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Operand, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
-use crate::graph::{AttentionParams, KeyRange, Op};
+use crate::graph::{AttentionImpl, AttentionParams, KeyRange};
 use crate::tensor::DType;
 
-/// Largest head size: the decode kernel keeps the query (MAX_D4 vec4) in workgroup memory and
-/// gives each of its 64 invocations at least one vec4 column of the output.
-pub const MAX_HEAD_DIM: usize = 256;
+/// The op's head-size and split limits (the decode kernel keeps the query, MAX_D4 vec4, in
+/// workgroup memory and gives each of its 64 invocations at least one vec4 column).
+pub use crate::graph::{MAX_HEAD_DIM, MAX_SPLITS};
 /// Invocations per workgroup of every attention kernel.
 pub const WORKGROUP: usize = 64;
 /// Prefill: head dimensions owned by one invocation (16 vec4; SLICE4 in the shader).
@@ -27,7 +27,8 @@ pub const MAX_TILE_KEYS: usize = PART_F32 / WORKGROUP;
 pub const DECODE_STEP: usize = 64;
 /// Decode: cache rows per part that make a split worthwhile, and the most parts.
 pub const KEYS_PER_SPLIT: usize = 256;
-pub const MAX_SPLITS: usize = 64;
+/// `AttentionImpl::Auto` uses split-key decode for up to this many queries over a KV cache.
+pub const DECODE_MAX_QUERIES: usize = 4;
 const NO_SLOT: u32 = u32::MAX;
 
 /// How the prefill kernel lays out head size `d`.
@@ -154,10 +155,11 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
     })
 }
 
-/// Launch for an attention, attention_decode or attention_merge node. Shapes were checked
-/// when the node was built.
-pub fn dispatch(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
-    let kv_f16 = inputs.get(1).is_some_and(|k| k.dtype == DType::F16) && !matches!(op, Op::AttentionMerge { .. });
+/// Launches of an attention node: one tiled pass, or split-key decode (each part of the key
+/// range a workgroup writing unnormalised partials into scratch, then a merge into the
+/// output). Shapes were checked when the node was built.
+pub fn lower(ctx: &Context, a: &AttentionParams, inputs: &[Operand], max_per_dim: u32) -> Result<Lowered> {
+    let kv_f16 = inputs[1].dtype == DType::F16;
     if kv_f16 && !ctx.has(wgpu::Features::SHADER_F16) {
         return Err(Error::Feature {
             what: "attention over f16 keys and values (kernel family attention_f16)".into(),
@@ -165,33 +167,57 @@ pub fn dispatch(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize], max_p
             adapter: ctx.adapter().name.clone(),
         });
     }
-    let (key, p, groups) = match *op {
-        Op::Attention(a) => {
-            let base = params(&a, inputs)?;
+    let base = params(a, inputs)?;
+    let (lq, lk) = (base.lq as usize, base.lk as usize);
+    let lowered = match choose(ctx, a, lq, lk) {
+        None => {
             let l = prefill_layout(4 * base.d4 as usize);
-            let p =
-                Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
+            let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
             let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
-            (Variant::Prefill { mask: a.mask, kv_f16 }, p, tiles)
+            let key = KernelKey::Attention(Variant::Prefill { mask: a.mask, kv_f16 });
+            Lowered::from(Dispatch::new(key, &p, grid_1d(tiles, 1, max_per_dim)?))
         }
-        Op::AttentionDecode { params: a, splits } => {
-            let p = Params { splits, ..params(&a, inputs)? };
-            as_u32(
-                "attention_decode partials",
-                partials_len(splits, p.lq as usize, p.heads as usize, 4 * p.d4 as usize),
-            )?;
-            (Variant::Decode { mask: a.mask, kv_f16 }, p, splits as u64 * p.heads as u64 * p.lq as u64)
+        Some(splits) => {
+            let p = Params { splits, ..base };
+            let d = 4 * p.d4 as usize;
+            let parts = partials_len(splits, lq, p.heads as usize, d);
+            as_u32("attention_decode partials", parts)?;
+            let decode = Dispatch::new(KernelKey::Attention(Variant::Decode { mask: a.mask, kv_f16 }), &p, {
+                grid_1d(splits as u64 * p.heads as u64 * p.lq as u64, 1, max_per_dim)?
+            });
+            let inputs: Vec<Slot> = (0..inputs.len()).map(Slot::Input).collect();
+            let merge = Dispatch::new(KernelKey::Attention(Variant::Merge), &p, {
+                grid_1d((lq * p.heads as usize * d / 4).div_ceil(DECODE_STEP) as u64, 1, max_per_dim)?
+            });
+            Lowered {
+                dispatches: vec![
+                    decode.bind(&[Slot::Scratch(0)], &inputs),
+                    merge.bind(&[Slot::Output], &[Slot::Scratch(0)]),
+                ],
+                scratch: vec![4 * parts as u64],
+                bounds: Vec::new(),
+            }
         }
-        Op::AttentionMerge { splits } => {
-            let (lq, heads, d) = (out[0], out[1], out[2]);
-            let p = Params { lq: lq as u32, heads: heads as u32, d4: (d / 4) as u32, splits, ..Default::default() };
-            (Variant::Merge, p, (lq * heads * d / 4).div_ceil(DECODE_STEP) as u64)
-        }
-        _ => unreachable!("attention::dispatch called for {op:?}"),
     };
-    Ok(Dispatch {
-        key: KernelKey::Attention(key),
-        params: bytemuck::bytes_of(&p).to_vec(),
-        workgroups: grid_1d(groups, 1, max_per_dim)?,
+    Ok(match a.keys {
+        KeyRange::Runtime(slot) => lowered.with_bound(slot, lq, lk),
+        KeyRange::All => lowered,
     })
+}
+
+/// None: the tiled kernel; Some(n): split-key decode in n parts. `Auto` decodes a few queries
+/// over a KV cache; the part count follows the cache length on GPUs (one part per
+/// KEYS_PER_SPLIT rows: each part is a workgroup, and a long cache needs many to fill the
+/// device) and is 1 on CPU adapters (lavapipe, SwiftShader), where the heads already give
+/// every core work and each extra workgroup only costs.
+fn choose(ctx: &Context, a: &AttentionParams, lq: usize, lk: usize) -> Option<u32> {
+    let auto_parts = || if ctx.adapter().device_type == "Cpu" { 1 } else { decode_splits(lk) };
+    match a.imp {
+        AttentionImpl::Tiled => None,
+        AttentionImpl::SplitKeys(0) => Some(auto_parts()),
+        AttentionImpl::SplitKeys(n) => Some(n),
+        AttentionImpl::Auto => {
+            (matches!(a.keys, KeyRange::Runtime(_)) && lq <= DECODE_MAX_QUERIES).then(auto_parts)
+        }
+    }
 }

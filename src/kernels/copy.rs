@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Operand, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 use crate::tensor::DType;
@@ -45,8 +45,9 @@ struct Params {
 }
 
 /// Launch for writing src: [r, cols] into state: [rows, cols] at the row in `slot` (an f16
-/// state takes the rows rounded to f16).
-pub fn dispatch(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) -> Result<Dispatch> {
+/// state takes the rows rounded to f16). The node's value is the state itself (input 0), so
+/// the kernel writes it and reads only the source; the rows must fit the state on every run.
+pub fn write_rows(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) -> Result<Lowered> {
     let (state, src) = (inputs[0].shape, inputs[1].shape);
     let variant = if inputs[0].dtype == DType::F16 { Variant::WriteRowsF16 } else { Variant::WriteRows };
     if variant == Variant::WriteRowsF16 && !ctx.has(wgpu::Features::SHADER_F16) {
@@ -63,11 +64,9 @@ pub fn dispatch(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) 
         arg: as_u32("write_rows state rows", state[0])?,
         slot,
     };
-    Ok(Dispatch {
-        key: KernelKey::Copy(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
-    })
+    let d = Dispatch::new(KernelKey::Copy(variant), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?)
+        .bind(&[Slot::Output], &[Slot::Input(1)]);
+    Ok(Lowered::from(d).with_bound(slot, src[0], state[0]))
 }
 
 /// Launch for copying rows start..start+count of src: [rows, cols] (leading dims flattened).
@@ -75,9 +74,5 @@ pub fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Resul
     let n: usize = out.iter().product();
     let params =
         Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };
-    Ok(Dispatch {
-        key: KernelKey::Copy(Variant::Rows),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Copy(Variant::Rows), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
 }

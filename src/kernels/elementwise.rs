@@ -79,9 +79,5 @@ pub fn dispatch(op: &Op, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -
         Op::Activation(Activation::Relu) => Variant::Relu,
         _ => unreachable!("elementwise::dispatch called for {op:?}"),
     };
-    Ok(Dispatch {
-        key: KernelKey::Elementwise(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
 }

@@ -70,5 +70,5 @@ pub fn lower(inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Disp
         m_word: as_u32("embedding table words", m_word)?,
         groups_x: workgroups[0],
     };
-    Ok(Dispatch { key: KernelKey::Embedding(variant), params: bytemuck::bytes_of(&params).to_vec(), workgroups })
+    Ok(Dispatch::new(KernelKey::Embedding(variant), &params, workgroups))
 }

@@ -223,11 +223,7 @@ pub fn dispatch(
         vec_b: (if variant.trans_b { k % 4 == 0 } else { n % 4 == 0 }) as u32,
     };
     let tiles = (tiles_m * tiles_n) as u64 * batch as u64;
-    Ok(Dispatch {
-        key: KernelKey::Gemm(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(tiles, 1, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Gemm(variant), &params, grid_1d(tiles, 1, max_per_dim)?))
 }
 
 #[cfg(test)]

@@ -184,9 +184,5 @@ pub fn lower(
         m_word: as_u32("gemv weight words", m_word)?,
         groups_x: workgroups[0],
     };
-    Ok(Dispatch {
-        key: KernelKey::Gemv(Variant { weight, reduce, bias }),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups,
-    })
+    Ok(Dispatch::new(KernelKey::Gemv(Variant { weight, reduce, bias }), &params, workgroups))
 }

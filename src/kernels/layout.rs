@@ -45,9 +45,5 @@ pub fn dispatch(perm: &[u8], input: &[usize], out: &[usize], max_per_dim: u32) -
         params.out_dims[4 - rank + k] = out[k] as u32;
         params.in_strides[4 - rank + k] = strides[perm[k] as usize] as u32;
     }
-    Ok(Dispatch {
-        key: KernelKey::Layout(Variant::Permute),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(n as u64, WORKGROUP, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Layout(Variant::Permute), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
 }

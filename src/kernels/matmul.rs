@@ -148,9 +148,5 @@ pub fn naive(
         act: act_code(act),
     };
     let tiles = (n.div_ceil(TILE as usize) * m.div_ceil(TILE as usize)) as u64 * batch as u64;
-    Ok(Dispatch {
-        key: KernelKey::Matmul(Variant::Naive { bias }),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(tiles, 1, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Matmul(Variant::Naive { bias }), &params, grid_1d(tiles, 1, max_per_dim)?))
 }

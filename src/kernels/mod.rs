@@ -206,12 +206,76 @@ impl KernelKey {
     }
 }
 
-/// One kernel launch: what to run, its params (at most `PARAMS_SLOT` bytes) and the grid.
+/// What one binding of a dispatch refers to: the node's value, one of its inputs, or one of
+/// the scratch buffers its lowering asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Output,
+    Input(usize),
+    Scratch(usize),
+}
+
+/// One kernel launch: what to run, its params (at most `PARAMS_SLOT` bytes), the grid, and
+/// its storage bindings in order after the two uniforms: `writes` (read-write), then `reads`
+/// (read-only), as many as the key's `io_counts`.
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     pub key: KernelKey,
     pub params: Vec<u8>,
     pub workgroups: [u32; 3],
+    pub writes: Vec<Slot>,
+    pub reads: Vec<Slot>,
+}
+
+impl Dispatch {
+    /// A launch that writes the node's value and reads its inputs in order (the usual case).
+    pub fn new<P: bytemuck::Pod>(key: KernelKey, params: &P, workgroups: [u32; 3]) -> Self {
+        let (n_out, n_in) = key.io_counts();
+        let writes = (0..n_out as usize).map(|_| Slot::Output).collect();
+        let reads = (0..n_in as usize).map(Slot::Input).collect();
+        Self { key, params: bytemuck::bytes_of(params).to_vec(), workgroups, writes, reads }
+    }
+
+    /// The same launch with other bindings (scratch buffers, an in-place state).
+    pub fn bind(mut self, writes: &[Slot], reads: &[Slot]) -> Self {
+        self.writes = writes.to_vec();
+        self.reads = reads.to_vec();
+        self
+    }
+}
+
+/// A bound the executor checks on the host before each run, because a runtime slot moves
+/// where a kernel reads or writes: `runtime[slot] + rows <= capacity` (a row write must fit
+/// its state; the queries of an attention over a KV cache must fit the cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeBound {
+    pub slot: u32,
+    pub rows: usize,
+    pub capacity: usize,
+}
+
+/// What a graph node lowers to: its launches in order, the scratch buffers (bytes each) they
+/// share while the node runs, and the runtime bounds they rely on. The planner gives scratch
+/// pool space that lives for this node's step only; graph/ and cpu/ never see it.
+#[derive(Clone, Debug, Default)]
+pub struct Lowered {
+    pub dispatches: Vec<Dispatch>,
+    pub scratch: Vec<u64>,
+    pub bounds: Vec<RuntimeBound>,
+}
+
+impl From<Dispatch> for Lowered {
+    fn from(d: Dispatch) -> Self {
+        Self { dispatches: vec![d], ..Default::default() }
+    }
+}
+
+impl Lowered {
+    /// Adds a runtime bound to check before each run.
+    pub fn with_bound(mut self, slot: u32, rows: usize, capacity: usize) -> Self {
+        self.bounds.push(RuntimeBound { slot, rows, capacity });
+        self
+    }
 }
 
 /// Workgroups for `n` elements at `per_group` each, wrapped into y when x would exceed the
@@ -238,26 +302,24 @@ pub struct Operand<'a> {
     pub dtype: DType,
 }
 
-/// Chooses the kernel and computes its launch for one graph node.
-pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
+/// Chooses the kernels and computes the launches of one graph node.
+pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Lowered> {
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
-    match *op {
-        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, &shapes, out, max),
-        Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out),
-        Op::WriteRows { slot } => copy::dispatch(ctx, slot, inputs, max),
-        Op::Rows { start, .. } => copy::rows(start, shapes[0], out, max),
-        Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
-        Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max),
-        Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max),
-        Op::Attention(_) | Op::AttentionDecode { .. } | Op::AttentionMerge { .. } => {
-            attention::dispatch(ctx, op, inputs, out, max)
-        }
-        Op::Embedding => embedding::lower(inputs, out, max),
-        Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max),
-        Op::Rope { .. } => rope::dispatch(op, out, max),
-        Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max),
-    }
+    Ok(match *op {
+        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, &shapes, out, max)?.into(),
+        Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out)?.into(),
+        Op::WriteRows { slot } => copy::write_rows(ctx, slot, inputs, max)?,
+        Op::Rows { start, .. } => copy::rows(start, shapes[0], out, max)?.into(),
+        Op::Reshape => return Err(Error::Usage("reshape is a view and launches no kernel".into())),
+        Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max)?.into(),
+        Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max)?.into(),
+        Op::Attention(ref a) => attention::lower(ctx, a, inputs, max)?,
+        Op::Embedding => embedding::lower(inputs, out, max)?.into(),
+        Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max)?.into(),
+        Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
+        Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
+    })
 }
 
 /// Converts a size to the u32 a shader indexes with, or says which limit it breaks.

@@ -59,9 +59,5 @@ pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
         n: as_u32(&format!("{} row length", op.name()), n)?,
         eps,
     };
-    Ok(Dispatch {
-        key: KernelKey::Norm(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(rows as u64, 1, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Norm(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?))
 }

@@ -97,5 +97,5 @@ pub fn lower(
         m_word: as_u32("quantized matmul weight words", m_word)?,
         groups_x: workgroups[0],
     };
-    Ok(Dispatch { key: KernelKey::QMatmul(variant), params: bytemuck::bytes_of(&params).to_vec(), workgroups })
+    Ok(Dispatch::new(KernelKey::QMatmul(variant), &params, workgroups))
 }

@@ -63,9 +63,5 @@ pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
         RopeMode::Adjacent => Variant::Adjacent,
         RopeMode::Halves => Variant::Halves,
     };
-    Ok(Dispatch {
-        key: KernelKey::Rope(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(pairs as u64, WORKGROUP, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Rope(variant), &params, grid_1d(pairs as u64, WORKGROUP, max_per_dim)?))
 }

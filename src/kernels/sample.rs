@@ -73,9 +73,5 @@ pub fn dispatch(op: &Op, input: &[usize], max_per_dim: u32) -> Result<Dispatch> 
         }
         _ => unreachable!("sample::dispatch called for {op:?}"),
     };
-    Ok(Dispatch {
-        key: KernelKey::Sample(variant),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(rows as u64, 1, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Sample(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?))
 }

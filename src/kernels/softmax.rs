@@ -63,9 +63,5 @@ pub fn dispatch(sp: &SoftmaxParams, inputs: &[Operand], out: &[usize], max_per_d
         _pad: 0,
     };
     as_u32("softmax elements", rows * n)?;
-    Ok(Dispatch {
-        key: KernelKey::Softmax(if sp.mask { Variant::Masked } else { Variant::Plain }),
-        params: bytemuck::bytes_of(&params).to_vec(),
-        workgroups: grid_1d(rows as u64, 1, max_per_dim)?,
-    })
+    Ok(Dispatch::new(KernelKey::Softmax(if sp.mask { Variant::Masked } else { Variant::Plain }), &params, grid_1d(rows as u64, 1, max_per_dim)?))
 }

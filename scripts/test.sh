@@ -7,6 +7,10 @@ start=$(date +%s)
 bash scripts/setup-gpu.sh
 command -v cargo >/dev/null || { echo "test: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
+echo "== formatting and lints (cargo fmt --check; cargo clippy --all-targets -D warnings)"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
+
 echo "== reference models (SmolLM2 GGUF, all-MiniLM-L6-v2) into the cache"
 bash scripts/fetch-models.sh
 

@@ -31,8 +31,8 @@
 
 use crate::error::{Error, Result};
 use crate::exec::GpuExecutor;
-use crate::graph::RUNTIME_SLOTS;
 use crate::gpu::Context;
+use crate::graph::RUNTIME_SLOTS;
 use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId};
 use crate::kernels::attention::{decode_splits, MAX_SPLITS};
 use crate::tensor::DType;

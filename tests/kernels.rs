@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::harness::{check, given, uniform, OpTest, Tol};
 use common::{assert_close, block, gpu, random, seed};
 use webformer::{cpu, numel, Activation, Context, DType, GpuExecutor, Graph, HostData, NodeId, Scalar};
 
@@ -30,16 +31,14 @@ fn run(ctx: &Context, g: &Graph, y: NodeId, inputs: &[(&str, &HostData)]) -> Vec
 }
 
 fn check_binary(ctx: &Context, a_shape: &[usize], b_shape: &[usize], seed: u64) {
-    let a = random(seed, numel(a_shape), -4.0, 4.0);
-    let b = random(seed + 1, numel(b_shape), -4.0, 4.0);
-    for (name, want) in [("add", cpu::elementwise::add(&a, &b)), ("mul", cpu::elementwise::mul(&a, &b))] {
-        let mut g = Graph::new();
-        let x = g.input("a", a_shape, DType::F32).unwrap();
-        let w = g.input("b", b_shape, DType::F32).unwrap();
-        let y = if name == "add" { g.add(x, w) } else { g.mul(x, w) }.unwrap();
-        g.output(y).unwrap();
-        let got = run(ctx, &g, y, &[("a", &HostData::F32(a.clone())), ("b", &HostData::F32(b.clone()))]);
-        assert_close(&format!("{name} {a_shape:?} {b_shape:?}"), &got, &want, 1e-6, 0.0);
+    for name in ["add", "mul"] {
+        let t = OpTest {
+            what: format!("{name} {a_shape:?} {b_shape:?}"),
+            inputs: vec![uniform("a", a_shape, -4.0, 4.0), uniform("b", b_shape, -4.0, 4.0)],
+            runtime: vec![],
+            tol: Tol::Rel { rtol: 1e-6, atol: 0.0 },
+        };
+        check(ctx, &t, seed, |g, x| if name == "add" { g.add(x[0], x[1]) } else { g.mul(x[0], x[1]) });
     }
 }
 
@@ -55,53 +54,24 @@ fn add_and_mul_match_reference() {
     check_binary(&ctx, &[HUGE], &[HUGE], s);
 }
 
+type Unary = fn(&mut Graph, NodeId) -> webformer::Result<NodeId>;
+
 fn check_unary(ctx: &Context, n: usize, seed: u64) {
-    let a = random(seed, n, -6.0, 6.0);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Graph, NodeId) -> NodeId>, Vec<f32>, f32, f32)> = vec![
-        (
-            "scale",
-            Box::new(|g: &mut Graph, x| g.scale(x, Scalar::Const(-0.37)).unwrap()),
-            cpu::elementwise::scale(&a, -0.37),
-            1e-6,
-            0.0,
-        ),
-        (
-            "relu",
-            Box::new(|g: &mut Graph, x| g.relu(x).unwrap()),
-            cpu::elementwise::activation(&a, Activation::Relu),
-            0.0,
-            0.0,
-        ),
-        (
-            "gelu_erf",
-            Box::new(|g: &mut Graph, x| g.gelu(x).unwrap()),
-            cpu::elementwise::activation(&a, Activation::GeluErf),
-            1e-5,
-            1e-6,
-        ),
-        (
-            "gelu_tanh",
-            Box::new(|g: &mut Graph, x| g.gelu_tanh(x).unwrap()),
-            cpu::elementwise::activation(&a, Activation::GeluTanh),
-            1e-5,
-            1e-6,
-        ),
-        (
-            "silu",
-            Box::new(|g: &mut Graph, x| g.silu(x).unwrap()),
-            cpu::elementwise::activation(&a, Activation::Silu),
-            1e-5,
-            1e-6,
-        ),
+    let cases: [(&str, Unary, f32, f32); 5] = [
+        ("scale", |g, x| g.scale(x, Scalar::Const(-0.37)), 1e-6, 0.0),
+        ("relu", |g, x| g.relu(x), 0.0, 0.0),
+        ("gelu_erf", |g, x| g.gelu(x), 1e-5, 1e-6),
+        ("gelu_tanh", |g, x| g.gelu_tanh(x), 1e-5, 1e-6),
+        ("silu", |g, x| g.silu(x), 1e-5, 1e-6),
     ];
-    let input = HostData::F32(a.clone());
-    for (name, build, want, rtol, atol) in cases {
-        let mut g = Graph::new();
-        let x = g.input("a", &[n], DType::F32).unwrap();
-        let y = build(&mut g, x);
-        g.output(y).unwrap();
-        let got = run(ctx, &g, y, &[("a", &input)]);
-        assert_close(&format!("{name} n={n}"), &got, &want, rtol, atol);
+    for (name, build, rtol, atol) in cases {
+        let t = OpTest {
+            what: format!("{name} n={n}"),
+            inputs: vec![uniform("a", &[n], -6.0, 6.0)],
+            runtime: vec![],
+            tol: Tol::Rel { rtol, atol },
+        };
+        check(ctx, &t, seed, |g, x| build(g, x[0]));
     }
 }
 
@@ -148,6 +118,7 @@ fn runtime_scale_reads_its_slot() {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn check_matmul(
     ctx: &Context,
     batch: &[usize],
@@ -161,27 +132,20 @@ fn check_matmul(
     let a_shape: Vec<usize> = batch.iter().copied().chain([m, k]).collect();
     let tail = if trans_b { [n, k] } else { [k, n] };
     let b_shape: Vec<usize> = if b_batched { batch.iter().copied().chain(tail).collect() } else { tail.to_vec() };
-    let a = random(seed, numel(&a_shape), -1.0, 1.0);
-    let b = random(seed + 1, numel(&b_shape), -1.0, 1.0);
-    let mut g = Graph::new();
-    let x = g.input("a", &a_shape, DType::F32).unwrap();
-    let w = g.input("b", &b_shape, DType::F32).unwrap();
-    let y = if trans_b { g.matmul_t(x, w) } else { g.matmul(x, w) }.unwrap();
-    g.output(y).unwrap();
-    let out = g.node(y).shape.clone();
-    let got = run(ctx, &g, y, &[("a", &HostData::F32(a.clone())), ("b", &HostData::F32(b.clone()))]);
-    let want = cpu::matmul::matmul(&a, &b, &a_shape, &b_shape, &out, trans_b);
-    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let a = HostData::F32(random(seed, numel(&a_shape), -1.0, 1.0));
+    let b = HostData::F32(random(seed + 1, numel(&b_shape), -1.0, 1.0));
+    // Per element |got - want| <= 2·k·eps·Σ|a||b| (the dot-product error bound).
+    let abs = |v: &HostData| v.to_f32().iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let out: Vec<usize> = batch.iter().copied().chain([m, n]).collect();
     let bound = cpu::matmul::matmul(&abs(&a), &abs(&b), &a_shape, &b_shape, &out, trans_b);
-    for i in 0..want.len() {
-        let tol = 2.0 * k as f32 * f32::EPSILON * bound[i];
-        assert!(
-            (got[i] - want[i]).abs() <= tol,
-            "matmul {a_shape:?}x{b_shape:?} (trans_b {trans_b}): element {i} is {}, reference {} (bound {tol})",
-            got[i],
-            want[i]
-        );
-    }
+    let tol = |i: usize, _: f32| 2.0 * k as f32 * f32::EPSILON * bound[i];
+    let t = OpTest {
+        what: format!("matmul {a_shape:?}x{b_shape:?} (trans_b {trans_b})"),
+        inputs: vec![given("a", &a_shape, a), given("b", &b_shape, b)],
+        runtime: vec![],
+        tol: Tol::Bound(&tol),
+    };
+    check(ctx, &t, seed, |g, x| if trans_b { g.matmul_t(x[0], x[1]) } else { g.matmul(x[0], x[1]) });
 }
 
 #[test]

@@ -15,8 +15,9 @@
 
 mod common;
 
+use common::harness::{check, given, OpTest, Tol};
 use common::{assert_close, block, gpu, random, seed};
-use webformer::{cpu, Context, DType, Error, GpuExecutor, Graph};
+use webformer::{Context, DType, Error, GpuExecutor, Graph, HostData};
 
 #[allow(clippy::too_many_arguments)]
 fn run_norm(ctx: &Context, rms: bool, rows: usize, n: usize, x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {
@@ -37,30 +38,38 @@ fn run_norm(ctx: &Context, rms: bool, rows: usize, n: usize, x: &[f32], w: &[f32
     block(exe.read(y)).unwrap().to_f32()
 }
 
-fn check(ctx: &Context, rows: usize, n: usize, offset: f32, seed: u64) {
+fn check_norms(ctx: &Context, rows: usize, n: usize, offset: f32, seed: u64) {
     let x: Vec<f32> = random(seed, rows * n, -4.0, 4.0).iter().map(|v| v + offset).collect();
-    let w = random(seed + 1, n, -2.0, 2.0);
-    let b = random(seed + 2, n, -2.0, 2.0);
+    let (w, b) = (random(seed + 1, n, -2.0, 2.0), random(seed + 2, n, -2.0, 2.0));
     let eps = 1e-5;
-    let what = format!("rms_norm [{rows}, {n}] offset {offset}");
-    let got = run_norm(ctx, true, rows, n, &x, &w, &b, eps);
-    let want = cpu::norm::rms_norm(&x, &w, n, eps);
-    assert_close(&what, &got, &want, 2e-6, 1e-7);
+    let inputs = |with_b: bool| {
+        let mut v = vec![given("x", &[rows, n], HostData::F32(x.clone())), given("w", &[n], HostData::F32(w.clone()))];
+        if with_b {
+            v.push(given("b", &[n], HostData::F32(b.clone())));
+        }
+        v
+    };
+    let t = OpTest {
+        what: format!("rms_norm [{rows}, {n}] offset {offset}"),
+        inputs: inputs(false),
+        runtime: vec![],
+        tol: Tol::Rel { rtol: 2e-6, atol: 1e-7 },
+    };
+    let ran = check(ctx, &t, seed, |g, v| g.rms_norm(v[0], v[1], eps));
+    let (got, want) = (ran.gpu.to_f32(), ran.cpu.to_f32());
     let rel = got.iter().zip(&want).map(|(g, r)| (g - r).abs() / r.abs().max(1e-30)).fold(0f32, f32::max);
 
-    let got = run_norm(ctx, false, rows, n, &x, &w, &b, eps);
-    let want = cpu::norm::layer_norm(&x, &w, &b, n, eps);
-    let mut worst = 0f32;
-    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-        let bias = b[i % n];
-        let scale = (r - bias).abs() + bias.abs();
-        let tol = 3e-6 * scale + 3e-7;
-        assert!(
-            (g - r).abs() <= tol,
-            "layer_norm [{rows}, {n}] offset {offset}: element {i} is {g}, reference {r} (tolerance {tol})"
-        );
-        worst = worst.max((g - r).abs() / tol);
-    }
+    // (x̂·w) and b can cancel: the bound is relative to their magnitudes.
+    let tol = |i: usize, r: f32| 3e-6 * ((r - b[i % n]).abs() + b[i % n].abs()) + 3e-7;
+    let t = OpTest {
+        what: format!("layer_norm [{rows}, {n}] offset {offset}"),
+        inputs: inputs(true),
+        runtime: vec![],
+        tol: Tol::Bound(&tol),
+    };
+    let ran = check(ctx, &t, seed, |g, v| g.layer_norm(v[0], v[1], v[2], eps));
+    let (got, want) = (ran.gpu.to_f32(), ran.cpu.to_f32());
+    let worst = got.iter().zip(&want).enumerate().map(|(i, (g, r))| (g - r).abs() / tol(i, *r)).fold(0f32, f32::max);
     eprintln!("[{rows}, {n}] offset {offset}: rms_norm max relative error {rel:.2e}; layer_norm max error / tolerance {worst:.2}");
 }
 
@@ -73,17 +82,17 @@ fn norms_match_reference() {
             .iter()
             .enumerate()
     {
-        check(&ctx, rows, n, 0.0, s + k as u64);
+        check_norms(&ctx, rows, n, 0.0, s + k as u64);
     }
     // A large common offset: mean and variance must not cancel catastrophically.
-    check(&ctx, 5, 768, 1000.0, s + 100);
-    check(&ctx, 3, 1031, -300.0, s + 101);
+    check_norms(&ctx, 5, 768, 1000.0, s + 100);
+    check_norms(&ctx, 3, 1031, -300.0, s + 101);
 }
 
 #[test]
 fn norms_beyond_65535_rows() {
     let Some(ctx) = gpu() else { return };
-    check(&ctx, 65537, 3, 0.0, seed("norms wrapped grid"));
+    check_norms(&ctx, 65537, 3, 0.0, seed("norms wrapped grid"));
 }
 
 #[test]

@@ -2,7 +2,10 @@
 //! scores, softmax and sums. It computes the op's meaning, whichever kernel runs it (tiled or
 //! split-key decode, whose partials are the kernel's own scratch).
 
+use super::{softmax, Cx};
+use crate::error::Result;
 use crate::graph::{AttentionParams, KeyRange};
+use crate::tensor::HostData;
 
 /// Shapes of an attention node: q [lq, heads, d], k and v [lk, kv_heads, d].
 #[derive(Clone, Copy, Debug)]
@@ -98,3 +101,10 @@ pub fn attention(
     out
 }
 
+/// The reference of an attention node; keys and values may be f16 (widened exactly).
+pub fn eval(cx: &Cx, a: &AttentionParams) -> Result<HostData> {
+    let (k, v) = (cx.inputs[1].to_f32(), cx.inputs[2].to_f32());
+    let keep = a.mask.then(|| softmax::mask_keep(cx.inputs[3]));
+    let q = cx.f32(0, "attention")?;
+    Ok(HostData::F32(attention(q, &k, &v, &Dims::of(cx.shapes), a, cx.runtime, keep.as_deref())))
+}

@@ -1,6 +1,10 @@
 //! Reference for shaders/elementwise.wgsl.
 
+use super::Cx;
+use crate::error::Result;
 use crate::graph::Activation;
+use crate::graph::{Elementwise, Scalar};
+use crate::tensor::HostData;
 
 /// a + b with b repeating every b.len() elements.
 pub fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
@@ -34,4 +38,16 @@ pub fn activation(a: &[f32], act: Activation) -> Vec<f32> {
             y as f32
         })
         .collect()
+}
+
+/// The reference of an elementwise node.
+pub fn eval(cx: &Cx, op: &Elementwise) -> Result<HostData> {
+    let x = cx.f32(0, "elementwise")?;
+    Ok(HostData::F32(match *op {
+        Elementwise::Add => add(x, cx.f32(1, "add")?),
+        Elementwise::Mul => mul(x, cx.f32(1, "mul")?),
+        Elementwise::Scale(Scalar::Const(v)) => scale(x, v),
+        Elementwise::Scale(Scalar::Runtime(slot)) => scale(x, f32::from_bits(cx.slot(slot))),
+        Elementwise::Activation(act) => activation(x, act),
+    }))
 }

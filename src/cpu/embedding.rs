@@ -1,5 +1,7 @@
 //! Reference for shaders/embedding.wgsl: rows of a table gathered by id.
 
+use super::{dtype_error, Cx};
+use crate::error::Result;
 use crate::tensor::HostData;
 
 /// Rows `ids[i]` of `table` ([V, D], any dtype, widened to f32 exactly: f16 converted,
@@ -14,4 +16,10 @@ pub fn embedding(table: &HostData, v: usize, d: usize, ids: &[u32]) -> Vec<f32> 
         }
     }
     out
+}
+
+/// The reference of an embedding node (u32 ids).
+pub fn eval(cx: &Cx) -> Result<HostData> {
+    let HostData::U32(ids) = cx.inputs[1] else { return Err(dtype_error("embedding ids", "u32", cx.inputs[1])) };
+    Ok(HostData::F32(embedding(cx.inputs[0], cx.shapes[0][0], cx.shapes[0][1], ids)))
 }

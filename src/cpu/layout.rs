@@ -1,5 +1,10 @@
 //! Reference for shaders/layout.wgsl.
 
+use super::Cx;
+use crate::error::Result;
+use crate::graph::Permute;
+use crate::tensor::HostData;
+
 /// Permutes `x` of `shape`: output dimension k is input dimension perm[k].
 pub fn permute(x: &[f32], shape: &[usize], perm: &[u8]) -> Vec<f32> {
     let rank = shape.len();
@@ -22,4 +27,9 @@ pub fn permute(x: &[f32], shape: &[usize], perm: &[u8]) -> Vec<f32> {
         }
     }
     y
+}
+
+/// The reference of a permute node.
+pub fn eval(cx: &Cx, p: &Permute) -> Result<HostData> {
+    Ok(HostData::F32(permute(cx.f32(0, "permute")?, cx.shapes[0], &p.perm[..p.rank as usize])))
 }

@@ -1,5 +1,10 @@
 //! Reference for shaders/matmul.wgsl: batched a · b or a · bᵀ, accumulated in f64.
 
+use super::{elementwise, Cx};
+use crate::error::Result;
+use crate::graph::MatmulParams;
+use crate::tensor::HostData;
+
 /// a: [..., m, k]; b: [k, n] or [..., k, n] ([n, k] / [..., n, k] when `trans_b`); out: [..., m, n].
 pub fn matmul(a: &[f32], b: &[f32], a_shape: &[usize], b_shape: &[usize], out: &[usize], trans_b: bool) -> Vec<f32> {
     let k = a_shape[a_shape.len() - 1];
@@ -21,4 +26,18 @@ pub fn matmul(a: &[f32], b: &[f32], a_shape: &[usize], b_shape: &[usize], out: &
         }
     }
     c
+}
+
+/// The reference of a matmul node: b may be f16 or quantized, widened exactly (llama.cpp's
+/// dequantization); then the bias and the activation.
+pub fn eval(cx: &Cx, op: &MatmulParams) -> Result<HostData> {
+    let b = cx.inputs[1].to_f32();
+    let mut y = matmul(cx.f32(0, "matmul")?, &b, cx.shapes[0], cx.shapes[1], cx.out, op.trans_b);
+    if op.bias {
+        y = elementwise::add(&y, cx.f32(2, "matmul bias")?);
+    }
+    Ok(HostData::F32(match op.act {
+        Some(act) => elementwise::activation(&y, act),
+        None => y,
+    }))
 }

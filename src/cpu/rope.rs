@@ -1,6 +1,10 @@
 //! Reference for shaders/rope.wgsl: the textbook formula in f64.
 
+use super::Cx;
+use crate::error::Result;
 use crate::graph::RopeMode;
+use crate::graph::RopeParams;
+use crate::tensor::HostData;
 
 /// Rotary embedding of x [T, H, d] with positions start + t: pair i turns by
 /// (start + t) · theta^(-2i/d), computed in f64 (powf, sin, cos), rounded to f32 at the end.
@@ -26,4 +30,9 @@ pub fn rope(x: &[f32], shape: &[usize], mode: RopeMode, theta: f32, start: u32) 
         }
     }
     y
+}
+
+/// The reference of a rope node.
+pub fn eval(cx: &Cx, op: &RopeParams) -> Result<HostData> {
+    Ok(HostData::F32(rope(cx.f32(0, "rope")?, cx.shapes[0], op.mode, op.theta, cx.slot(op.slot))))
 }

@@ -2,6 +2,11 @@
 //! The GPU agrees except where its f32 sums round across a decision boundary; `sample_row`
 //! reports how far the decisions were from their boundaries so tests can tell the two apart.
 
+use super::Cx;
+use crate::error::Result;
+use crate::graph::SampleOp;
+use crate::tensor::HostData;
+
 /// Temperatures below this (or NaN) sample greedily, as in the shader.
 pub const MIN_TEMPERATURE: f32 = 1e-20;
 
@@ -130,4 +135,16 @@ pub fn sample_row(row: &[f32], top_k: u32, top_p: f32, temperature: f32, seed: u
     let token = token
         .unwrap_or_else(|| (0..n).rev().find(|&i| candidates[i] && e[i] > 0.0).unwrap_or(greedy_token as usize) as u32);
     RowDraw { token, greedy: false, weights: e, candidates, u, margin, margin_top_p }
+}
+
+/// The reference of an argmax or sample node (u32 results).
+pub fn eval(cx: &Cx, op: &SampleOp) -> Result<HostData> {
+    let (x, n) = (cx.f32(0, "sample")?, cx.row_len(0));
+    Ok(HostData::U32(match *op {
+        SampleOp::Argmax => argmax(x, n),
+        SampleOp::Draw { top_k, top_p, temperature_slot, seed_slot } => {
+            let t = f32::from_bits(cx.slot(temperature_slot));
+            sample(x, n, top_k, top_p, t, cx.slot(seed_slot))
+        }
+    }))
 }

@@ -1,5 +1,7 @@
 //! Reference for shaders/softmax.wgsl, in f64.
 
+use super::Cx;
+use crate::error::Result;
 use crate::graph::SoftmaxParams;
 use crate::tensor::HostData;
 
@@ -32,4 +34,10 @@ pub fn softmax(x: &[f32], shape: &[usize], p: &SoftmaxParams, keep: Option<&[boo
         }
     }
     y
+}
+
+/// The reference of a softmax node.
+pub fn eval(cx: &Cx, sp: &SoftmaxParams) -> Result<HostData> {
+    let keep = sp.mask.then(|| mask_keep(cx.inputs[1]));
+    Ok(HostData::F32(softmax(cx.f32(0, "softmax")?, cx.out, sp, keep.as_deref())))
 }

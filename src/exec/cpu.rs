@@ -2,8 +2,8 @@
 
 use crate::cpu;
 use crate::error::{Error, Result};
-use crate::graph::RUNTIME_SLOTS;
 use crate::graph::plan::Plan;
+use crate::graph::RUNTIME_SLOTS;
 use crate::graph::{Graph, NodeId, NodeKind};
 use crate::tensor::{numel, DType, HostData};
 

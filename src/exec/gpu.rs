@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::gpu::pipeline::{CachedPipeline, FIRST_IO_BINDING, PARAMS_SLOT};
-use crate::graph::RUNTIME_SLOTS;
 use crate::gpu::profile::Timer;
 use crate::gpu::{buffer, Context};
 use crate::graph::plan::{Plan, Storage};
+use crate::graph::RUNTIME_SLOTS;
 use crate::graph::{Graph, NodeId, NodeKind};
 use crate::kernels::{self, Lowered, RuntimeBound, Slot};
 use crate::tensor::{numel, DType, Element, HostData};

@@ -18,7 +18,10 @@
 //! assert_eq!(g.node(fused).shape, g.node(reference).shape);
 //! ```
 
-use super::{check_slot, shape_err, AttentionImpl, AttentionParams, Graph, KeyRange, NodeId, NodeKind, Op, SoftmaxParams};
+use super::{
+    check_slot, shape_err, AttentionImpl, AttentionParams, Graph, KeyRange, NodeId, NodeKind, Op, Permute,
+    SoftmaxParams,
+};
 use crate::error::{Error, Result};
 use crate::tensor::DType;
 
@@ -139,7 +142,7 @@ impl Graph {
             p[k] = d as u8;
         }
         let out: Vec<usize> = perm.iter().map(|&d| shape[d]).collect();
-        Ok(self.push(NodeKind::Op(Op::Permute { perm: p, rank: rank as u8 }), vec![x], out, DType::F32))
+        Ok(self.push(NodeKind::Op(Op::Layout(Permute { perm: p, rank: rank as u8 })), vec![x], out, DType::F32))
     }
 
     fn check_attention(

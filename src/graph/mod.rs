@@ -17,7 +17,10 @@ mod op;
 pub mod plan;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
-pub use op::{Activation, AttentionImpl, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
+pub use op::{
+    Activation, AttentionImpl, AttentionParams, CopyOp, Elementwise, KeyRange, MatmulImpl, MatmulParams, Norm, Op,
+    Permute, RopeMode, RopeParams, SampleOp, Scalar, SoftmaxParams,
+};
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -111,7 +114,7 @@ impl Node {
 
     /// In-place updates: the node writes into the buffer of its first input (a state).
     pub fn is_in_place(&self) -> bool {
-        matches!(self.kind, NodeKind::Op(Op::WriteRows { .. }))
+        matches!(self.kind, NodeKind::Op(Op::Copy(CopyOp::WriteRows { .. })))
     }
 
     /// Views: the node is its first input under another shape; nothing runs.
@@ -285,12 +288,12 @@ impl Graph {
 
     /// a + b; b's shape is a's or a trailing part of it (bias, residual).
     pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.broadcast_binary(Op::Add, a, b)
+        self.broadcast_binary(Op::Elementwise(Elementwise::Add), a, b)
     }
 
     /// a * b; b's shape is a's or a trailing part of it (gain, gating).
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.broadcast_binary(Op::Mul, a, b)
+        self.broadcast_binary(Op::Elementwise(Elementwise::Mul), a, b)
     }
 
     fn unary(&mut self, op: Op, a: NodeId) -> Result<NodeId> {
@@ -303,11 +306,11 @@ impl Graph {
         if let Scalar::Runtime(slot) = factor {
             check_slot(slot)?;
         }
-        self.unary(Op::Scale(factor), a)
+        self.unary(Op::Elementwise(Elementwise::Scale(factor)), a)
     }
 
     pub fn activation(&mut self, a: NodeId, act: Activation) -> Result<NodeId> {
-        self.unary(Op::Activation(act), a)
+        self.unary(Op::Elementwise(Elementwise::Activation(act)), a)
     }
 
     pub fn gelu(&mut self, a: NodeId) -> Result<NodeId> {
@@ -382,7 +385,7 @@ impl Graph {
         }
         let mut out = sa[..sa.len() - 2].to_vec();
         out.extend([m, n]);
-        let op = Op::Matmul { trans_b: o.trans_b, bias: o.bias.is_some(), act: o.act, imp: o.imp };
+        let op = Op::Matmul(MatmulParams { trans_b: o.trans_b, bias: o.bias.is_some(), act: o.act, imp: o.imp });
         Ok(self.push(NodeKind::Op(op), inputs, out, DType::F32))
     }
 
@@ -417,7 +420,7 @@ impl Graph {
                 format!("needs state [rows, cols] and source [r <= rows, cols], got {:?} and {ss:?}", st.shape),
             ));
         }
-        Ok(self.push(NodeKind::Op(Op::WriteRows { slot }), vec![state, src], st.shape, st.dtype))
+        Ok(self.push(NodeKind::Op(Op::Copy(CopyOp::WriteRows { slot })), vec![state, src], st.shape, st.dtype))
     }
 
     /// Token embeddings: row `ids[i]` of `table` [V, D] (f32, f16, q8_0 or q4_1) for every id;
@@ -492,7 +495,7 @@ impl Graph {
         }
         let start32 = u32::try_from(start).map_err(|_| shape_err("rows", format!("start {start} exceeds 32 bits")))?;
         Ok(self.push(
-            NodeKind::Op(Op::Rows { start: start32, count: count as u32 }),
+            NodeKind::Op(Op::Copy(CopyOp::Rows { start: start32, count: count as u32 })),
             vec![x],
             vec![count, cols],
             DType::F32,
@@ -526,7 +529,7 @@ impl Graph {
         let n = shape[shape.len() - 1];
         self.norm_weight(name, w, "weight", n)?;
         self.norm_weight(name, b, "bias", n)?;
-        Ok(self.push(NodeKind::Op(Op::LayerNorm { eps }), vec![x, w, b], shape, DType::F32))
+        Ok(self.push(NodeKind::Op(Op::Norm(Norm::Layer { eps })), vec![x, w, b], shape, DType::F32))
     }
 
     /// RMSNorm over the last dimension, Llama style: x / sqrt(mean(x²) + eps) · w.
@@ -537,7 +540,7 @@ impl Graph {
         let shape = self.f32_input(name, x)?.shape.clone();
         let n = shape[shape.len() - 1];
         self.norm_weight(name, w, "weight", n)?;
-        Ok(self.push(NodeKind::Op(Op::RmsNorm { eps }), vec![x, w], shape, DType::F32))
+        Ok(self.push(NodeKind::Op(Op::Norm(Norm::Rms { eps })), vec![x, w], shape, DType::F32))
     }
 
     /// Rotary position embedding of x [T, H, d] (tokens, heads, head dim; d even): the pair i
@@ -545,7 +548,7 @@ impl Graph {
     /// from runtime slot `slot` on every run, so a decoding plan is replayed as the position
     /// moves. `mode` says which elements pair up (see `RopeMode`).
     pub fn rope(&mut self, x: NodeId, mode: RopeMode, theta: f32, slot: u32) -> Result<NodeId> {
-        let op = Op::Rope { mode, theta, slot };
+        let op = Op::Rope(RopeParams { mode, theta, slot });
         let name = op.name();
         check_slot(slot)?;
         let shape = self.f32_input(name, x)?.shape.clone();
@@ -574,7 +577,7 @@ impl Graph {
     /// Ties go to the lowest index and NaN counts as the largest, as in torch.argmax.
     pub fn argmax(&mut self, x: NodeId) -> Result<NodeId> {
         let shape = self.f32_input("argmax", x)?.shape.clone();
-        Ok(self.push(NodeKind::Op(Op::Argmax), vec![x], Self::row_result(&shape), DType::U32))
+        Ok(self.push(NodeKind::Op(Op::Sample(SampleOp::Argmax)), vec![x], Self::row_result(&shape), DType::U32))
     }
 
     /// Draws a token id (u32) from logits [n] -> [1] or [rows, n] -> [rows] on the GPU:
@@ -602,8 +605,9 @@ impl Graph {
         if !(o.top_p > 0.0 && o.top_p <= 1.0) {
             return Err(shape_err(name, format!("top_p must be in (0, 1] (1 turns it off), got {}", o.top_p)));
         }
+        let (top_k, top_p) = (o.top_k, o.top_p);
         let op =
-            Op::Sample { top_k: o.top_k, top_p: o.top_p, temperature_slot: o.temperature_slot, seed_slot: o.seed_slot };
+            Op::Sample(SampleOp::Draw { top_k, top_p, temperature_slot: o.temperature_slot, seed_slot: o.seed_slot });
         Ok(self.push(NodeKind::Op(op), vec![logits], Self::row_result(&shape), DType::U32))
     }
 

@@ -53,44 +53,22 @@ pub enum RopeMode {
     Halves,
 }
 
-/// Every computing operation. Leaves (inputs, weights, state) are `NodeKind`s, not ops.
+/// Every computing operation, one variant per kernel family (its name is the family's file
+/// stem); the family's own enum or params say which of its operations. Leaves (inputs,
+/// weights, state) are `NodeKind`s, not ops.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub enum Op {
-    /// a + b, b broadcast over a's leading dimensions.
-    Add,
-    /// a * b, b broadcast over a's leading dimensions.
-    Mul,
-    /// a * factor.
-    Scale(Scalar),
-    Activation(Activation),
-    /// Batched a · b, or a · bᵀ when `trans_b` (weights stored [out, in]); then + bias
-    /// (inputs[2], when `bias`) and the activation, fused as an epilogue.
-    Matmul {
-        trans_b: bool,
-        bias: bool,
-        act: Option<Activation>,
-        imp: MatmulImpl,
-    },
-    /// Writes the source rows into a state tensor in place, starting at the row held in
-    /// runtime slot `slot`. The node's value is the updated state.
-    WriteRows {
-        slot: u32,
-    },
-    /// Rows start..start+count of a matrix (leading dimensions flattened into rows).
-    Rows {
-        start: u32,
-        count: u32,
-    },
+    Elementwise(Elementwise),
+    /// Batched a · b, or a · bᵀ (weights stored [out, in]), with bias and activation epilogues.
+    Matmul(MatmulParams),
+    Copy(CopyOp),
     /// The same elements under another shape: no kernel, the node shares its input's buffer.
     Reshape,
     /// Softmax over the last dimension, with optional scale, causal mask and padding mask
     /// (inputs[1], when `mask`).
     Softmax(SoftmaxParams),
     /// Output dimension k is input dimension `perm[k]` (the first `rank` entries are used).
-    Permute {
-        perm: [u8; 4],
-        rank: u8,
-    },
+    Layout(Permute),
     /// Fused scaled dot-product attention (flash style): q [Lq, H, d], k/v [Lk, Hkv, d], optional
     /// key padding mask [Lk] (inputs[3]) -> [Lq, H, d]. `AttentionParams::imp` picks the
     /// kernel: tiles of queries (prompts, encoders) or split-key decode (a few queries against
@@ -100,33 +78,79 @@ pub enum Op {
     /// inputs[1] (any shape); the output, f32, has shape ids.shape + [D]. An id >= V gives a
     /// row of zeros (no out-of-bounds read, no error on the GPU).
     Embedding,
-    /// (x - mean) / sqrt(var + eps) · w + b over the last dimension (inputs x, w, b).
-    LayerNorm {
-        eps: f32,
-    },
-    /// x / sqrt(mean(x²) + eps) · w over the last dimension (Llama; inputs x, w).
-    RmsNorm {
-        eps: f32,
-    },
-    /// Rotary position embedding of x [T, H, d]: pair i of token t turns by
-    /// (start + t) · theta^(-2i/d), where `start` is held in runtime slot `slot`.
-    Rope {
-        mode: RopeMode,
-        theta: f32,
-        slot: u32,
-    },
+    Norm(Norm),
+    /// Rotary position embedding of x [T, H, d].
+    Rope(RopeParams),
+    Sample(SampleOp),
+}
+
+/// Pointwise ops (family elementwise).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Elementwise {
+    /// a + b, b broadcast over a's leading dimensions.
+    Add,
+    /// a * b, b broadcast over a's leading dimensions.
+    Mul,
+    /// a * factor.
+    Scale(Scalar),
+    Activation(Activation),
+}
+
+/// Parameters of a matmul node: a · b, or a · bᵀ when `trans_b`; then + bias (inputs[2], when
+/// `bias`) and the activation, fused as an epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MatmulParams {
+    pub trans_b: bool,
+    pub bias: bool,
+    pub act: Option<Activation>,
+    pub imp: MatmulImpl,
+}
+
+/// Row copies (family copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum CopyOp {
+    /// Writes the source rows into a state tensor in place, starting at the row held in
+    /// runtime slot `slot`. The node's value is the updated state.
+    WriteRows { slot: u32 },
+    /// Rows start..start+count of a matrix (leading dimensions flattened into rows).
+    Rows { start: u32, count: u32 },
+}
+
+/// Output dimension k is input dimension `perm[k]` (the first `rank` entries are used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Permute {
+    pub perm: [u8; 4],
+    pub rank: u8,
+}
+
+/// Normalisations over the last dimension (family norm).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Norm {
+    /// (x - mean) / sqrt(var + eps) · w + b (inputs x, w, b).
+    Layer { eps: f32 },
+    /// x / sqrt(mean(x²) + eps) · w (Llama; inputs x, w).
+    Rms { eps: f32 },
+}
+
+/// Rotary position embedding: pair i of token t turns by (start + t) · theta^(-2i/d), where
+/// `start` is held in runtime slot `slot`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RopeParams {
+    pub mode: RopeMode,
+    pub theta: f32,
+    pub slot: u32,
+}
+
+/// Token choice from rows of logits (family sample).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum SampleOp {
     /// Index of the largest element of each row (u32; ties -> lowest index, NaN counts as the
     /// largest, as torch.argmax).
     Argmax,
     /// Draws one token id per row of logits: temperature (f32 in runtime slot
     /// `temperature_slot`; <= 0 means greedy), then top-k (0 = off), then top-p (1 = off), with
     /// a seed from runtime slot `seed_slot`. See `Graph::sample`.
-    Sample {
-        top_k: u32,
-        top_p: f32,
-        temperature_slot: u32,
-        seed_slot: u32,
-    },
+    Draw { top_k: u32, top_p: f32, temperature_slot: u32, seed_slot: u32 },
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -182,30 +206,30 @@ pub enum AttentionImpl {
 }
 
 impl Op {
-    /// The kernel entry point's name, used in dumps and timing tables.
+    /// The operation's name, used in dumps and timing tables.
     pub fn name(&self) -> &'static str {
         match self {
-            Op::Add => "add",
-            Op::Mul => "mul",
-            Op::Scale(_) => "scale",
-            Op::Activation(Activation::GeluErf) => "gelu_erf",
-            Op::Activation(Activation::GeluTanh) => "gelu_tanh",
-            Op::Activation(Activation::Silu) => "silu",
-            Op::Activation(Activation::Relu) => "relu",
-            Op::Matmul { .. } => "matmul",
-            Op::WriteRows { .. } => "write_rows",
+            Op::Elementwise(Elementwise::Add) => "add",
+            Op::Elementwise(Elementwise::Mul) => "mul",
+            Op::Elementwise(Elementwise::Scale(_)) => "scale",
+            Op::Elementwise(Elementwise::Activation(Activation::GeluErf)) => "gelu_erf",
+            Op::Elementwise(Elementwise::Activation(Activation::GeluTanh)) => "gelu_tanh",
+            Op::Elementwise(Elementwise::Activation(Activation::Silu)) => "silu",
+            Op::Elementwise(Elementwise::Activation(Activation::Relu)) => "relu",
+            Op::Matmul(_) => "matmul",
+            Op::Copy(CopyOp::WriteRows { .. }) => "write_rows",
+            Op::Copy(CopyOp::Rows { .. }) => "rows",
             Op::Reshape => "reshape",
-            Op::Rows { .. } => "rows",
             Op::Softmax(_) => "softmax",
-            Op::Permute { .. } => "permute",
+            Op::Layout(_) => "permute",
             Op::Attention(_) => "attention",
             Op::Embedding => "embedding",
-            Op::LayerNorm { .. } => "layer_norm",
-            Op::RmsNorm { .. } => "rms_norm",
-            Op::Rope { mode: RopeMode::Adjacent, .. } => "rope_adjacent",
-            Op::Rope { mode: RopeMode::Halves, .. } => "rope_halves",
-            Op::Argmax => "argmax",
-            Op::Sample { .. } => "sample",
+            Op::Norm(Norm::Layer { .. }) => "layer_norm",
+            Op::Norm(Norm::Rms { .. }) => "rms_norm",
+            Op::Rope(RopeParams { mode: RopeMode::Adjacent, .. }) => "rope_adjacent",
+            Op::Rope(RopeParams { mode: RopeMode::Halves, .. }) => "rope_halves",
+            Op::Sample(SampleOp::Argmax) => "argmax",
+            Op::Sample(SampleOp::Draw { .. }) => "sample",
         }
     }
 }

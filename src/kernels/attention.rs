@@ -4,7 +4,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Operand, Slot};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered, Operand, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 use crate::graph::{AttentionImpl, AttentionParams, KeyRange};
@@ -158,7 +158,8 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 /// Launches of an attention node: one tiled pass, or split-key decode (each part of the key
 /// range a workgroup writing unnormalised partials into scratch, then a merge into the
 /// output). Shapes were checked when the node was built.
-pub fn lower(ctx: &Context, a: &AttentionParams, inputs: &[Operand], max_per_dim: u32) -> Result<Lowered> {
+pub fn lower(cx: &Cx, a: &AttentionParams) -> Result<Lowered> {
+    let (ctx, inputs, max_per_dim) = (cx.ctx, cx.inputs, cx.max_per_dim());
     let kv_f16 = inputs[1].dtype == DType::F16;
     if kv_f16 && !ctx.has(wgpu::Features::SHADER_F16) {
         return Err(Error::Feature {
@@ -172,7 +173,8 @@ pub fn lower(ctx: &Context, a: &AttentionParams, inputs: &[Operand], max_per_dim
     let lowered = match choose(ctx, a, lq, lk) {
         None => {
             let l = prefill_layout(4 * base.d4 as usize);
-            let p = Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
+            let p =
+                Params { tq: l.per_query as u32, qpw: l.queries as u32, rs: l.row4 as u32, bk: l.keys as u32, ..base };
             let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
             let key = KernelKey::Attention(Variant::Prefill { mask: a.mask, kv_f16 });
             Lowered::from(Dispatch::new(key, &p, grid_1d(tiles, 1, max_per_dim)?))
@@ -216,8 +218,6 @@ fn choose(ctx: &Context, a: &AttentionParams, lq: usize, lk: usize) -> Option<u3
         AttentionImpl::Tiled => None,
         AttentionImpl::SplitKeys(0) => Some(auto_parts()),
         AttentionImpl::SplitKeys(n) => Some(n),
-        AttentionImpl::Auto => {
-            (matches!(a.keys, KeyRange::Runtime(_)) && lq <= DECODE_MAX_QUERIES).then(auto_parts)
-        }
+        AttentionImpl::Auto => (matches!(a.keys, KeyRange::Runtime(_)) && lq <= DECODE_MAX_QUERIES).then(auto_parts),
     }
 }

@@ -3,12 +3,21 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Operand, Slot};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered, Operand, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
+use crate::graph::CopyOp;
 use crate::tensor::DType;
 
 pub const WORKGROUP: u32 = 256;
+
+/// Launches of a copy node.
+pub fn lower(cx: &Cx, op: &CopyOp) -> Result<Lowered> {
+    match *op {
+        CopyOp::WriteRows { slot } => write_rows(cx.ctx, slot, cx.inputs, cx.max_per_dim()),
+        CopyOp::Rows { start, .. } => Ok(rows(start, cx.shape(0), cx.out, cx.max_per_dim())?.into()),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
@@ -47,7 +56,7 @@ struct Params {
 /// Launch for writing src: [r, cols] into state: [rows, cols] at the row in `slot` (an f16
 /// state takes the rows rounded to f16). The node's value is the state itself (input 0), so
 /// the kernel writes it and reads only the source; the rows must fit the state on every run.
-pub fn write_rows(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) -> Result<Lowered> {
+fn write_rows(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32) -> Result<Lowered> {
     let (state, src) = (inputs[0].shape, inputs[1].shape);
     let variant = if inputs[0].dtype == DType::F16 { Variant::WriteRowsF16 } else { Variant::WriteRows };
     if variant == Variant::WriteRowsF16 && !ctx.has(wgpu::Features::SHADER_F16) {
@@ -70,7 +79,7 @@ pub fn write_rows(ctx: &Context, slot: u32, inputs: &[Operand], max_per_dim: u32
 }
 
 /// Launch for copying rows start..start+count of src: [rows, cols] (leading dims flattened).
-pub fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
     let n: usize = out.iter().product();
     let params =
         Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };

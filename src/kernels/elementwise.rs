@@ -2,9 +2,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
-use crate::graph::{Activation, Op, Scalar};
+use crate::graph::{Activation, Elementwise, Scalar};
 
 /// Threads per workgroup, as in the shader.
 pub const WORKGROUP: u32 = 256;
@@ -53,31 +53,30 @@ struct Params {
 }
 
 /// Launch for an elementwise op over `out` (which has the shape of the first input).
-pub fn dispatch(op: &Op, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
-    let n: usize = out.iter().product();
+pub fn lower(cx: &Cx, op: &Elementwise) -> Result<Lowered> {
+    let n: usize = cx.out.iter().product();
     let mut params = Params { n: as_u32("elementwise output", n)?, n_b: 1, factor: 1.0, slot: NO_SLOT };
     let variant = match *op {
-        Op::Add | Op::Mul => {
-            params.n_b = as_u32("elementwise operand", inputs[1].iter().product())?;
-            if *op == Op::Add {
+        Elementwise::Add | Elementwise::Mul => {
+            params.n_b = as_u32("elementwise operand", cx.shape(1).iter().product())?;
+            if *op == Elementwise::Add {
                 Variant::Add
             } else {
                 Variant::Mul
             }
         }
-        Op::Scale(Scalar::Const(f)) => {
+        Elementwise::Scale(Scalar::Const(f)) => {
             params.factor = f;
             Variant::Scale
         }
-        Op::Scale(Scalar::Runtime(slot)) => {
+        Elementwise::Scale(Scalar::Runtime(slot)) => {
             params.slot = slot;
             Variant::Scale
         }
-        Op::Activation(Activation::GeluErf) => Variant::GeluErf,
-        Op::Activation(Activation::GeluTanh) => Variant::GeluTanh,
-        Op::Activation(Activation::Silu) => Variant::Silu,
-        Op::Activation(Activation::Relu) => Variant::Relu,
-        _ => unreachable!("elementwise::dispatch called for {op:?}"),
+        Elementwise::Activation(Activation::GeluErf) => Variant::GeluErf,
+        Elementwise::Activation(Activation::GeluTanh) => Variant::GeluTanh,
+        Elementwise::Activation(Activation::Silu) => Variant::Silu,
+        Elementwise::Activation(Activation::Relu) => Variant::Relu,
     };
-    Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
+    Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, cx.max_per_dim())?).into())
 }

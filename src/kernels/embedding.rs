@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, quant, Dispatch, KernelKey, Operand};
+use super::{as_u32, grid_1d, quant, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::{Error, Result};
 use crate::tensor::{numel, DType, QK};
 
@@ -41,7 +41,8 @@ struct Params {
 }
 
 /// The launch for an embedding node: inputs are the table [V, D] and the ids.
-pub fn lower(inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn lower(cx: &Cx) -> Result<Lowered> {
+    let (inputs, out, max_per_dim) = (cx.inputs, cx.out, cx.max_per_dim());
     let table = inputs[0];
     let (v, d) = (table.shape[0], table.shape[1]);
     let variant = match table.dtype {
@@ -70,5 +71,5 @@ pub fn lower(inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Disp
         m_word: as_u32("embedding table words", m_word)?,
         groups_x: workgroups[0],
     };
-    Ok(Dispatch::new(KernelKey::Embedding(variant), &params, workgroups))
+    Ok(Dispatch::new(KernelKey::Embedding(variant), &params, workgroups).into())
 }

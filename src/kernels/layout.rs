@@ -2,8 +2,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
+use crate::graph::Permute;
 
 /// Invocations per workgroup (one per output element), as in the shader.
 pub const WORKGROUP: u32 = 256;
@@ -33,7 +34,8 @@ struct Params {
 /// Launch for permuting `input` (rank `perm.len()`, at most 4) into `out`: the shapes are
 /// padded to rank 4 with leading 1s, and output dimension k reads with the stride of input
 /// dimension perm[k].
-pub fn dispatch(perm: &[u8], input: &[usize], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn lower(cx: &Cx, p: &Permute) -> Result<Lowered> {
+    let (perm, input, out, max_per_dim) = (&p.perm[..p.rank as usize], cx.shape(0), cx.out, cx.max_per_dim());
     let rank = input.len();
     let n: usize = input.iter().product();
     let mut strides = vec![1usize; rank];
@@ -45,5 +47,5 @@ pub fn dispatch(perm: &[u8], input: &[usize], out: &[usize], max_per_dim: u32) -
         params.out_dims[4 - rank + k] = out[k] as u32;
         params.in_strides[4 - rank + k] = strides[perm[k] as usize] as u32;
     }
-    Ok(Dispatch::new(KernelKey::Layout(Variant::Permute), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
+    Ok(Dispatch::new(KernelKey::Layout(Variant::Permute), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?).into())
 }

@@ -4,10 +4,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, gemm, gemv, grid_1d, qmatmul, Dispatch, KernelKey, Operand};
+use super::{as_u32, gemm, gemv, grid_1d, qmatmul, Cx, Dispatch, KernelKey, Lowered, Operand};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
-use crate::graph::{Activation, MatmulImpl, Op};
+use crate::graph::{Activation, MatmulImpl, MatmulParams};
 use crate::tensor::DType;
 
 /// Output tile edge of one workgroup, as in the shader.
@@ -48,8 +48,12 @@ pub fn act_code(act: Option<Activation>) -> u32 {
 /// Picks the matmul kernel for a node: by b's dtype, the shape and the adapter's features.
 /// One arm per kernel family; more specific kernels (e.g. for single-row shapes or quantized
 /// b) go before the general GEMM arm.
-pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
-    let Op::Matmul { trans_b, bias, act, imp } = *op else { unreachable!("matmul::lower called for {op:?}") };
+pub fn lower(cx: &Cx, op: &MatmulParams) -> Result<Lowered> {
+    pick(cx.ctx, op, cx.inputs, cx.out).map(Lowered::from)
+}
+
+fn pick(ctx: &Context, op: &MatmulParams, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
+    let MatmulParams { trans_b, bias, act, imp } = *op;
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
     if let Some(d) = lower_gemv_or_quantized(ctx, trans_b, bias, act, imp, inputs, out)? {

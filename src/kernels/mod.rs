@@ -302,24 +302,43 @@ pub struct Operand<'a> {
     pub dtype: DType,
 }
 
-/// Chooses the kernels and computes the launches of one graph node.
+/// What every family's lowering is given: the device, the node's inputs and its output shape.
+/// Each family has one `lower(cx: &Cx, op: &<its op>) -> Result<Lowered>`.
+pub struct Cx<'a> {
+    pub ctx: &'a Context,
+    pub inputs: &'a [Operand<'a>],
+    pub out: &'a [usize],
+}
+
+impl Cx<'_> {
+    /// Input `i`'s shape.
+    pub fn shape(&self, i: usize) -> &[usize] {
+        self.inputs[i].shape
+    }
+
+    /// The device's largest workgroup count in one grid dimension (see `grid_1d`).
+    pub fn max_per_dim(&self) -> u32 {
+        self.ctx.limits().max_compute_workgroups_per_dimension
+    }
+}
+
+/// Chooses the kernels and computes the launches of one graph node: the registry of kernel
+/// families, one arm each.
 pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Result<Lowered> {
-    let max = ctx.limits().max_compute_workgroups_per_dimension;
-    let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
-    Ok(match *op {
-        Op::Add | Op::Mul | Op::Scale(_) | Op::Activation(_) => elementwise::dispatch(op, &shapes, out, max)?.into(),
-        Op::Matmul { .. } => matmul::lower(ctx, op, inputs, out)?.into(),
-        Op::WriteRows { slot } => copy::write_rows(ctx, slot, inputs, max)?,
-        Op::Rows { start, .. } => copy::rows(start, shapes[0], out, max)?.into(),
-        Op::Reshape => return Err(Error::Usage("reshape is a view and launches no kernel".into())),
-        Op::Softmax(ref sp) => softmax::dispatch(sp, inputs, out, max)?.into(),
-        Op::Permute { perm, rank } => layout::dispatch(&perm[..rank as usize], shapes[0], out, max)?.into(),
-        Op::Attention(ref a) => attention::lower(ctx, a, inputs, max)?,
-        Op::Embedding => embedding::lower(inputs, out, max)?.into(),
-        Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max)?.into(),
-        Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
-        Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
-    })
+    let cx = &Cx { ctx, inputs, out };
+    match op {
+        Op::Elementwise(o) => elementwise::lower(cx, o),
+        Op::Matmul(o) => matmul::lower(cx, o),
+        Op::Copy(o) => copy::lower(cx, o),
+        Op::Softmax(o) => softmax::lower(cx, o),
+        Op::Layout(o) => layout::lower(cx, o),
+        Op::Attention(o) => attention::lower(cx, o),
+        Op::Embedding => embedding::lower(cx),
+        Op::Norm(o) => norm::lower(cx, o),
+        Op::Rope(o) => rope::lower(cx, o),
+        Op::Sample(o) => sample::lower(cx, o),
+        Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
+    }
 }
 
 /// Converts a size to the u32 a shader indexes with, or says which limit it breaks.

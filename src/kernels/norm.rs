@@ -3,9 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
-use crate::graph::Op;
+use crate::graph::Norm;
 
 /// Invocations per workgroup (one workgroup per row), as in the shader.
 pub const WORKGROUP: u32 = 256;
@@ -44,20 +44,17 @@ struct Params {
 
 /// Launch for a norm over the last dimension of `out` (the shape of x): one workgroup per
 /// row, wrapped into y beyond the per-dimension limit.
-pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
-    let (variant, eps) = match *op {
-        Op::LayerNorm { eps } => (Variant::LayerNorm, eps),
-        Op::RmsNorm { eps } => (Variant::RmsNorm, eps),
-        _ => unreachable!("norm::dispatch called for {op:?}"),
+pub fn lower(cx: &Cx, op: &Norm) -> Result<Lowered> {
+    let (out, max_per_dim) = (cx.out, cx.max_per_dim());
+    let (variant, eps, name) = match *op {
+        Norm::Layer { eps } => (Variant::LayerNorm, eps, "layer_norm"),
+        Norm::Rms { eps } => (Variant::RmsNorm, eps, "rms_norm"),
     };
     let n = out[out.len() - 1];
     let total: usize = out.iter().product();
-    as_u32(&format!("{} input", op.name()), total)?;
+    as_u32(&format!("{name} input"), total)?;
     let rows = total / n;
-    let params = Params {
-        rows: as_u32(&format!("{} rows", op.name()), rows)?,
-        n: as_u32(&format!("{} row length", op.name()), n)?,
-        eps,
-    };
-    Ok(Dispatch::new(KernelKey::Norm(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?))
+    let params =
+        Params { rows: as_u32(&format!("{name} rows"), rows)?, n: as_u32(&format!("{name} row length"), n)?, eps };
+    Ok(Dispatch::new(KernelKey::Norm(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?).into())
 }

@@ -3,9 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
-use crate::graph::{Op, RopeMode};
+use crate::graph::{RopeMode, RopeParams};
 
 /// Invocations per workgroup (one per pair), as in the shader.
 pub const WORKGROUP: u32 = 256;
@@ -43,8 +43,9 @@ pub fn fraction64(v: f64) -> [u32; 2] {
 }
 
 /// Launch for rope over x [T, H, d] (checked by the builder).
-pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
-    let Op::Rope { mode, theta, slot } = *op else { unreachable!("rope::dispatch called for {op:?}") };
+pub fn lower(cx: &Cx, op: &RopeParams) -> Result<Lowered> {
+    let RopeParams { mode, theta, slot } = *op;
+    let (out, max_per_dim) = (cx.out, cx.max_per_dim());
     let (heads, d) = (out[1], out[2]);
     let pairs = out.iter().product::<usize>() / 2;
     as_u32("rope input", 2 * pairs)?;
@@ -63,5 +64,5 @@ pub fn dispatch(op: &Op, out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
         RopeMode::Adjacent => Variant::Adjacent,
         RopeMode::Halves => Variant::Halves,
     };
-    Ok(Dispatch::new(KernelKey::Rope(variant), &params, grid_1d(pairs as u64, WORKGROUP, max_per_dim)?))
+    Ok(Dispatch::new(KernelKey::Rope(variant), &params, grid_1d(pairs as u64, WORKGROUP, max_per_dim)?).into())
 }

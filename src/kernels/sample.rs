@@ -3,9 +3,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
-use crate::graph::Op;
+use crate::graph::SampleOp;
 
 /// Invocations per workgroup (one workgroup per row), as in the shader.
 pub const WORKGROUP: u32 = 256;
@@ -48,10 +48,11 @@ pub fn index_passes(n: usize) -> u32 {
 }
 
 /// Launch for argmax or sample over x [..., n] (the input shape; checked by the builder).
-pub fn dispatch(op: &Op, input: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn lower(cx: &Cx, op: &SampleOp) -> Result<Lowered> {
+    let (input, max_per_dim) = (cx.shape(0), cx.max_per_dim());
     let n = input[input.len() - 1];
     let total: usize = input.iter().product();
-    as_u32(&format!("{} input", op.name()), total)?;
+    as_u32("argmax/sample input", total)?;
     let rows = total / n;
     let mut params = Params {
         rows: rows as u32,
@@ -63,15 +64,14 @@ pub fn dispatch(op: &Op, input: &[usize], max_per_dim: u32) -> Result<Dispatch> 
         index_passes: index_passes(n),
     };
     let variant = match *op {
-        Op::Argmax => Variant::Argmax,
-        Op::Sample { top_k, top_p, temperature_slot, seed_slot } => {
+        SampleOp::Argmax => Variant::Argmax,
+        SampleOp::Draw { top_k, top_p, temperature_slot, seed_slot } => {
             params.top_k = top_k;
             params.top_p = top_p;
             params.temperature_slot = temperature_slot;
             params.seed_slot = seed_slot;
             Variant::Sample
         }
-        _ => unreachable!("sample::dispatch called for {op:?}"),
     };
-    Ok(Dispatch::new(KernelKey::Sample(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?))
+    Ok(Dispatch::new(KernelKey::Sample(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?).into())
 }

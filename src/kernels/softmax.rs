@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, grid_1d, Dispatch, KernelKey, Operand};
+use super::{as_u32, grid_1d, Cx, Dispatch, KernelKey, Lowered};
 use crate::error::Result;
 use crate::graph::SoftmaxParams;
 use crate::tensor::DType;
@@ -48,7 +48,8 @@ struct Params {
 }
 
 /// Launch for a softmax node over `out` (the input's shape): one workgroup per row.
-pub fn dispatch(sp: &SoftmaxParams, inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Dispatch> {
+pub fn lower(cx: &Cx, sp: &SoftmaxParams) -> Result<Lowered> {
+    let (inputs, out, max_per_dim) = (cx.inputs, cx.out, cx.max_per_dim());
     let n = out[out.len() - 1];
     let rows: usize = out[..out.len() - 1].iter().product();
     let rows_per_matrix = if out.len() >= 2 { out[out.len() - 2] } else { 1 };
@@ -63,5 +64,10 @@ pub fn dispatch(sp: &SoftmaxParams, inputs: &[Operand], out: &[usize], max_per_d
         _pad: 0,
     };
     as_u32("softmax elements", rows * n)?;
-    Ok(Dispatch::new(KernelKey::Softmax(if sp.mask { Variant::Masked } else { Variant::Plain }), &params, grid_1d(rows as u64, 1, max_per_dim)?))
+    Ok(Dispatch::new(
+        KernelKey::Softmax(if sp.mask { Variant::Masked } else { Variant::Plain }),
+        &params,
+        grid_1d(rows as u64, 1, max_per_dim)?,
+    )
+    .into())
 }

@@ -147,8 +147,12 @@ impl Bert {
         let v = self.dense(b, h, &format!("{p}.attention.self.value"), None)?;
         let (q, k, v) =
             (b.g.reshape(q, &[t, heads, hd])?, b.g.reshape(k, &[t, heads, hd])?, b.g.reshape(v, &[t, heads, hd])?);
-        let a =
-            b.g.attention(q, k, v, AttentionOptions { causal: false, scale: None, mask: None, keys: KeyRange::All, ..Default::default() })?;
+        let a = b.g.attention(
+            q,
+            k,
+            v,
+            AttentionOptions { causal: false, scale: None, mask: None, keys: KeyRange::All, ..Default::default() },
+        )?;
         let a = b.g.reshape(a, &[t, d])?;
         let o = self.dense(b, a, &format!("{p}.attention.output.dense"), None)?;
         let r = b.g.add(h, o)?;

@@ -1,6 +1,8 @@
 //! Shared test helpers: a GPU context (or a loud skip), seeded inputs, tolerant comparison.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webformer::Context;

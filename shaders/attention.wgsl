@@ -59,7 +59,6 @@ const BIG: f32 = 3.0e38;
 // Head size at most 256 (4 · MAX_D4): the decode kernel keeps the query in workgroup memory
 // and spreads the output's vec4 columns over its 64 invocations (and the prefill kernel
 // gives a query at most 4 invocations).
-const MAX_D4: u32 = 64u;
 // Every kernel: 64 invocations per workgroup, a multiple of every subgroup size we meet
 // (8 on lavapipe, 32 on NVIDIA, 64 on AMD).
 // Prefill workgroup memory: K and V tiles of 336 vec4 each (5.25 KiB each) and the tile's
@@ -67,17 +66,12 @@ const MAX_D4: u32 = 64u;
 // 15.8 KiB, within the 16 KiB that WebGPU guarantees. Keys per tile: bk = min(336 / rs, 21)
 // with rs = 16·T the padded row length in vec4: 21 keys for d <= 64, 10 for d <= 128, 5 for
 // d <= 256.
-const WG: u32 = 64u;
-// Prefill: 16 vec4 (64 head dimensions) of the query and of the output per invocation.
-const SLICE4: u32 = 16u;
-const TILE_VEC4: u32 = 336u;
-const PART_F32: u32 = 1344u;
-const MAX_BK: u32 = 21u;
-// Decode: 64 keys scored per step, one per invocation.
-const DWG: u32 = 64u;
+// Prefill: SLICE4 = 16 vec4 (64 head dimensions) of the query and of the output per invocation.
+// Decode: DWG = 64 keys scored per step, one per invocation.
+// MAX_D4, WG, SLICE4, TILE_VEC4, PART_F32, MAX_BK and DWG come from src/kernels/attention.rs
+// (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> q: array<vec4<f32>>;
 // k and v (bindings 4 and 5) and their loads `load_k`/`load_v` come from the prelude:
@@ -89,16 +83,12 @@ const DWG: u32 = 64u;
 // ---------------------------------------------------------------------------------------
 // Shared helpers
 
-fn flat_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.y * nwg.x + wid.x;
-}
-
 // Position of query 0.
 fn first_position() -> u32 {
     if (p.past_slot == NO_SLOT) {
         return p.past;
     }
-    return rt[p.past_slot / 4u][p.past_slot % 4u];
+    return runtime_slot(p.past_slot);
 }
 
 // Keys that exist: all rows of k, or a cache's first past + Lq rows. The host checks that

@@ -15,29 +15,28 @@ struct Params {
     slot: u32,       // write_rows: runtime slot holding the first destination row
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/copy.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> src: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn write_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let i = flat_group(wid, nwg) * WG + lid;
     if (i >= p.n) { return; }
-    let row = rt[p.slot / 4u][p.slot % 4u] + i / p.cols;
+    let row = runtime_slot(p.slot) + i / p.cols;
     // The host checks the start row when it sets the slot; this guard keeps a bad value from
     // writing outside the state buffer on backends without robust buffer access.
     if (row >= p.arg) { return; }
     dst[row * p.cols + i % p.cols] = src[i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let i = flat_group(wid, nwg) * WG + lid;
     // The grid is rounded up to whole workgroups: skip the excess.
     if (i >= p.n) { return; }
     dst[i] = src[p.arg * p.cols + i];

@@ -12,19 +12,18 @@ struct Params {
     slot: u32,       // runtime slot holding the first destination row
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/copy.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f16>;
 @group(0) @binding(3) var<storage, read> src: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn write_rows_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let i = flat_group(wid, nwg) * WG + lid;
     if (i >= p.n) { return; }
-    let row = rt[p.slot / 4u][p.slot % 4u] + i / p.cols;
+    let row = runtime_slot(p.slot) + i / p.cols;
     // As in copy.wgsl: a bad slot value must not write outside the state buffer.
     if (row >= p.arg) { return; }
     dst[row * p.cols + i % p.cols] = f16(src[i]);

@@ -13,20 +13,18 @@ struct Params {
     slot: u32,    // scale: runtime slot holding the factor as f32 bits, or NO_SLOT for `factor`
 }
 
-const NO_SLOT: u32 = 0xffffffffu;
-const WG: u32 = 256u;
+// WG and NO_SLOT come from src/kernels/elementwise.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 @group(0) @binding(3) var<storage, read> a: array<f32>;
 @group(0) @binding(4) var<storage, read> b: array<f32>;
 
 fn flat_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.y * nwg.x + wid.x) * WG + lid;
+    return flat_group(wid, nwg) * WG + lid;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
@@ -35,7 +33,7 @@ fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     out[i] = a[i] + b[i % p.n_b];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
@@ -43,19 +41,19 @@ fn mul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     out[i] = a[i] * b[i % p.n_b];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
     if (i >= p.n) { return; }
     var f = p.factor;
     if (p.slot != NO_SLOT) {
-        f = bitcast<f32>(rt[p.slot / 4u][p.slot % 4u]);
+        f = bitcast<f32>(runtime_slot(p.slot));
     }
     out[i] = a[i] * f;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gelu_erf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
@@ -63,7 +61,7 @@ fn gelu_erf(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     out[i] = gelu_erf_f(a[i]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn gelu_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
@@ -71,7 +69,7 @@ fn gelu_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     out[i] = gelu_tanh_f(a[i]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);
@@ -79,7 +77,7 @@ fn silu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     out[i] = silu_f(a[i]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wid, nwg, lid);

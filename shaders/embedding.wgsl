@@ -60,7 +60,7 @@ fn f16_to_f32(h: u32) -> f32 {
     return bitcast<f32>(((h & 0x8000u) << 16u) | ((e + 112u) << 23u) | (m << 13u));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn embedding_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, lid);
     if (e.inside) {
@@ -72,7 +72,7 @@ fn embedding_f32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn embedding_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, lid);
     if (e.inside) {
@@ -85,7 +85,7 @@ fn embedding_f16(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn embedding_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, lid);
     if (e.inside) {
@@ -102,7 +102,7 @@ fn embedding_q8_0(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn embedding_q4_1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let e = element(wid, lid);
     if (e.inside) {

@@ -2,8 +2,8 @@
 // the binding and dequantizing loads, defining the same functions as gemm_b32.wgsl. Weights are
 // one matrix (stride_b = 0) in the plane layout of src/kernels/quant.rs: quants of all blocks,
 // then the f32 scale d of every block, then (Q4_1) the f32 min m. Which type is read is decided
-// by `gemm_bq_q4_1()`, defined by the prelude before this one (gemm_bq8_0.wgsl or
-// gemm_bq4_1.wgsl); a constant, so the compiler drops the other branch.
+// by the constant `GEMM_BQ_Q4_1`, which src/kernels/mod.rs defines before this file in each
+// module, so the compiler drops the other branch.
 //
 // Dequantization is llama.cpp's: d·q (Q8_0, q signed 8-bit) and d·q + m (Q4_1, q 4-bit), the
 // product exact in f32, as in qmatmul.wgsl and the CPU reference.
@@ -16,7 +16,7 @@ fn gemm_bq_run(i: u32) -> vec4<f32> {
     let blocks = p.n * p.k / 32u;
     let blk = i / 32u;
     let e = i % 32u;
-    if (gemm_bq_q4_1()) {
+    if (GEMM_BQ_Q4_1) {
         // Word w of a block holds elements 4w .. 4w+3 in its low nibbles and 16+4w .. 16+4w+3
         // in its high nibbles.
         let q = b[blk * 4u + (e % 16u) / 4u];

@@ -47,7 +47,7 @@ struct GemmTile {
 // limit, still launch; the flat index rebuilt here may then run past the last tile (a partial
 // last row of workgroups): `batch >= p.batch` tells the caller to do nothing.
 fn gemm_tile(wid: vec3<u32>, nwg: vec3<u32>, rows: u32, cols: u32) -> GemmTile {
-    let t = wid.y * nwg.x + wid.x;
+    let t = flat_group(wid, nwg);
     let per_batch = p.tiles_m * p.tiles_n;
     let in_batch = t % per_batch;
     return GemmTile(t / per_batch, (in_batch % p.tiles_m) * rows, (in_batch / p.tiles_m) * cols);

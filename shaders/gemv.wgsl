@@ -33,8 +33,7 @@ struct Params {
     groups_x: u32,   // workgroups along x of the (wrapped) grid
 }
 
-const WG: u32 = 64u;
-const ROWS: u32 = 4u;
+// WG and ROWS come from src/kernels/gemv.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

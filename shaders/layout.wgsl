@@ -17,16 +17,16 @@ struct Params {
     in_strides: vec4<u32>,   // input stride (in elements) of the dimension output dim k reads
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/layout.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn permute(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * WG + lid;
+    let i = flat_group(wid, nwg) * WG + lid;
     // The grid is rounded up to whole workgroups (and whole rows of groups): skip the excess.
     if (i >= p.n) { return; }
     var rest = i;

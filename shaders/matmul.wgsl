@@ -27,7 +27,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> b: array<f32>;
 @group(0) @binding(5) var<storage, read> bias: array<f32>;
 
-const TILE: u32 = 16u;
+// TILE comes from src/kernels/matmul.rs (wgsl_consts).
 
 // One output element: where it goes, its column (for the bias) and its dot product.
 struct Dot {
@@ -38,7 +38,7 @@ struct Dot {
 }
 
 fn dot_at(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Dot {
-    let tile = wid.y * nwg.x + wid.x;
+    let tile = flat_group(wid, nwg);
     let tiles_m = (p.m + TILE - 1u) / TILE;
     let batch = tile / (tiles_m * p.tiles_n);
     let in_batch = tile % (tiles_m * p.tiles_n);
@@ -67,7 +67,7 @@ fn dot_at(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Dot {
 
 // Two entry points rather than a runtime flag: a shader that reads `bias` at all needs the
 // binding in its layout, and a plain matmul has no bias to bind.
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILE, TILE)
 fn matmul_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>) {
     let d = dot_at(wid, nwg, lid);
@@ -76,7 +76,7 @@ fn matmul_naive(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILE, TILE)
 fn matmul_naive_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_id) lid: vec3<u32>) {
     let d = dot_at(wid, nwg, lid);

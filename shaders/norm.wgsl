@@ -26,7 +26,7 @@ struct Params {
     eps: f32,
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/norm.rs (wgsl_consts).
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -61,10 +61,10 @@ fn workgroup_sum(v: f32, lid: u32) -> f32 {
     return total;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = flat_group(wid, nwg);
     // The wrapped grid may hold a few more workgroups than rows. The test is uniform across
     // the workgroup (it depends on the workgroup id only), so the barriers below stay legal.
     if (row >= p.rows) { return; }
@@ -90,10 +90,10 @@ fn layer_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rms_norm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = flat_group(wid, nwg);
     // Uniform early exit for the excess workgroups of the wrapped grid (see layer_norm).
     if (row >= p.rows) { return; }
     let base = row * p.n;

@@ -24,8 +24,7 @@ struct Params {
     groups_x: u32,   // workgroups along x of the (wrapped) grid
 }
 
-const BM: u32 = 64u;
-const BN: u32 = 64u;
+// BM and BN (the output tile) come from src/kernels/qmatmul.rs (wgsl_consts).
 const BK: u32 = 32u;
 
 @group(0) @binding(0) var<uniform> p: Params;

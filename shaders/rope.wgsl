@@ -30,12 +30,11 @@ struct Params {
     c: vec2<u32>,    // 1 / (2 pi) as a 64-bit fraction (lo, hi)
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/rope.rs (wgsl_consts).
 // 2 pi / 2^32: converts a signed 32-bit fraction of a turn to radians.
 const RAD_PER_UNIT: f32 = 1.4629180792671596e-9;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 
@@ -98,13 +97,13 @@ struct Pair {
 }
 
 fn locate(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, stride_adjacent: bool) -> Pair {
-    let k = (wid.y * nwg.x + wid.x) * WG + lid;
+    let k = flat_group(wid, nwg) * WG + lid;
     // The grid is rounded up to whole workgroups (and whole rows of them): skip the excess.
     if (k >= p.pairs) { return Pair(false, 0u, 0.0); }
     let th = k / p.half_d;           // token * H + head
     let i = k % p.half_d;            // pair within the head
     let t = th / p.heads;
-    let pos = rt[p.slot / 4u][p.slot % 4u] + t;
+    let pos = runtime_slot(p.slot) + t;
     let d = 2u * p.half_d;
     let first = select(th * d + i, th * d + 2u * i, stride_adjacent);
     return Pair(true, first, angle(i, pos));
@@ -119,7 +118,7 @@ fn rotate(first: u32, second: u32, a: f32) {
     y[second] = u * s + v * c;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rope_adjacent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let q = locate(wid, nwg, lid, true);
@@ -128,7 +127,7 @@ fn rope_adjacent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn rope_halves(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
     let q = locate(wid, nwg, lid, false);

@@ -55,14 +55,13 @@ struct Params {
     index_passes: u32,       // passes of the index search: base-16 digits of n - 1
 }
 
-const WG: u32 = 256u;
+// WG comes from src/kernels/sample.rs (wgsl_consts).
 const KEY_NEG_INF: u32 = 0x007fffffu;
 const KEY_POS_INF: u32 = 0xff800000u;
 const KEY_NONE: u32 = 0xffffffffu;   // a threshold past every sampling key
 const MIN_TEMPERATURE: f32 = 1e-20;  // below: greedy (keeps the division clear of subnormals)
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<uniform> rt: array<vec4<u32>, 4>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<storage, read> logits: array<f32>;
 
@@ -105,10 +104,6 @@ fn pcg(v: u32) -> u32 {
     let state = v * 747796405u + 2891336453u;
     let word = ((state >> ((state >> 28u) + 4u)) ^ state) * 277803737u;
     return (word >> 22u) ^ word;
-}
-
-fn runtime(slot: u32) -> u32 {
-    return rt[slot / 4u][slot % 4u];
 }
 
 // The row's largest key and the lowest index holding it, left in `winner` for everyone.
@@ -159,10 +154,10 @@ fn row_max(base: u32, lid: u32, sampling: bool) {
     workgroupBarrier();
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn argmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = flat_group(wid, nwg);
     // Excess workgroups of the wrapped grid leave; the test is uniform (workgroup id only),
     // so the barriers in row_max stay legal.
     if (row >= p.rows) { return; }
@@ -263,17 +258,17 @@ const STAGE_MASS: u32 = 1u;    // one pass: Z_k, the mass of {key >= tau_k}
 const STAGE_TOP_P: u32 = 2u;   // mass search for tau_c
 const STAGE_DRAW: u32 = 3u;    // index search for the drawn token
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let row = wid.y * nwg.x + wid.x;
+    let row = flat_group(wid, nwg);
     // Uniform early exit for the wrapped grid's excess workgroups (see argmax).
     if (row >= p.rows) { return; }
     let base = row * p.n;
     row_max(base, lid, true);
     // Uniform copies: the branches below decide whether the barriers that follow run.
     let win = workgroupUniformLoad(&winner);
-    let temp = bitcast<f32>(runtime(p.temperature_slot));
+    let temp = bitcast<f32>(runtime_slot(p.temperature_slot));
     if (!(temp >= MIN_TEMPERATURE) || p.top_k == 1u || win.x <= KEY_NEG_INF || win.x >= KEY_POS_INF) {
         if (lid == 0u) { out[row] = win.y; }
         return;
@@ -361,7 +356,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
             to_draw = true;
         }
         if (to_draw) {
-            let u = f32(pcg(pcg(runtime(p.seed_slot)) + row) >> 8u) * (1.0 / 16777216.0);
+            let u = f32(pcg(pcg(runtime_slot(p.seed_slot)) + row) >> 8u) * (1.0 / 16777216.0);
             draw_at = u * z_c;
             if (draw_at >= z_c) { draw_at = bitcast<f32>(bitcast<u32>(z_c) - 1u); }
             lo = 0u;

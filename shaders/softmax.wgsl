@@ -28,7 +28,7 @@ struct Params {
     mask_f32: u32,        // 1: the mask holds f32 bits (0.0 and -0.0 mask), else u32 (0 masks)
 }
 
-const WG: u32 = 64u;
+// WG comes from src/kernels/softmax.rs (wgsl_consts).
 // Marks a masked key in the output row between the two steps. Scores are clamped to
 // [-BIG, BIG] first, so no real score equals it (and an overflowing dot product, +-inf,
 // becomes a large finite score instead of making inf - inf = NaN later).
@@ -41,10 +41,6 @@ const BIG: f32 = 3.0e38;
 @group(0) @binding(4) var<storage, read> mask: array<u32>;
 
 var<workgroup> red: array<f32, WG>;
-
-fn row_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wid.y * nwg.x + wid.x;
-}
 
 // Tree reduction over the workgroup; every invocation gets the result. The trailing barrier
 // makes sure all have read red[0] before a following reduction overwrites it.
@@ -94,10 +90,10 @@ fn normalize(row: u32, lid: u32) {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
-    let row = row_index(wid, nwg);
+    let row = flat_group(wid, nwg);
     // The wrapped grid may hold more workgroups than rows (a partial last row of groups).
     // `row` is the same for the whole workgroup, so returning keeps the barriers uniform.
     if (row >= p.rows) { return; }
@@ -115,10 +111,10 @@ fn key_kept(j: u32) -> bool {
     return bits != 0u;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn softmax_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let row = row_index(wid, nwg);
+    let row = flat_group(wid, nwg);
     if (row >= p.rows) { return; }
     for (var j = lid; j < p.n; j = j + WG) {
         // The mask has one entry per key (shape [n]), shared by every row.

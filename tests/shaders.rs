@@ -1,7 +1,7 @@
 //! Portability guard: every WGSL file is parsed and validated by naga and translated to
 //! SPIR-V (Vulkan), MSL (Metal) and HLSL (DX12), so a backend breaks here, not on a user's machine.
 
-use webformer::kernels::{module_source, FAMILIES, SHADERS};
+use webformer::kernels::{compose, module_parts, module_source, Part, MODULES, SHADERS};
 
 fn translate(name: &str, src: &str) {
     let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
@@ -29,37 +29,35 @@ fn translate(name: &str, src: &str) {
 
 #[test]
 fn every_shader_translates_to_spirv_msl_hlsl() {
-    for (name, _) in FAMILIES {
+    for (name, _) in MODULES {
         translate(name, &module_source(name));
     }
-    // Preludes must also stand as libraries: each validates alone, or after just the preludes
-    // listed before it where a family lists it (gemm_b32 builds on gemm_common, which builds on
-    // activation), so no prelude depends on code that comes after it.
-    for (name, _) in SHADERS {
-        if !FAMILIES.iter().any(|(f, _)| f == name) {
-            let before = FAMILIES
-                .iter()
-                .find_map(|(_, pre)| pre.iter().position(|p| p == name).map(|i| &pre[..i]))
-                .unwrap_or(&[]);
-            // `enable` directives first, as kernels::module_source arranges them.
-            let (mut directives, mut lib) = (String::new(), String::new());
-            for p in before.iter().chain([name]) {
-                for line in SHADERS.iter().find(|(s, _)| s == p).map(|(_, src)| *src).unwrap_or("").lines() {
-                    let part = if line.starts_with("enable ") { &mut directives } else { &mut lib };
-                    part.push_str(line);
-                    part.push('\n');
-                }
-            }
-            let lib = directives + &lib;
+    // Preludes must also stand as libraries: every prefix of a module's parts validates alone,
+    // so no part depends on code that comes after it.
+    for (name, _) in MODULES {
+        let parts = [&[Part::File("common")], module_parts(name)].concat();
+        for end in 1..parts.len() {
+            let lib = compose(&parts[..end]);
             let module = naga::front::wgsl::parse_str(&lib)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(&lib)));
+                .unwrap_or_else(|e| panic!("{name} prefix: {}", e.emit_to_string(&lib)));
             naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default() | naga::valid::Capabilities::SHADER_FLOAT16,
+                naga::valid::Capabilities::default()
+                    | naga::valid::Capabilities::SHADER_FLOAT16
+                    | naga::valid::Capabilities::SUBGROUP,
             )
             .validate(&module)
-            .unwrap_or_else(|e| panic!("{name}.wgsl: {e}"));
+            .unwrap_or_else(|e| panic!("{name}: the first {end} parts do not validate: {e}"));
         }
+    }
+}
+
+#[test]
+fn every_file_is_part_of_a_module() {
+    for (file, _) in SHADERS {
+        let used = *file == "common"
+            || MODULES.iter().any(|(_, parts)| parts.iter().any(|p| matches!(p, Part::File(f) if f == file)));
+        assert!(used, "shaders/{file}.wgsl is in no module of kernels::MODULES");
     }
 }
 
@@ -80,4 +78,63 @@ fn every_file_in_shaders_is_embedded() {
         let file = std::fs::read_to_string(dir.join(format!("{name}.wgsl"))).unwrap();
         assert_eq!(&file, src, "{name}.wgsl differs from the embedded copy");
     }
+}
+
+/// Every kernel key against its module, through naga: the entry point exists, every storage
+/// binding it uses is one the executor binds (outputs read-write, then inputs read-only, as
+/// `io_counts` says), and its params uniform fits the 256-byte slot.
+#[test]
+fn every_kernel_key_matches_its_shader() {
+    use naga::{AddressSpace, StorageAccess};
+    use webformer::kernels::KernelKey;
+    let caps = naga::valid::Capabilities::default()
+        | naga::valid::Capabilities::SHADER_FLOAT16
+        | naga::valid::Capabilities::SUBGROUP;
+    let keys = KernelKey::all();
+    for key in &keys {
+        let src = module_source(key.family());
+        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{key:?}: {e}"));
+        let ep = module.entry_points.iter().position(|e| e.name == key.entry_point());
+        let ep = ep.unwrap_or_else(|| panic!("{key:?}: no entry point {} in {}", key.entry_point(), key.family()));
+        let uses = info.get_entry_point(ep);
+        let (n_out, n_in) = key.io_counts();
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        for (h, var) in module.global_variables.iter() {
+            let Some(rb) = &var.binding else { continue };
+            if uses[h].is_empty() {
+                continue;
+            }
+            let what = format!(
+                "{key:?} ({}): {} at binding {}",
+                key.entry_point(),
+                var.name.as_deref().unwrap_or("?"),
+                rb.binding
+            );
+            match var.space {
+                AddressSpace::Uniform => {
+                    assert!(rb.binding <= 1, "{what}: uniforms are bindings 0 (params) and 1 (runtime)");
+                    assert!(
+                        layouter[var.ty].size <= 256,
+                        "{what}: params of {} bytes exceed the 256-byte slot",
+                        layouter[var.ty].size
+                    );
+                }
+                AddressSpace::Storage { access } => {
+                    let j = rb.binding.checked_sub(2).unwrap_or_else(|| panic!("{what}: storage below binding 2"));
+                    assert!(
+                        j < n_out + n_in,
+                        "{what}: beyond the {n_out} outputs and {n_in} inputs the executor binds"
+                    );
+                    let writable = access.contains(StorageAccess::STORE);
+                    assert_eq!(writable, j < n_out, "{what}: outputs are read-write and inputs read-only");
+                }
+                _ => {}
+            }
+        }
+    }
+    eprintln!("{} kernel keys checked", keys.len());
 }

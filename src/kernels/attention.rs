@@ -221,3 +221,16 @@ fn choose(ctx: &Context, a: &AttentionParams, lq: usize, lk: usize) -> Option<u3
         AttentionImpl::Auto => (matches!(a.keys, KeyRange::Runtime(_)) && lq <= DECODE_MAX_QUERIES).then(auto_parts),
     }
 }
+
+/// The constants shaders/attention.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[
+        ("MAX_D4", (MAX_HEAD_DIM / 4) as u64),
+        ("WG", WORKGROUP as u64),
+        ("SLICE4", (SLICE / 4) as u64),
+        ("TILE_VEC4", TILE_VEC4 as u64),
+        ("PART_F32", PART_F32 as u64),
+        ("MAX_BK", MAX_TILE_KEYS as u64),
+        ("DWG", DECODE_STEP as u64),
+    ])
+}

@@ -85,3 +85,8 @@ fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Di
         Params { n: as_u32("rows output", n)?, cols: as_u32("rows columns", src[src.len() - 1])?, arg: start, slot: 0 };
     Ok(Dispatch::new(KernelKey::Copy(Variant::Rows), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))
 }
+
+/// The constants shaders/copy.wgsl and copy_f16.wgsl share with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

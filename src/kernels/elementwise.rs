@@ -80,3 +80,8 @@ pub fn lower(cx: &Cx, op: &Elementwise) -> Result<Lowered> {
     };
     Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, cx.max_per_dim())?).into())
 }
+
+/// The constants shaders/elementwise.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64), ("NO_SLOT", NO_SLOT as u64)])
+}

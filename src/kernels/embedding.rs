@@ -73,3 +73,8 @@ pub fn lower(cx: &Cx) -> Result<Lowered> {
     };
     Ok(Dispatch::new(KernelKey::Embedding(variant), &params, workgroups).into())
 }
+
+/// The constants shaders/embedding.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

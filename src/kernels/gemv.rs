@@ -186,3 +186,8 @@ pub fn lower(
     };
     Ok(Dispatch::new(KernelKey::Gemv(Variant { weight, reduce, bias }), &params, workgroups))
 }
+
+/// The constants the GEMV shaders share with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64), ("ROWS", ROWS as u64)])
+}

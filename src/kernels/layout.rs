@@ -49,3 +49,8 @@ pub fn lower(cx: &Cx, p: &Permute) -> Result<Lowered> {
     }
     Ok(Dispatch::new(KernelKey::Layout(Variant::Permute), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?).into())
 }
+
+/// The constants shaders/layout.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

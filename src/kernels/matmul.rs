@@ -154,3 +154,8 @@ pub fn naive(
     let tiles = (n.div_ceil(TILE as usize) * m.div_ceil(TILE as usize)) as u64 * batch as u64;
     Ok(Dispatch::new(KernelKey::Matmul(Variant::Naive { bias }), &params, grid_1d(tiles, 1, max_per_dim)?))
 }
+
+/// The constants shaders/matmul.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("TILE", TILE as u64)])
+}

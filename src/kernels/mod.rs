@@ -26,6 +26,7 @@ use crate::tensor::{DType, HostData};
 
 /// Every WGSL file, by stem, embedded so that wasm needs no file access.
 pub const SHADERS: &[(&str, &str)] = &[
+    ("common", include_str!("../../shaders/common.wgsl")),
     ("activation", include_str!("../../shaders/activation.wgsl")),
     ("elementwise", include_str!("../../shaders/elementwise.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
@@ -36,7 +37,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("attention_kv32", include_str!("../../shaders/attention_kv32.wgsl")),
     ("attention_kv16", include_str!("../../shaders/attention_kv16.wgsl")),
     ("attention", include_str!("../../shaders/attention.wgsl")),
-    ("attention_f16", include_str!("../../shaders/attention_f16.wgsl")),
     ("gemv", include_str!("../../shaders/gemv.wgsl")),
     ("gemv_subgroup", include_str!("../../shaders/gemv_subgroup.wgsl")),
     ("gemv_f16", include_str!("../../shaders/gemv_f16.wgsl")),
@@ -51,69 +51,116 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
-    ("gemm_f16", include_str!("../../shaders/gemm_f16.wgsl")),
-    ("gemm_f16_subgroup", include_str!("../../shaders/gemm_f16_subgroup.wgsl")),
-    ("gemm_bq8_0", include_str!("../../shaders/gemm_bq8_0.wgsl")),
-    ("gemm_bq4_1", include_str!("../../shaders/gemm_bq4_1.wgsl")),
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
-    ("gemm_q8_0_subgroup", include_str!("../../shaders/gemm_q8_0_subgroup.wgsl")),
-    ("gemm_q4_1_subgroup", include_str!("../../shaders/gemm_q4_1_subgroup.wgsl")),
 ];
 
-/// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
-/// include, so shared helpers are composed here.
-pub const FAMILIES: &[(&str, &[&str])] = &[
-    ("elementwise", &["activation"]),
-    ("matmul", &["activation"]),
-    ("copy", &[]),
-    ("copy_f16", &[]),
-    ("softmax", &[]),
-    ("layout", &[]),
-    // K and V come through attention_kv32 (f32) or attention_kv16 (f16 caches).
-    ("attention", &["attention_kv32"]),
-    ("attention_f16", &["attention_kv16", "attention"]),
+/// One part of a shader module: a file of shaders/, or WGSL text made in Rust (constants the
+/// Rust side also uses, so that they are defined once; small switches such as a block type).
+#[derive(Clone, Copy)]
+pub enum Part {
+    File(&'static str),
+    Text(&'static str),
+    Consts(fn() -> String),
+}
+
+use Part::{Consts, File, Text};
+
+/// Shader modules and their parts, in order. WGSL has no include, so modules are composed here;
+/// every module starts with shaders/common.wgsl (the runtime-slot binding and helpers).
+pub const MODULES: &[(&str, &[Part])] = &[
+    ("elementwise", &[Consts(elementwise::wgsl_consts), File("activation"), File("elementwise")]),
+    ("matmul", &[Consts(matmul::wgsl_consts), File("activation"), File("matmul")]),
+    ("copy", &[Consts(copy::wgsl_consts), File("copy")]),
+    ("copy_f16", &[Consts(copy::wgsl_consts), File("copy_f16")]),
+    ("softmax", &[Consts(softmax::wgsl_consts), File("softmax")]),
+    ("layout", &[Consts(layout::wgsl_consts), File("layout")]),
+    // K and V come through attention_kv32 (f32) or attention_kv16 (f16 caches; SHADER_F16).
+    ("attention", &[Consts(attention::wgsl_consts), File("attention_kv32"), File("attention")]),
+    ("attention_f16", &[Consts(attention::wgsl_consts), File("attention_kv16"), File("attention")]),
     // The GEMV modules share gemv.wgsl's body; the subgroup and f16 files add entry points.
-    ("gemv", &["activation"]),
-    ("gemv_subgroup", &["activation", "gemv"]),
-    ("gemv_f16", &["activation", "gemv"]),
-    ("gemv_f16_subgroup", &["activation", "gemv", "gemv_subgroup", "gemv_f16"]),
-    ("qmatmul", &["activation"]),
-    ("embedding", &[]),
-    ("norm", &[]),
-    ("rope", &[]),
-    ("sample", &[]),
-    // The GEMM kernels take B through gemm_b32 (f32) or gemm_b16 (f16); the f16 families reuse
-    // the kernel files as preludes (see kernels::gemm).
-    ("gemm", &["activation", "gemm_common", "gemm_b32"]),
-    ("gemm_subgroup", &["activation", "gemm_common", "gemm_b32"]),
-    ("gemm_f16", &["activation", "gemm_common", "gemm_b16", "gemm"]),
-    ("gemm_f16_subgroup", &["activation", "gemm_common", "gemm_b16", "gemm_subgroup"]),
-    // Quantized B (prefill on CPU adapters): gemm_bq.wgsl's loads, the file naming the type.
-    ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq8_0", "gemm_bq", "gemm_subgroup"]),
-    ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq4_1", "gemm_bq", "gemm_subgroup"]),
+    ("gemv", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv")]),
+    ("gemv_subgroup", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv"), File("gemv_subgroup")]),
+    ("gemv_f16", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv"), File("gemv_f16")]),
+    (
+        "gemv_f16_subgroup",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv"),
+            File("gemv_subgroup"),
+            File("gemv_f16"),
+            File("gemv_f16_subgroup"),
+        ],
+    ),
+    ("qmatmul", &[Consts(qmatmul::wgsl_consts), File("activation"), File("qmatmul")]),
+    ("embedding", &[Consts(embedding::wgsl_consts), File("embedding")]),
+    ("norm", &[Consts(norm::wgsl_consts), File("norm")]),
+    ("rope", &[Consts(rope::wgsl_consts), File("rope")]),
+    ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
+    // The GEMM kernels take B through gemm_b32 (f32), gemm_b16 (f16) or gemm_bq (GGUF blocks,
+    // the block type chosen by a constant so the compiler drops the other type's branch).
+    ("gemm", &[File("activation"), File("gemm_common"), File("gemm_b32"), File("gemm")]),
+    ("gemm_subgroup", &[File("activation"), File("gemm_common"), File("gemm_b32"), File("gemm_subgroup")]),
+    ("gemm_f16", &[File("activation"), File("gemm_common"), File("gemm_b16"), File("gemm")]),
+    ("gemm_f16_subgroup", &[File("activation"), File("gemm_common"), File("gemm_b16"), File("gemm_subgroup")]),
+    (
+        "gemm_q8_0_subgroup",
+        &[File("activation"), File("gemm_common"), Text(BQ_Q8_0), File("gemm_bq"), File("gemm_subgroup")],
+    ),
+    (
+        "gemm_q4_1_subgroup",
+        &[File("activation"), File("gemm_common"), Text(BQ_Q4_1), File("gemm_bq"), File("gemm_subgroup")],
+    ),
 ];
+
+/// The block type of gemm_bq.wgsl's loads.
+const BQ_Q8_0: &str = "const GEMM_BQ_Q4_1: bool = false;\n";
+const BQ_Q4_1: &str = "const GEMM_BQ_Q4_1: bool = true;\n";
+
+/// WGSL `const` declarations of u32 values, for `Part::Consts`.
+pub fn wgsl_u32(items: &[(&str, u64)]) -> String {
+    items.iter().map(|(name, v)| format!("const {name}: u32 = {v}u;\n")).collect()
+}
 
 fn file(stem: &str) -> &'static str {
     SHADERS.iter().find(|(s, _)| *s == stem).map(|(_, src)| *src).unwrap_or("")
 }
 
-/// The full WGSL of a family's module: its preludes, then its own file.
+/// The WGSL text of one part.
+pub fn part_source(part: &Part) -> Cow<'static, str> {
+    match part {
+        File(stem) => Cow::Borrowed(file(stem)),
+        Text(t) => Cow::Borrowed(t),
+        Consts(f) => Cow::Owned(f()),
+    }
+}
+
+/// The parts of module `name` (empty for an unknown name).
+pub fn module_parts(name: &str) -> &'static [Part] {
+    MODULES.iter().find(|(s, _)| *s == name).map(|(_, p)| *p).unwrap_or(&[])
+}
+
+/// The full WGSL of a module: shaders/common.wgsl, then its parts in order.
 ///
 /// WGSL wants `enable` directives before every declaration, so those of all parts are
 /// hoisted to the top (once each). `enable subgroups;` is kept only on wasm32: browsers
 /// require it, while naga 30 rejects it as unimplemented and gates subgroup operations on the
 /// device's SUBGROUP feature instead.
-pub fn module_source(stem: &str) -> String {
-    let preludes = FAMILIES.iter().find(|(s, _)| *s == stem).map(|(_, p)| *p).unwrap_or(&[]);
-    let mut enables: Vec<&str> = Vec::new();
+pub fn module_source(name: &str) -> String {
+    compose(&[&[File("common")], module_parts(name)].concat())
+}
+
+/// Joins parts into one module source, `enable` directives first.
+pub fn compose(parts: &[Part]) -> String {
+    let mut enables: Vec<String> = Vec::new();
     let mut body = String::new();
-    for part in preludes.iter().copied().chain([stem]) {
-        for line in file(part).lines() {
+    for part in parts {
+        for line in part_source(part).lines() {
             let t = line.trim();
             if t.starts_with("enable ") && t.ends_with(';') {
                 let keep = t != "enable subgroups;" || cfg!(target_arch = "wasm32");
-                if keep && !enables.contains(&t) {
-                    enables.push(t);
+                if keep && !enables.iter().any(|e| e == t) {
+                    enables.push(t.to_string());
                 }
                 continue;
             }
@@ -123,7 +170,7 @@ pub fn module_source(stem: &str) -> String {
     }
     let mut src = String::new();
     for e in enables {
-        src.push_str(e);
+        src.push_str(&e);
         src.push('\n');
     }
     src.push_str(&body);
@@ -203,6 +250,66 @@ impl KernelKey {
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
         }
+    }
+}
+
+impl KernelKey {
+    /// Every kernel key there is (each compiles to one pipeline), for tests that walk them all.
+    pub fn all() -> Vec<KernelKey> {
+        use DType::{F16, F32, Q4_1, Q8_0};
+        let mut keys = Vec::new();
+        let tf = [false, true];
+        for v in [
+            elementwise::Variant::Add,
+            elementwise::Variant::Mul,
+            elementwise::Variant::Scale,
+            elementwise::Variant::GeluErf,
+            elementwise::Variant::GeluTanh,
+            elementwise::Variant::Silu,
+            elementwise::Variant::Relu,
+        ] {
+            keys.push(KernelKey::Elementwise(v));
+        }
+        keys.extend(tf.map(|bias| KernelKey::Matmul(matmul::Variant::Naive { bias })));
+        for v in [copy::Variant::WriteRows, copy::Variant::WriteRowsF16, copy::Variant::Rows] {
+            keys.push(KernelKey::Copy(v));
+        }
+        keys.extend([softmax::Variant::Plain, softmax::Variant::Masked].map(KernelKey::Softmax));
+        keys.push(KernelKey::Layout(layout::Variant::Permute));
+        for (mask, kv_f16) in tf.iter().flat_map(|&m| tf.map(|k| (m, k))) {
+            keys.push(KernelKey::Attention(attention::Variant::Prefill { mask, kv_f16 }));
+            keys.push(KernelKey::Attention(attention::Variant::Decode { mask, kv_f16 }));
+        }
+        keys.push(KernelKey::Attention(attention::Variant::Merge));
+        use gemv::{Reduce, Weight};
+        for weight in [Weight::F32, Weight::F32x4, Weight::F16, Weight::F16x4, Weight::Q8_0, Weight::Q4_1] {
+            for reduce in [Reduce::Shared, Reduce::Subgroup] {
+                keys.extend(tf.map(|bias| KernelKey::Gemv(gemv::Variant { weight, reduce, bias })));
+            }
+        }
+        for bias in tf {
+            keys.push(KernelKey::QMatmul(qmatmul::Variant::Q8_0 { bias }));
+            keys.push(KernelKey::QMatmul(qmatmul::Variant::Q4_1 { bias }));
+        }
+        use embedding::Variant as E;
+        keys.extend([E::F32, E::F16, E::Q8_0, E::Q4_1].map(KernelKey::Embedding));
+        keys.extend([norm::Variant::LayerNorm, norm::Variant::RmsNorm].map(KernelKey::Norm));
+        keys.extend([rope::Variant::Adjacent, rope::Variant::Halves].map(KernelKey::Rope));
+        keys.extend([sample::Variant::Argmax, sample::Variant::Sample].map(KernelKey::Sample));
+        let gemms = [
+            (gemm::Kernel::Tiled, F32),
+            (gemm::Kernel::Tiled, F16),
+            (gemm::Kernel::Subgroup, F32),
+            (gemm::Kernel::Subgroup, F16),
+            (gemm::Kernel::Subgroup, Q8_0),
+            (gemm::Kernel::Subgroup, Q4_1),
+        ];
+        for (kernel, b) in gemms {
+            for (trans_b, bias) in tf.iter().flat_map(|&t| tf.map(|b| (t, b))) {
+                keys.push(KernelKey::Gemm(gemm::Variant { kernel, b, trans_b, bias }));
+            }
+        }
+        keys
     }
 }
 

@@ -58,3 +58,8 @@ pub fn lower(cx: &Cx, op: &Norm) -> Result<Lowered> {
         Params { rows: as_u32(&format!("{name} rows"), rows)?, n: as_u32(&format!("{name} row length"), n)?, eps };
     Ok(Dispatch::new(KernelKey::Norm(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?).into())
 }
+
+/// The constants shaders/norm.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

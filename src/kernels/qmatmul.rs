@@ -99,3 +99,8 @@ pub fn lower(
     };
     Ok(Dispatch::new(KernelKey::QMatmul(variant), &params, workgroups))
 }
+
+/// The constants shaders/qmatmul.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("BM", TILE_M as u64), ("BN", TILE_N as u64)])
+}

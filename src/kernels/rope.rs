@@ -66,3 +66,8 @@ pub fn lower(cx: &Cx, op: &RopeParams) -> Result<Lowered> {
     };
     Ok(Dispatch::new(KernelKey::Rope(variant), &params, grid_1d(pairs as u64, WORKGROUP, max_per_dim)?).into())
 }
+
+/// The constants shaders/rope.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

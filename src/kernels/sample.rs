@@ -75,3 +75,8 @@ pub fn lower(cx: &Cx, op: &SampleOp) -> Result<Lowered> {
     };
     Ok(Dispatch::new(KernelKey::Sample(variant), &params, grid_1d(rows as u64, 1, max_per_dim)?).into())
 }
+
+/// The constants shaders/sample.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

@@ -71,3 +71,8 @@ pub fn lower(cx: &Cx, sp: &SoftmaxParams) -> Result<Lowered> {
     )
     .into())
 }
+
+/// The constants shaders/softmax.wgsl shares with this module.
+pub fn wgsl_consts() -> String {
+    super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}

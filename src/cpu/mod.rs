@@ -13,6 +13,7 @@ pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod sort;
 
 use crate::error::Error;
 use crate::error::Result;
@@ -61,6 +62,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Norm(o) => norm::eval(cx, o),
         Op::Rope(o) => rope::eval(cx, o),
         Op::Sample(o) => sample::eval(cx, o),
+        Op::Sort(o) => sort::eval(cx, o),
         Op::Reshape => Ok(inputs[0].clone()),
     }
 }

@@ -15,12 +15,14 @@
 mod attention;
 mod op;
 pub mod plan;
+mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
 pub use op::{
     Activation, AttentionImpl, AttentionParams, CopyOp, Elementwise, KeyRange, MatmulImpl, MatmulParams, Norm, Op,
     Permute, RopeMode, RopeParams, SampleOp, Scalar, SoftmaxParams,
 };
+pub use sort::SortOp;
 
 use std::fmt::Write;
 use std::sync::Arc;

@@ -82,6 +82,8 @@ pub enum Op {
     /// Rotary position embedding of x [T, H, d].
     Rope(RopeParams),
     Sample(SampleOp),
+    /// Sorting and permutations of u32 rows (argsort, inverse, gather): see `Graph::argsort`.
+    Sort(super::SortOp),
 }
 
 /// Pointwise ops (family elementwise).
@@ -230,6 +232,7 @@ impl Op {
             Op::Rope(RopeParams { mode: RopeMode::Halves, .. }) => "rope_halves",
             Op::Sample(SampleOp::Argmax) => "argmax",
             Op::Sample(SampleOp::Draw { .. }) => "sample",
+            Op::Sort(s) => s.name(),
         }
     }
 }

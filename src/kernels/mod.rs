@@ -16,6 +16,7 @@ pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod sort;
 
 use std::borrow::Cow;
 
@@ -52,6 +53,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm", include_str!("../../shaders/gemm.wgsl")),
     ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
+    ("sort", include_str!("../../shaders/sort.wgsl")),
 ];
 
 /// One part of a shader module: a file of shaders/, or WGSL text made in Rust (constants the
@@ -97,6 +99,7 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("norm", &[Consts(norm::wgsl_consts), File("norm")]),
     ("rope", &[Consts(rope::wgsl_consts), File("rope")]),
     ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
+    ("sort", &[Consts(sort::wgsl_consts), File("sort")]),
     // The GEMM kernels take B through gemm_b32 (f32), gemm_b16 (f16) or gemm_bq (GGUF blocks,
     // the block type chosen by a constant so the compiler drops the other type's branch).
     ("gemm", &[File("activation"), File("gemm_common"), File("gemm_b32"), File("gemm")]),
@@ -193,6 +196,7 @@ pub enum KernelKey {
     Rope(rope::Variant),
     Sample(sample::Variant),
     Gemm(gemm::Variant),
+    Sort(sort::Variant),
 }
 
 impl KernelKey {
@@ -212,6 +216,7 @@ impl KernelKey {
             KernelKey::Rope(_) => "rope",
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
+            KernelKey::Sort(_) => "sort",
         }
     }
 
@@ -230,6 +235,7 @@ impl KernelKey {
             KernelKey::Rope(v) => v.entry_point(),
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
+            KernelKey::Sort(v) => v.entry_point(),
         }
     }
 
@@ -249,6 +255,7 @@ impl KernelKey {
             KernelKey::Rope(_) => (1, 1),
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
+            KernelKey::Sort(v) => v.io_counts(),
         }
     }
 }
@@ -296,6 +303,7 @@ impl KernelKey {
         keys.extend([norm::Variant::LayerNorm, norm::Variant::RmsNorm].map(KernelKey::Norm));
         keys.extend([rope::Variant::Adjacent, rope::Variant::Halves].map(KernelKey::Rope));
         keys.extend([sample::Variant::Argmax, sample::Variant::Sample].map(KernelKey::Sample));
+        keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
         let gemms = [
             (gemm::Kernel::Tiled, F32),
             (gemm::Kernel::Tiled, F16),
@@ -444,6 +452,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Norm(o) => norm::lower(cx, o),
         Op::Rope(o) => rope::lower(cx, o),
         Op::Sample(o) => sample::lower(cx, o),
+        Op::Sort(o) => sort::lower(cx, o),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
     }
 }

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::harness::{check as check_op, ids, uniform, OpTest, Tol};
 use common::{block, gpu, seed};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -182,6 +183,30 @@ fn gather_rows_grid_wraps_past_65535_workgroups() {
     let want = cpu::sort::gather_rows(&x, &idx, n, m, d);
     let bad = got.iter().zip(&want).position(|(g, w)| g.to_bits() != w.to_bits());
     assert!(bad.is_none(), "gather_rows: element {bad:?} differs from the reference");
+}
+
+/// The ops as graphs see them, on the op-test harness: GPU against the CPU executor (the
+/// `cpu::eval` registry), composed as Reformer composes them.
+#[test]
+fn sort_ops_on_the_harness() {
+    let Some(ctx) = gpu() else { return };
+    let s = seed("sort_harness");
+    for (i, &(rows, n)) in [(1, 1), (2, 257), (3, 2100)].iter().enumerate() {
+        let (shape, s) = (shape_of(rows, n), s + 10 * i as u64);
+        let case =
+            |what: &str, inputs| OpTest { what: format!("{what} {shape:?}"), inputs, runtime: vec![], tol: Tol::Exact };
+        check_op(&ctx, &case("argsort", vec![ids("keys", &shape, 7)]), s, |g, x| g.argsort(x[0]));
+        check_op(&ctx, &case("argsort then inverse", vec![ids("keys", &shape, 1000)]), s + 1, |g, x| {
+            let perm = g.argsort_bits(x[0], 10)?;
+            g.inverse_permutation(perm)
+        });
+        let xs = if rows == 1 { vec![n, 3] } else { vec![rows, n, 3] };
+        let inputs = vec![uniform("x", &xs, -1.0, 1.0), ids("keys", &shape, 50)];
+        check_op(&ctx, &case("gather_rows by argsort", inputs), s + 2, |g, x| {
+            let perm = g.argsort(x[1])?;
+            g.gather_rows(x[0], perm)
+        });
+    }
 }
 
 /// The size Reformer needs (8 heads x 4 rounds x 65,536 tokens), about 10 s on lavapipe:

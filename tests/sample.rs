@@ -165,7 +165,7 @@ fn check_against_reference(
     seeds: &[u32],
     data_seed: u64,
 ) -> (usize, usize) {
-    let x = logits(data_seed, rows * n, data_seed % 2 == 0);
+    let x = logits(data_seed, rows * n, data_seed.is_multiple_of(2));
     let mut smp = Sampler::new(ctx, rows, n, top_k, top_p);
     let (mut compared, mut total) = (0, 0);
     for &seed in seeds {

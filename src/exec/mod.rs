@@ -86,7 +86,10 @@ pub async fn compare(
     for &id in &plan.order {
         let g = gpu.read(id).await?.to_f32();
         let c = cpu.value(id)?.to_f32();
-        let bad = g.iter().zip(&c).position(|(g, c)| !((g - c).abs() <= atol + rtol * c.abs()));
+        let bad = g.iter().zip(&c).position(|(g, c)| {
+            let diff = (g - c).abs();
+            diff.is_nan() || diff > atol + rtol * c.abs()
+        });
         if let Some(index) = bad {
             return Ok(Some(Mismatch { node: id, label: graph.node(id).label(), index, gpu: g[index], cpu: c[index] }));
         }

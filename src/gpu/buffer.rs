@@ -35,7 +35,7 @@ pub(crate) fn storage(ctx: &Context, bytes: u64, label: &str) -> Result<wgpu::Bu
 
 /// Writes `bytes` at the start of `buffer`, padding to a multiple of 4 as wgpu requires.
 pub(crate) fn upload(ctx: &Context, buffer: &wgpu::Buffer, bytes: &[u8]) {
-    if bytes.len() % 4 == 0 {
+    if bytes.len().is_multiple_of(4) {
         ctx.queue.write_buffer(buffer, 0, bytes);
     } else {
         let mut v = bytes.to_vec();

@@ -218,7 +218,7 @@ impl Graph {
             ));
         }
         let dtype = data.dtype();
-        if dtype.is_quantized() && shape[shape.len() - 1] % crate::tensor::QK != 0 {
+        if dtype.is_quantized() && !shape[shape.len() - 1].is_multiple_of(crate::tensor::QK) {
             return Err(shape_err(
                 "weight",
                 format!(

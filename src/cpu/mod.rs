@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod gemm;
 pub mod layout;
+pub mod lsh;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
@@ -32,6 +33,9 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
             });
         };
         return Ok(HostData::F32(embedding::embedding(inputs[0], shapes[0][0], shapes[0][1], ids)));
+    }
+    if let Op::Lsh(l) = op {
+        return lsh::eval(l, inputs, shapes);
     }
     let f = |i: usize| inputs[i].as_f32(op.name());
     if let (Op::WriteRows { slot }, HostData::F16(state)) = (op, inputs[0]) {
@@ -93,7 +97,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
         Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
         Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
-        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } => unreachable!("handled above"),
+        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } | Op::Lsh(_) => unreachable!("handled above"),
     }))
 }
 

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub use super::lsh::LshOp;
+
 /// A scalar argument fixed when the graph is built, or read from a runtime slot on every run
 /// (e.g. a sampling temperature the caller changes between steps without rebuilding the plan).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -127,6 +129,9 @@ pub enum Op {
         temperature_slot: u32,
         seed_slot: u32,
     },
+    /// Reformer attention (kernel family `lsh`): hashing, chunked attention over the sorted
+    /// order, combination of rounds, local attention. See `graph::lsh`.
+    Lsh(LshOp),
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -206,6 +211,7 @@ impl Op {
             Op::Rope { mode: RopeMode::Halves, .. } => "rope_halves",
             Op::Argmax => "argmax",
             Op::Sample { .. } => "sample",
+            Op::Lsh(l) => l.name(),
         }
     }
 }

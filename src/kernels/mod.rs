@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod gemm;
 pub mod gemv;
 pub mod layout;
+pub mod lsh;
 pub mod matmul;
 pub mod norm;
 pub mod qmatmul;
@@ -46,6 +47,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("norm", include_str!("../../shaders/norm.wgsl")),
     ("rope", include_str!("../../shaders/rope.wgsl")),
     ("sample", include_str!("../../shaders/sample.wgsl")),
+    ("lsh", include_str!("../../shaders/lsh.wgsl")),
     ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
     ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
     ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
@@ -82,6 +84,7 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     ("norm", &[]),
     ("rope", &[]),
     ("sample", &[]),
+    ("lsh", &[]),
     // The GEMM kernels take B through gemm_b32 (f32) or gemm_b16 (f16); the f16 families reuse
     // the kernel files as preludes (see kernels::gemm).
     ("gemm", &["activation", "gemm_common", "gemm_b32"]),
@@ -146,6 +149,7 @@ pub enum KernelKey {
     Rope(rope::Variant),
     Sample(sample::Variant),
     Gemm(gemm::Variant),
+    Lsh(lsh::Variant),
 }
 
 impl KernelKey {
@@ -165,6 +169,7 @@ impl KernelKey {
             KernelKey::Rope(_) => "rope",
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
+            KernelKey::Lsh(_) => "lsh",
         }
     }
 
@@ -183,6 +188,7 @@ impl KernelKey {
             KernelKey::Rope(v) => v.entry_point(),
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
+            KernelKey::Lsh(v) => v.entry_point(),
         }
     }
 
@@ -202,6 +208,7 @@ impl KernelKey {
             KernelKey::Rope(_) => (1, 1),
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
+            KernelKey::Lsh(v) => (1, v.n_inputs()),
         }
     }
 }
@@ -319,6 +326,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max)?.into(),
         Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
         Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
+        Op::Lsh(ref l) => lsh::lower(l, inputs, out, max)?,
     })
 }
 

@@ -15,9 +15,11 @@
 mod attention;
 mod op;
 pub mod plan;
+mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
 pub use op::{Activation, AttentionImpl, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
+pub use sort::SortOp;
 
 use std::fmt::Write;
 use std::sync::Arc;

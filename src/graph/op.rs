@@ -127,6 +127,8 @@ pub enum Op {
         temperature_slot: u32,
         seed_slot: u32,
     },
+    /// Sorting and permutations of u32 rows (argsort, inverse, gather): see `Graph::argsort`.
+    Sort(super::SortOp),
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -206,6 +208,7 @@ impl Op {
             Op::Rope { mode: RopeMode::Halves, .. } => "rope_halves",
             Op::Argmax => "argmax",
             Op::Sample { .. } => "sample",
+            Op::Sort(s) => s.name(),
         }
     }
 }

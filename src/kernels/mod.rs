@@ -16,6 +16,7 @@ pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod sort;
 
 use std::borrow::Cow;
 
@@ -58,6 +59,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
     ("gemm_q8_0_subgroup", include_str!("../../shaders/gemm_q8_0_subgroup.wgsl")),
     ("gemm_q4_1_subgroup", include_str!("../../shaders/gemm_q4_1_subgroup.wgsl")),
+    ("sort", include_str!("../../shaders/sort.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -91,6 +93,7 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     // Quantized B (prefill on CPU adapters): gemm_bq.wgsl's loads, the file naming the type.
     ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq8_0", "gemm_bq", "gemm_subgroup"]),
     ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq4_1", "gemm_bq", "gemm_subgroup"]),
+    ("sort", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -146,6 +149,7 @@ pub enum KernelKey {
     Rope(rope::Variant),
     Sample(sample::Variant),
     Gemm(gemm::Variant),
+    Sort(sort::Variant),
 }
 
 impl KernelKey {
@@ -165,6 +169,7 @@ impl KernelKey {
             KernelKey::Rope(_) => "rope",
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
+            KernelKey::Sort(_) => "sort",
         }
     }
 
@@ -183,6 +188,7 @@ impl KernelKey {
             KernelKey::Rope(v) => v.entry_point(),
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
+            KernelKey::Sort(v) => v.entry_point(),
         }
     }
 
@@ -202,6 +208,7 @@ impl KernelKey {
             KernelKey::Rope(_) => (1, 1),
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
+            KernelKey::Sort(v) => v.io_counts(),
         }
     }
 }
@@ -319,6 +326,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max)?.into(),
         Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
         Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
+        Op::Sort(ref s) => sort::lower(s, inputs, out, max)?,
     })
 }
 

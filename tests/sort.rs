@@ -128,8 +128,10 @@ fn check(ctx: &Context, rows: usize, n: usize, key_bits: u32, keys: Keys, seed: 
 fn argsort_matches_reference_on_awkward_sizes() {
     let Some(ctx) = gpu() else { return };
     let s = seed("argsort");
-    // 1, 2, a prime, one tile and just over it, several tiles with a ragged end, batches.
-    let sizes = [(1, 1), (1, 2), (1, 1009), (1, 2048), (1, 2049), (3, 300), (5, 777), (2, 10007), (4, 1)];
+    // 1, 2, a prime, the small tile (256) and just over it, one tile (2048) and just over it,
+    // several tiles with a ragged end, batches.
+    let sizes =
+        [(1, 1), (1, 2), (1, 1009), (1, 256), (1, 257), (1, 2048), (1, 2049), (3, 300), (5, 777), (2, 10007), (4, 1)];
     for (i, &(rows, n)) in sizes.iter().enumerate() {
         for (j, keys) in [Keys::Few(5), Keys::Unique, Keys::Any].into_iter().enumerate() {
             check(&ctx, rows, n, 32, keys, s + (3 * i + j) as u64);
@@ -180,6 +182,15 @@ fn gather_rows_grid_wraps_past_65535_workgroups() {
     let want = cpu::sort::gather_rows(&x, &idx, n, m, d);
     let bad = got.iter().zip(&want).position(|(g, w)| g.to_bits() != w.to_bits());
     assert!(bad.is_none(), "gather_rows: element {bad:?} differs from the reference");
+}
+
+/// The size Reformer needs (8 heads x 4 rounds x 65,536 tokens), about 10 s on lavapipe:
+/// run with `cargo test --test sort -- --ignored`.
+#[test]
+#[ignore]
+fn argsort_reformer_size() {
+    let Some(ctx) = gpu() else { return };
+    check(&ctx, 8, 262_144, 32, Keys::Unique, seed("argsort_reformer"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod sort;
 
 use crate::error::Result;
 use crate::graph::{Op, Scalar};
@@ -23,6 +24,9 @@ use crate::tensor::HostData;
 pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], runtime: &[u32]) -> Result<HostData> {
     if *op == Op::Reshape {
         return Ok(inputs[0].clone());
+    }
+    if let Op::Sort(s) = op {
+        return sort::eval(s, inputs, shapes);
     }
     if *op == Op::Embedding {
         let HostData::U32(ids) = inputs[1] else {
@@ -97,7 +101,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
         Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
         Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
-        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } | Op::Lsh(_) => unreachable!("handled above"),
+        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } | Op::Lsh(_) | Op::Sort(_) => unreachable!("handled above"),
     }))
 }
 

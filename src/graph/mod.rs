@@ -16,6 +16,7 @@ mod attention;
 mod lsh;
 mod op;
 pub mod plan;
+mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
 pub use lsh::{
@@ -23,6 +24,7 @@ pub use lsh::{
     SELF_MASK_VALUE,
 };
 pub use op::{Activation, AttentionImpl, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
+pub use sort::SortOp;
 
 use std::fmt::Write;
 use std::sync::Arc;

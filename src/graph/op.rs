@@ -132,6 +132,8 @@ pub enum Op {
     /// Reformer attention (kernel family `lsh`): hashing, chunked attention over the sorted
     /// order, combination of rounds, local attention. See `graph::lsh`.
     Lsh(LshOp),
+    /// Sorting and permutations of u32 rows (argsort, inverse, gather): see `Graph::argsort`.
+    Sort(super::SortOp),
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -212,6 +214,7 @@ impl Op {
             Op::Argmax => "argmax",
             Op::Sample { .. } => "sample",
             Op::Lsh(l) => l.name(),
+            Op::Sort(s) => s.name(),
         }
     }
 }

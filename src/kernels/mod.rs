@@ -17,6 +17,7 @@ pub mod quant;
 pub mod rope;
 pub mod sample;
 pub mod softmax;
+pub mod sort;
 
 use std::borrow::Cow;
 
@@ -60,6 +61,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
     ("gemm_q8_0_subgroup", include_str!("../../shaders/gemm_q8_0_subgroup.wgsl")),
     ("gemm_q4_1_subgroup", include_str!("../../shaders/gemm_q4_1_subgroup.wgsl")),
+    ("sort", include_str!("../../shaders/sort.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -94,6 +96,7 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     // Quantized B (prefill on CPU adapters): gemm_bq.wgsl's loads, the file naming the type.
     ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq8_0", "gemm_bq", "gemm_subgroup"]),
     ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq4_1", "gemm_bq", "gemm_subgroup"]),
+    ("sort", &[]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -150,6 +153,7 @@ pub enum KernelKey {
     Sample(sample::Variant),
     Gemm(gemm::Variant),
     Lsh(lsh::Variant),
+    Sort(sort::Variant),
 }
 
 impl KernelKey {
@@ -170,6 +174,7 @@ impl KernelKey {
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
             KernelKey::Lsh(_) => "lsh",
+            KernelKey::Sort(_) => "sort",
         }
     }
 
@@ -189,6 +194,7 @@ impl KernelKey {
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
             KernelKey::Lsh(v) => v.entry_point(),
+            KernelKey::Sort(v) => v.entry_point(),
         }
     }
 
@@ -209,6 +215,7 @@ impl KernelKey {
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
             KernelKey::Lsh(v) => (1, v.n_inputs()),
+            KernelKey::Sort(v) => v.io_counts(),
         }
     }
 }
@@ -327,6 +334,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
         Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
         Op::Lsh(ref l) => lsh::lower(l, inputs, out, max)?,
+        Op::Sort(ref s) => sort::lower(s, inputs, out, max)?,
     })
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_close, block, gpu, random, seed};
 use webformer::cpu::lsh::{self as cpu, Chunking, Dims};
-use webformer::graph::{Buckets, ChunkOptions, LocalOptions};
+use webformer::graph::{Buckets, ChunkOptions, LocalOptions, LshOptions};
 use webformer::model::Safetensors;
 use webformer::{Context, DType, GpuExecutor, Graph, HostData, NodeId};
 
@@ -372,4 +372,114 @@ fn local_attention_kernel_matches_reference() {
     check_local(&ctx, 3, 65, 12, ch(13, 1, 0, true), true);
     check_local(&ctx, 2, 36, 16, ch(9, 1, 1, false), false);
     check_local(&ctx, 1, 20, 128, ch(4, 2, 1, false), true);
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole layers on the GPU
+
+#[test]
+fn hugging_face_layers_through_the_gpu_graph() {
+    let Some(ctx) = gpu() else { return };
+    for c in layer_cases() {
+        let Dims { b, l, d } = c.dims;
+        let mut g = Graph::new();
+        let names: &[&str] = if c.lsh { &["qk", "v"] } else { &["q", "k", "v"] };
+        let xs: Vec<NodeId> = names.iter().map(|n| g.input(n, &[b, l, d], DType::F32).unwrap()).collect();
+        let mask = c.mask.as_ref().map(|_| g.input("mask", &[l], DType::F32).unwrap());
+        let mut inputs: Vec<(&str, HostData)> =
+            names.iter().zip(&c.inputs).map(|(n, x)| (*n, HostData::F32(x.clone()))).collect();
+        let y = if c.lsh {
+            let ch = c.chunking;
+            let o = LshOptions { buckets: c.buckets, rounds: c.rounds, chunk: ch.chunk, before: ch.before, after: ch.after, causal: ch.causal, mask };
+            match &c.rotations {
+                Some((shape, rot)) => {
+                    let r = g.input("rot", shape, DType::F32).unwrap();
+                    inputs.push(("rot", HostData::F32(rot.clone())));
+                    g.lsh_attention(xs[0], xs[1], r, o).unwrap()
+                }
+                None => g.lsh_plain_attention(xs[0], xs[1], ch.causal, mask).unwrap(),
+            }
+        } else {
+            let ch = c.chunking;
+            let o = LocalOptions { chunk: ch.chunk, before: ch.before, after: ch.after, causal: ch.causal, mask };
+            g.local_attention(xs[0], xs[1], xs[2], o).unwrap()
+        };
+        g.output(y).unwrap();
+        if let Some(m) = &c.mask {
+            inputs.push(("mask", HostData::F32(m.clone())));
+        }
+        let got = run_gpu(&ctx, &g, y, &inputs).to_f32();
+        check_hf(&format!("GPU {}", c.what), &merge_heads(&got, c.dims), &c.want);
+    }
+}
+
+/// Dense shared-QK attention with the LSH masks, written independently of the chunked code:
+/// softmax over all keys of q·k/|k|-normalised scores, padding and causal masked to -1e9, self
+/// to -1e5 (a row that sees only itself takes its own value).
+fn dense_shared_qk(qk: &[f32], v: &[f32], dims: Dims, causal: bool, keep: &[bool]) -> Vec<f32> {
+    let Dims { b, l, d } = dims;
+    let row = |h: usize, t: usize| &qk[(h * l + t) * d..][..d];
+    let mut out = vec![0f32; b * l * d];
+    for h in 0..b {
+        for i in 0..l {
+            let s: Vec<f64> = (0..l)
+                .map(|j| {
+                    let k = row(h, j);
+                    let norm = (k.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / d as f64 + 1e-6).sqrt();
+                    let dot: f64 = row(h, i).iter().zip(k).map(|(&a, &c)| a as f64 * c as f64).sum();
+                    if i == j {
+                        -1e5
+                    } else if !keep[j] || (causal && j > i) {
+                        -1e9
+                    } else {
+                        dot / norm / (d as f64).sqrt()
+                    }
+                })
+                .collect();
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
+            for (j, sj) in s.iter().enumerate() {
+                let w = (sj - m).exp() / z;
+                for k in 0..d {
+                    out[(h * l + i) * d + k] += (w * v[(h * l + j) * d + k] as f64) as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// All keys in one bucket (zero rotations: every argmax is column 0) and one chunk covering
+/// each round's sequence: LSH attention is then dense attention with the same masks, in every
+/// round, so the combination of rounds changes nothing.
+#[test]
+fn one_bucket_one_chunk_is_dense_attention() {
+    let Some(ctx) = gpu() else { return };
+    for (b, l, d, rounds, causal) in [(2, 17, 8, 1, true), (3, 40, 16, 2, false), (1, 9, 4, 4, true)] {
+        let s = seed("lsh property");
+        let qk = random(s, b * l * d, -1.0, 1.0);
+        let v = random(s + 1, b * l * d, -1.0, 1.0);
+        let (mask, keep) = random_mask(s + 2, l, false);
+        let buckets = Buckets::new(&[4]).unwrap();
+        let mut g = Graph::new();
+        let x = g.input("qk", &[b, l, d], DType::F32).unwrap();
+        let vv = g.input("v", &[b, l, d], DType::F32).unwrap();
+        let r = g.input("rot", &[b, d, rounds, 2], DType::F32).unwrap();
+        let m = g.input("mask", &[l], DType::U32).unwrap();
+        // one chunk of L per round, L a multiple of the chunk (but more than one chunk in all,
+        // so hashing and sorting run when rounds > 1; with one round, HF's plain path)
+        let o = LshOptions { buckets, rounds, chunk: l, before: 0, after: 0, causal, mask: Some(m) };
+        let y = if rounds == 1 { g.lsh_plain_attention(x, vv, causal, Some(m)).unwrap() } else { g.lsh_attention(x, vv, r, o).unwrap() };
+        g.output(y).unwrap();
+        let inputs = [
+            ("qk", HostData::F32(qk.clone())),
+            ("v", HostData::F32(v.clone())),
+            ("rot", HostData::F32(vec![0.0; b * d * rounds * 2])),
+            ("mask", mask),
+        ];
+        let inputs: Vec<(&str, HostData)> = inputs.into_iter().filter(|(n, _)| g.inputs().any(|(m, _)| m == *n)).collect();
+        let got = run_gpu(&ctx, &g, y, &inputs).to_f32();
+        let want = dense_shared_qk(&qk, &v, Dims { b, l, d }, causal, &keep);
+        assert_close(&format!("one bucket b={b} l={l} d={d} rounds={rounds} causal={causal}"), &got, &want, 0.0, GPU_ATOL);
+    }
 }

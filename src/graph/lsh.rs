@@ -285,6 +285,42 @@ impl Graph {
         Ok(self.push(kind, inputs, vec![b, l, d], DType::F32))
     }
 
+    /// HF's LSH self-attention: qk, v [B, L, d] (head-major), rotations [B, d, R, S] ->
+    /// [B, L, d]. Hashes (`lsh_hash`), sorts each row's buckets stably (so rounds stay in
+    /// order and ties keep token order: HF's key bucket·(R·L) + r·L + t), attends over the
+    /// sorted chunks (`lsh_chunk_attention`), then un-sorts and combines the rounds
+    /// (`lsh_combine`). Sequences of at most one chunk take HF's plain path instead
+    /// (`lsh_plain_attention`; no hashing, the rotations unused). L must otherwise be a
+    /// multiple of the chunk, as in HF.
+    ///
+    /// ```
+    /// use webformer::graph::{Buckets, LshOptions};
+    /// use webformer::{DType, Graph};
+    /// let mut g = Graph::new();
+    /// let qk = g.input("qk", &[2, 16, 8], DType::F32).unwrap();
+    /// let v = g.input("v", &[2, 16, 8], DType::F32).unwrap();
+    /// let rot = g.input("rot", &[2, 8, 2, 2], DType::F32).unwrap(); // 4 buckets, 2 rounds
+    /// let o = LshOptions { buckets: Buckets::new(&[4]).unwrap(), rounds: 2, chunk: 4, before: 1, after: 0, causal: true, mask: None };
+    /// let y = g.lsh_attention(qk, v, rot, o).unwrap();
+    /// assert_eq!(g.node(y).shape, vec![2, 16, 8]);
+    /// ```
+    pub fn lsh_attention(&mut self, qk: NodeId, v: NodeId, rotations: NodeId, o: LshOptions) -> Result<NodeId> {
+        let [_, l, _] = self.lsh_rows("lsh_attention", qk, "qk")?;
+        if l <= o.chunk {
+            return self.lsh_plain_attention(qk, v, o.causal, o.mask);
+        }
+        if self.get("lsh_attention", rotations)?.shape.get(2) != Some(&o.rounds) {
+            return Err(shape_err("lsh_attention", format!("the rotations must have {} rounds (dimension 2)", o.rounds)));
+        }
+        let buckets = self.lsh_hash(qk, rotations, o.buckets, o.mask)?;
+        let top = o.rounds as u64 * (o.buckets.count() as u64 + 1);
+        let bits = (64 - (top - 1).leading_zeros()).max(1);
+        let perm = self.argsort_bits(buckets, bits)?;
+        let att = self.lsh_chunk_attention(qk, v, perm, o.into())?;
+        let undo = self.inverse_permutation(perm)?;
+        self.lsh_combine(att, undo, o.rounds)
+    }
+
     /// The identity permutation [B, N] as a weight (HF's plain path: no hashing, no sort).
     fn lsh_identity(&mut self, b: usize, n: usize) -> Result<NodeId> {
         let data: Vec<u32> = (0..b).flat_map(|_| 0..n as u32).collect();

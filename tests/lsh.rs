@@ -223,7 +223,7 @@ fn check_hash(ctx: &Context, b: usize, l: usize, d: usize, rounds: usize, factor
     let half = buckets.rotation_half();
     let qk = random(s, b * l * d, -1.0, 1.0);
     let rot = random(s + 1, b * d * rounds * half, -1.0, 1.0);
-    let (mask, keep) = random_mask(s + 2, l, s % 2 == 0);
+    let (mask, keep) = random_mask(s + 2, l, s.is_multiple_of(2));
     let mut g = Graph::new();
     let x = g.input("qk", &[b, l, d], DType::F32).unwrap();
     let r = g.input("rot", &[b, d, rounds, half], DType::F32).unwrap();
@@ -390,7 +390,15 @@ fn hugging_face_layers_through_the_gpu_graph() {
             names.iter().zip(&c.inputs).map(|(n, x)| (*n, HostData::F32(x.clone()))).collect();
         let y = if c.lsh {
             let ch = c.chunking;
-            let o = LshOptions { buckets: c.buckets, rounds: c.rounds, chunk: ch.chunk, before: ch.before, after: ch.after, causal: ch.causal, mask };
+            let o = LshOptions {
+                buckets: c.buckets,
+                rounds: c.rounds,
+                chunk: ch.chunk,
+                before: ch.before,
+                after: ch.after,
+                causal: ch.causal,
+                mask,
+            };
             match &c.rotations {
                 Some((shape, rot)) => {
                     let r = g.input("rot", shape, DType::F32).unwrap();
@@ -469,7 +477,11 @@ fn one_bucket_one_chunk_is_dense_attention() {
         // one chunk of L per round, L a multiple of the chunk (but more than one chunk in all,
         // so hashing and sorting run when rounds > 1; with one round, HF's plain path)
         let o = LshOptions { buckets, rounds, chunk: l, before: 0, after: 0, causal, mask: Some(m) };
-        let y = if rounds == 1 { g.lsh_plain_attention(x, vv, causal, Some(m)).unwrap() } else { g.lsh_attention(x, vv, r, o).unwrap() };
+        let y = if rounds == 1 {
+            g.lsh_plain_attention(x, vv, causal, Some(m)).unwrap()
+        } else {
+            g.lsh_attention(x, vv, r, o).unwrap()
+        };
         g.output(y).unwrap();
         let inputs = [
             ("qk", HostData::F32(qk.clone())),
@@ -477,9 +489,16 @@ fn one_bucket_one_chunk_is_dense_attention() {
             ("rot", HostData::F32(vec![0.0; b * d * rounds * 2])),
             ("mask", mask),
         ];
-        let inputs: Vec<(&str, HostData)> = inputs.into_iter().filter(|(n, _)| g.inputs().any(|(m, _)| m == *n)).collect();
+        let inputs: Vec<(&str, HostData)> =
+            inputs.into_iter().filter(|(n, _)| g.inputs().any(|(m, _)| m == *n)).collect();
         let got = run_gpu(&ctx, &g, y, &inputs).to_f32();
         let want = dense_shared_qk(&qk, &v, Dims { b, l, d }, causal, &keep);
-        assert_close(&format!("one bucket b={b} l={l} d={d} rounds={rounds} causal={causal}"), &got, &want, 0.0, GPU_ATOL);
+        assert_close(
+            &format!("one bucket b={b} l={l} d={d} rounds={rounds} causal={causal}"),
+            &got,
+            &want,
+            0.0,
+            GPU_ATOL,
+        );
     }
 }

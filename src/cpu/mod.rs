@@ -101,7 +101,9 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
         Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
         Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
-        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } | Op::Lsh(_) | Op::Sort(_) => unreachable!("handled above"),
+        Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } | Op::Lsh(_) | Op::Sort(_) => {
+            unreachable!("handled above")
+        }
     }))
 }
 

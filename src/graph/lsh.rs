@@ -42,7 +42,10 @@ impl Buckets {
                 format!("num_buckets must be 1 to {MAX_BUCKET_FACTORS} even counts >= 2, got {factors:?}"),
             )
         };
-        if factors.is_empty() || factors.len() > MAX_BUCKET_FACTORS || factors.iter().any(|&f| f < 2 || f % 2 != 0) {
+        if factors.is_empty()
+            || factors.len() > MAX_BUCKET_FACTORS
+            || factors.iter().any(|&f| f < 2 || !f.is_multiple_of(2))
+        {
             return Err(bad());
         }
         let mut f = [0u32; MAX_BUCKET_FACTORS];
@@ -137,7 +140,7 @@ impl Graph {
     /// The shape of a head-major [B, L, d] f32 input, checked.
     fn lsh_rows(&self, op: &str, x: NodeId, what: &str) -> Result<[usize; 3]> {
         let s = &self.f32_input(op, x)?.shape;
-        if s.len() != 3 || s[2] % 4 != 0 || s[2] > LSH_MAX_HEAD_DIM {
+        if s.len() != 3 || !s[2].is_multiple_of(4) || s[2] > LSH_MAX_HEAD_DIM {
             return Err(shape_err(
                 op,
                 format!("{what} must be [heads, tokens, head_size] with head_size a multiple of 4 up to {LSH_MAX_HEAD_DIM}, got {s:?}"),
@@ -217,7 +220,7 @@ impl Graph {
         }
         let n = self.get(op, perm)?.shape.get(1).copied().unwrap_or(0);
         self.u32_matrix(op, perm, "perm", [b, n])?;
-        if n % l != 0 || o.chunk == 0 || n % o.chunk != 0 {
+        if !n.is_multiple_of(l) || o.chunk == 0 || !n.is_multiple_of(o.chunk) {
             return Err(shape_err(
                 op,
                 format!("perm's length {n} must be a multiple of the {l} tokens and of the chunk {}", o.chunk),
@@ -244,7 +247,7 @@ impl Graph {
         if rounds > MAX_ROUNDS {
             return Err(shape_err(op, format!("{rounds} rounds exceed the most the kernels take, {MAX_ROUNDS}")));
         }
-        if s.len() != 3 || s[2] < 2 || rounds == 0 || s[1] % rounds != 0 {
+        if s.len() != 3 || s[2] < 2 || rounds == 0 || !s[1].is_multiple_of(rounds) {
             return Err(shape_err(
                 op,
                 format!("attended must be [B, rounds·L, d + 1] with {rounds} rounds, got {s:?}"),
@@ -267,7 +270,7 @@ impl Graph {
             return Err(shape_err(op, format!("k and v must have q's shape {dims:?}")));
         }
         let (chunk, before, after) = if l <= o.chunk { (l, 0, 0) } else { (o.chunk, o.before, o.after) };
-        if o.chunk == 0 || l % chunk != 0 {
+        if o.chunk == 0 || !l.is_multiple_of(chunk) {
             return Err(shape_err(
                 op,
                 format!("{l} tokens must be at most one chunk or a multiple of the chunk {}", o.chunk),
@@ -310,7 +313,10 @@ impl Graph {
             return self.lsh_plain_attention(qk, v, o.causal, o.mask);
         }
         if self.get("lsh_attention", rotations)?.shape.get(2) != Some(&o.rounds) {
-            return Err(shape_err("lsh_attention", format!("the rotations must have {} rounds (dimension 2)", o.rounds)));
+            return Err(shape_err(
+                "lsh_attention",
+                format!("the rotations must have {} rounds (dimension 2)", o.rounds),
+            ));
         }
         let buckets = self.lsh_hash(qk, rotations, o.buckets, o.mask)?;
         let top = o.rounds as u64 * (o.buckets.count() as u64 + 1);

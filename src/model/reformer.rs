@@ -115,7 +115,10 @@ impl ReformerConfig {
                 ));
             }
             if prod < self.max_position_embeddings {
-                return err(format!("axial_pos_shape {:?} covers {prod} positions, fewer than max_position_embeddings {}", self.axial_pos_shape, self.max_position_embeddings));
+                return err(format!(
+                    "axial_pos_shape {:?} covers {prod} positions, fewer than max_position_embeddings {}",
+                    self.axial_pos_shape, self.max_position_embeddings
+                ));
             }
         }
         if self.lsh_attn_chunk_length == 0 || self.local_attn_chunk_length == 0 {
@@ -131,13 +134,18 @@ impl ReformerConfig {
     /// HF's `num_buckets` as factors.
     pub fn buckets(&self) -> Result<Buckets> {
         let v = self.num_buckets.as_ref().ok_or_else(|| {
-            Error::Usage("num_buckets is not set in config.json; set it explicitly (HF would pick one from the input length)".into())
+            Error::Usage(
+                "num_buckets is not set in config.json; set it explicitly (HF would pick one from the input length)"
+                    .into(),
+            )
         })?;
         let factors: Option<Vec<usize>> = match v {
             serde_json::Value::Array(a) => a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect(),
             other => other.as_u64().map(|x| vec![x as usize]),
         };
-        Buckets::new(&factors.ok_or_else(|| Error::Usage(format!("num_buckets must be an int or a list of ints, got {v}")))?)
+        Buckets::new(
+            &factors.ok_or_else(|| Error::Usage(format!("num_buckets must be an int or a list of ints, got {v}")))?,
+        )
     }
 
     /// The layer types present decide the padding unit, as HF's `_get_least_common_mult_chunk_len`.
@@ -158,7 +166,7 @@ impl ReformerConfig {
         let c = self.chunk_lengths();
         let lcm = c.iter().fold(1, |a, &b| a / gcd(a, b) * b);
         let min = c.iter().copied().min().unwrap_or(1);
-        if t > min && t % lcm != 0 {
+        if t > min && !t.is_multiple_of(lcm) {
             t.div_ceil(lcm) * lcm
         } else {
             t
@@ -176,7 +184,11 @@ impl ReformerConfig {
             "gelu" => Activation::GeluErf,
             "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
             "silu" | "swish" => Activation::Silu,
-            other => return Err(Error::Usage(format!("Reformer activation '{other}' is not supported (relu, gelu, gelu_new, silu)"))),
+            other => {
+                return Err(Error::Usage(format!(
+                    "Reformer activation '{other}' is not supported (relu, gelu, gelu_new, silu)"
+                )))
+            }
         })
     }
 
@@ -388,7 +400,8 @@ impl Reformer {
         };
         let mut table = vec![0f32; tp * h];
         if c.axial_pos_embds {
-            let (w0, w1) = (get("embeddings.position_embeddings.weights.0")?, get("embeddings.position_embeddings.weights.1")?);
+            let (w0, w1) =
+                (get("embeddings.position_embeddings.weights.0")?, get("embeddings.position_embeddings.weights.1")?);
             let (s1, d0, d1) = (c.axial_pos_shape[1], c.axial_pos_embds_dim[0], c.axial_pos_embds_dim[1]);
             for p in 0..tp {
                 table[p * h..][..d0].copy_from_slice(&w0[(p / s1) * d0..][..d0]);
@@ -410,7 +423,15 @@ impl Reformer {
     }
 
     /// LayerNorm, then LSH or local self-attention, then the output projection: [T', h].
-    fn attention(&self, b: &mut Builder, l: usize, lsh: bool, x: NodeId, tp: usize, mask: Option<NodeId>) -> Result<NodeId> {
+    fn attention(
+        &self,
+        b: &mut Builder,
+        l: usize,
+        lsh: bool,
+        x: NodeId,
+        tp: usize,
+        mask: Option<NodeId>,
+    ) -> Result<NodeId> {
         let c = &self.config;
         let p = format!("encoder.layers.{l}.attention");
         let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
@@ -502,7 +523,9 @@ impl Reformer {
         }
         for &l in &rg.hashing_layers {
             let r = rotations.layer(l).ok_or_else(|| {
-                Error::Usage(format!("no rotations for LSH layer {l} (tensor layers.{l}.rotations) in the rotations file"))
+                Error::Usage(format!(
+                    "no rotations for LSH layer {l} (tensor layers.{l}.rotations) in the rotations file"
+                ))
             })?;
             exe.set_input_host(&format!("layers.{l}.rotations"), &HostData::F32(r.to_vec()))?;
         }

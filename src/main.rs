@@ -69,14 +69,19 @@ enum Command {
         texts: Vec<String>,
     },
     /// The model's final output for token ids, as JSON {"shape", "data"}: logits [T, vocab]
-    /// for a decoder GGUF, the last hidden state [T, hidden] for a BERT folder.
+    /// for a decoder GGUF, the last hidden state [T, hidden] for a BERT folder; for a Reformer
+    /// folder, logits [T, vocab] (LM head) or the last hidden state [T, 2·hidden].
     Forward {
-        /// GGUF file or BERT folder (default: SmolLM2).
+        /// GGUF file, BERT folder or Reformer folder (default: SmolLM2).
         #[arg(long)]
         model: Option<std::path::PathBuf>,
         /// Token ids, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         ids: Vec<u32>,
+        /// Reformer: LSH rotations (safetensors, `layers.{i}.rotations`), e.g. the ones
+        /// Hugging Face drew; without it they come from webformer's seeded generator.
+        #[arg(long)]
+        lsh_rotations: Option<std::path::PathBuf>,
     },
     /// List every GPU adapter with backend, type, driver, features and the limits that matter.
     Info {
@@ -254,7 +259,7 @@ fn main() -> ExitCode {
                 models::generate(args).await
             }
             Command::Embed { model, texts } => models::embed(model, texts).await,
-            Command::Forward { model, ids } => models::forward(model, ids).await,
+            Command::Forward { model, ids, lsh_rotations } => models::forward(model, ids, lsh_rotations).await,
             Command::Info { json } => info(json).await,
             Command::Demo { tokens, hidden } => demo(tokens, hidden).await,
             Command::Bench { which } => bench(which).await,

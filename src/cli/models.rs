@@ -191,12 +191,16 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
 }
 
 /// `webformer forward`: the final output for token ids, as JSON {"shape", "data"}.
-pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>) -> Result<()> {
+pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>, lsh_rotations: Option<PathBuf>) -> Result<()> {
     if ids.is_empty() {
         return Err(Error::Usage("--ids is empty: give token ids, e.g. --ids 1,2,3".into()));
     }
     let path = model_path(model, DefaultModel::SmolLm2)?;
-    let (shape, data) = match files::detect(&path)? {
+    let kind = files::detect(&path)?;
+    if lsh_rotations.is_some() && kind != ModelKind::ReformerFolder {
+        return Err(Error::Usage("--lsh-rotations applies to Reformer models only".into()));
+    }
+    let (shape, data) = match kind {
         ModelKind::LlamaGguf => {
             let files::LoadedLlama { model, .. } = load_llama(&path)?;
             let vocab = model.config.vocab;
@@ -206,6 +210,10 @@ pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>) -> Result<()> {
             }
             let mut gen = Generator::new(&super::open().await?, model, ids.len(), Sampling::default())?;
             (vec![ids.len(), vocab], gen.logits(&ids).await?)
+        }
+        ModelKind::ReformerFolder => {
+            let (model, rotations) = files::load_reformer(&path, lsh_rotations.as_deref())?;
+            model.run(&super::open().await?, &ids, &rotations).await?
         }
         ModelKind::BertFolder => {
             let mut embedder = files::load_embedder(&super::open().await?, &path)?;

@@ -7,6 +7,7 @@ pub mod elementwise;
 pub mod embedding;
 pub mod gemm;
 pub mod layout;
+pub mod lsh;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
@@ -63,6 +64,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Rope(o) => rope::eval(cx, o),
         Op::Sample(o) => sample::eval(cx, o),
         Op::Sort(o) => sort::eval(cx, o),
+        Op::Lsh(o) => lsh::eval(cx, o),
         Op::Reshape => Ok(inputs[0].clone()),
     }
 }

@@ -13,11 +13,16 @@
 //! ```
 
 mod attention;
+mod lsh;
 mod op;
 pub mod plan;
 mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
+pub use lsh::{
+    Buckets, ChunkOptions, LocalOptions, LshOp, LshOptions, LSH_MAX_HEAD_DIM, MASK_VALUE, MAX_ROUNDS as LSH_MAX_ROUNDS,
+    SELF_MASK_VALUE,
+};
 pub use op::{
     Activation, AttentionImpl, AttentionParams, CopyOp, Elementwise, KeyRange, MatmulImpl, MatmulParams, Norm, Op,
     Permute, RopeMode, RopeParams, SampleOp, Scalar, SoftmaxParams,

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+pub use super::lsh::LshOp;
+
 /// A scalar argument fixed when the graph is built, or read from a runtime slot on every run
 /// (e.g. a sampling temperature the caller changes between steps without rebuilding the plan).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -84,6 +86,9 @@ pub enum Op {
     Sample(SampleOp),
     /// Sorting and permutations of u32 rows (argsort, inverse, gather): see `Graph::argsort`.
     Sort(super::SortOp),
+    /// Reformer attention (kernel family `lsh`): hashing, chunked attention over the sorted
+    /// order, combination of rounds, local attention. See `graph::lsh`.
+    Lsh(LshOp),
 }
 
 /// Pointwise ops (family elementwise).
@@ -233,6 +238,7 @@ impl Op {
             Op::Sample(SampleOp::Argmax) => "argmax",
             Op::Sample(SampleOp::Draw { .. }) => "sample",
             Op::Sort(s) => s.name(),
+            Op::Lsh(l) => l.name(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod embedding;
 pub mod gemm;
 pub mod gemv;
 pub mod layout;
+pub mod lsh;
 pub mod matmul;
 pub mod norm;
 pub mod qmatmul;
@@ -47,6 +48,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("norm", include_str!("../../shaders/norm.wgsl")),
     ("rope", include_str!("../../shaders/rope.wgsl")),
     ("sample", include_str!("../../shaders/sample.wgsl")),
+    ("lsh", include_str!("../../shaders/lsh.wgsl")),
     ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
     ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
     ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
@@ -100,6 +102,7 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("rope", &[Consts(rope::wgsl_consts), File("rope")]),
     ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
     ("sort", &[Consts(sort::wgsl_consts), File("sort")]),
+    ("lsh", &[Consts(lsh::wgsl_consts), File("lsh")]),
     // The GEMM kernels take B through gemm_b32 (f32), gemm_b16 (f16) or gemm_bq (GGUF blocks,
     // the block type chosen by a constant so the compiler drops the other type's branch).
     ("gemm", &[File("activation"), File("gemm_common"), File("gemm_b32"), File("gemm")]),
@@ -197,6 +200,7 @@ pub enum KernelKey {
     Sample(sample::Variant),
     Gemm(gemm::Variant),
     Sort(sort::Variant),
+    Lsh(lsh::Variant),
 }
 
 impl KernelKey {
@@ -217,6 +221,7 @@ impl KernelKey {
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
             KernelKey::Sort(_) => "sort",
+            KernelKey::Lsh(_) => "lsh",
         }
     }
 
@@ -236,6 +241,7 @@ impl KernelKey {
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
             KernelKey::Sort(v) => v.entry_point(),
+            KernelKey::Lsh(v) => v.entry_point(),
         }
     }
 
@@ -256,6 +262,7 @@ impl KernelKey {
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
             KernelKey::Sort(v) => v.io_counts(),
+            KernelKey::Lsh(v) => (1, v.n_inputs()),
         }
     }
 }
@@ -304,6 +311,8 @@ impl KernelKey {
         keys.extend([rope::Variant::Adjacent, rope::Variant::Halves].map(KernelKey::Rope));
         keys.extend([sample::Variant::Argmax, sample::Variant::Sample].map(KernelKey::Sample));
         keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
+        use lsh::Variant as L;
+        keys.extend([L::Hash, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
         let gemms = [
             (gemm::Kernel::Tiled, F32),
             (gemm::Kernel::Tiled, F16),
@@ -453,6 +462,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Rope(o) => rope::lower(cx, o),
         Op::Sample(o) => sample::lower(cx, o),
         Op::Sort(o) => sort::lower(cx, o),
+        Op::Lsh(o) => lsh::lower(cx, o),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
     }
 }

@@ -9,6 +9,7 @@ use super::bert::{Bert, Embedder};
 use super::config::{BertConfig, SentenceConfig};
 use super::gguf::Gguf;
 use super::llama::Llama;
+use super::reformer::{Reformer, ReformerConfig, Rotations};
 use super::{ModelPaths, Safetensors, Tokenizer};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
@@ -20,6 +21,8 @@ pub enum ModelKind {
     LlamaGguf,
     /// A folder with config.json (model_type "bert"), model.safetensors and tokenizer.json.
     BertFolder,
+    /// A folder with config.json (model_type "reformer") and model.safetensors.
+    ReformerFolder,
 }
 
 fn model_err(path: &Path, detail: impl Into<String>) -> Error {
@@ -35,7 +38,8 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
             serde_json::from_slice(&bytes).map_err(|e| model_err(&config, format!("is not JSON: {e}")))?;
         return match v.get("model_type").and_then(|t| t.as_str()) {
             Some("bert") => Ok(ModelKind::BertFolder),
-            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' folders and 'llama' GGUF files"))),
+            Some("reformer") => Ok(ModelKind::ReformerFolder),
+            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' and 'reformer' folders and 'llama' GGUF files"))),
             None => Err(model_err(&config, "has no model_type, so the architecture is unknown")),
         };
     }
@@ -125,6 +129,24 @@ pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
         _ => SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize: false },
     };
     Embedder::new(ctx, bert, tokenizer, sentence)
+}
+
+/// Loads a Reformer folder (config.json, model.safetensors) and its LSH rotations: from
+/// `rotations` (safetensors, `layers.{i}.rotations`) when given, else our seeded generator.
+pub fn load_reformer(dir: &Path, rotations: Option<&Path>) -> Result<(Reformer, Rotations)> {
+    let name = |f: &str| dir.join(f).display().to_string();
+    let config = ReformerConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
+    let weights = read_in(dir, "model.safetensors")?;
+    let model = Reformer::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)?;
+    let rot = match rotations {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| model_err(p, format!("cannot be read: {}", io_reason(&e))))?;
+            Rotations::from_safetensors(&model.config, &Safetensors::parse(&bytes, &p.display().to_string())?)?
+        }
+        None if model.config.attn_layers.iter().any(|a| a == "lsh") => Rotations::seeded(&model.config)?,
+        None => Rotations::default(),
+    };
+    Ok((model, rot))
 }
 
 /// The default models, fetched into the cache (`ModelPaths::default_cache`) when absent:

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Writes the Reformer conformance fixtures under tests/fixtures/reformer/<name>/ from Hugging Face
+transformers' own ReformerModel / ReformerModelWithLMHead (tiny random configs).
+
+Run by hand (outputs are committed; CI never runs this, it needs torch):
+
+    /path/to/venv/bin/python scripts/make_reformer_fixtures.py
+
+Per config, in tests/fixtures/reformer/<name>/:
+  config.json, model.safetensors  the checkpoint (save_pretrained; HF tensor names)
+  inputs.json                     {"ids": [...], "short_ids": [...], "output": "logits" | "last_hidden_state",
+                                   "padded_length": ..., "lsh_layers": [...], "versions": {...}}
+  outputs.safetensors             "output" [T, V or 2*hidden] for ids; "short_output" for short_ids
+                                  (a length that needs no hashing: plain attention in every layer)
+  rotations.safetensors           "layers.{i}.rotations" (heads, head_size, n_hashes, rotation_size/2): the
+                                  random rotations HF drew in the run on ids, i = layer index in attn_layers
+  layers.safetensors              per attention layer i of that run, at the layer's own interface:
+                                  "layers.{i}.hidden_states" [T', hidden] (after the layer's LayerNorm, T' the
+                                  padded length), "layers.{i}.attention_mask" [T'] (f32 0/1; absent when HF
+                                  passed none), "layers.{i}.output" [T', heads*head_size] (the self-attention's
+                                  output, before attention.output.dense), and the projections the attention sees
+                                  in head-major layout [heads, T', head_size]: "layers.{i}.qk" and
+                                  "layers.{i}.value" (LSH), "layers.{i}.query"/"key"/"value" (local).
+
+Rotations: HF draws them inside LSHSelfAttention._hash_vectors with torch.randn (after
+torch.manual_seed(hash_seed) when hash_seed is set). The script records each draw by wrapping
+torch.randn during that call, then replays the recorded tensors in a second forward pass and checks
+that it reproduces the first exactly, so the file holds every random number HF used.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import ReformerConfig, ReformerModel, ReformerModelWithLMHead
+from transformers.models.reformer import modeling_reformer as mr
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "reformer"
+
+# Each config: HF's requirements hold (axial shape multiplies to max_position_embeddings and its dims
+# sum to hidden_size; lengths beyond the smallest chunk get padded by HF to a multiple of the chunks'
+# least common multiple; the LM head needs is_decoder and no chunks after).
+CONFIGS = [
+    {
+        # Causal LM, LSH and local layers mixed, 2 hashes, padding 21 -> 24.
+        "name": "lm_mixed",
+        "lm": True,
+        "length": 21,
+        "short": 4,
+        "config": dict(
+            attn_layers=["lsh", "local", "lsh"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=16, feed_forward_size=64,
+            hidden_act="relu", num_buckets=4, num_hashes=2, lsh_attn_chunk_length=4, local_attn_chunk_length=8,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=1, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=40, max_position_embeddings=32, axial_pos_shape=[4, 8],
+            axial_pos_embds_dim=[8, 24], chunk_size_feed_forward=4, hash_seed=None,
+        ),
+    },
+    {
+        # Bidirectional, factorised buckets [2, 4], 4 hashes, chunks before and after, padding 29 -> 32.
+        "name": "bare_factorised",
+        "lm": False,
+        "length": 29,
+        "short": 4,
+        "config": dict(
+            attn_layers=["lsh", "local"],
+            hidden_size=64, num_attention_heads=2, attention_head_size=8, feed_forward_size=96,
+            hidden_act="gelu", num_buckets=[2, 4], num_hashes=4, lsh_attn_chunk_length=8, local_attn_chunk_length=4,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_num_chunks_before=1, local_num_chunks_after=1,
+            is_decoder=False, vocab_size=30, max_position_embeddings=64, axial_pos_shape=[8, 8],
+            axial_pos_embds_dim=[16, 48], chunk_size_feed_forward=0, hash_seed=13,
+        ),
+    },
+    {
+        # Causal bare model, 1 hash, 8 buckets, no padding (16 = a multiple of the chunks: no mask),
+        # two LSH chunks seen before and after (so the window holds the other chunk twice), local
+        # chunks with none before, plain position embeddings.
+        "name": "bare_causal_onehash",
+        "lm": False,
+        "length": 16,
+        "short": 4,
+        "config": dict(
+            attn_layers=["local", "lsh", "lsh"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=8, feed_forward_size=48,
+            hidden_act="relu", num_buckets=8, num_hashes=1, lsh_attn_chunk_length=8, local_attn_chunk_length=4,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_num_chunks_before=0, local_num_chunks_after=1,
+            is_decoder=True, vocab_size=20, max_position_embeddings=16, axial_pos_embds=False,
+            chunk_size_feed_forward=4, hash_seed=None,
+        ),
+    },
+]
+
+
+def randomize(model, seed):
+    """Weights large enough that attention is peaked and buckets matter (HF's init is near zero)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_norm" in name or "LayerNorm" in name:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.1 * torch.randn(p.shape, generator=g))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif "embeddings" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+
+
+class Recorder:
+    """Records (or replays) the rotations drawn in _hash_vectors, keyed by layer index."""
+
+    def __init__(self):
+        self.rotations = {}
+        self.replay = False
+        self.orig_hash = mr.LSHSelfAttention._hash_vectors
+
+    def __enter__(self):
+        rec = self
+
+        def hash_vectors(module, vectors, num_hashes, attention_mask, increase_num_buckets=False):
+            orig_randn = torch.randn
+
+            def randn(*args, **kwargs):
+                if rec.replay:
+                    return rec.rotations[module.layer_idx].clone()
+                r = orig_randn(*args, **kwargs)
+                assert module.layer_idx not in rec.rotations, "one draw per layer and forward pass"
+                rec.rotations[module.layer_idx] = r.clone()
+                return r
+
+            torch.randn = randn
+            try:
+                return rec.orig_hash(module, vectors, num_hashes, attention_mask, increase_num_buckets)
+            finally:
+                torch.randn = orig_randn
+
+        mr.LSHSelfAttention._hash_vectors = hash_vectors
+        return self
+
+    def __exit__(self, *exc):
+        mr.LSHSelfAttention._hash_vectors = self.orig_hash
+
+
+def head_major(x, heads, size):
+    """[1, T, heads*size] -> [heads, T, size]."""
+    return x[0].reshape(x.shape[1], heads, size).permute(1, 0, 2).contiguous()
+
+
+def layer_hooks(model, cfg, store):
+    base = model.reformer if hasattr(model, "reformer") else model
+    handles = []
+    heads, size = cfg.num_attention_heads, cfg.attention_head_size
+    for i, layer in enumerate(base.encoder.layers):
+        attn = layer.attention.self_attention
+
+        def hook(module, args, kwargs, output, i=i):
+            h = kwargs["hidden_states"]
+            store[f"layers.{i}.hidden_states"] = h[0].clone()
+            mask = kwargs.get("attention_mask")
+            if mask is not None:
+                store[f"layers.{i}.attention_mask"] = mask[0].to(torch.float32).clone()
+            store[f"layers.{i}.output"] = output.hidden_states[0].clone()
+            if isinstance(module, mr.LSHSelfAttention):
+                store[f"layers.{i}.qk"] = head_major(module.query_key(h), heads, size)
+                store[f"layers.{i}.value"] = head_major(module.value(h), heads, size)
+            else:
+                store[f"layers.{i}.query"] = head_major(module.query(h), heads, size)
+                store[f"layers.{i}.key"] = head_major(module.key(h), heads, size)
+                store[f"layers.{i}.value"] = head_major(module.value(h), heads, size)
+
+        handles.append(attn.register_forward_hook(hook, with_kwargs=True))
+    return handles
+
+
+def run(model, ids):
+    with torch.no_grad():
+        out = model(torch.tensor([ids]), use_cache=False)
+    return (out.logits if hasattr(out, "logits") else out.last_hidden_state)[0]
+
+
+def make(spec, seed):
+    cfg = ReformerConfig(**spec["config"], hidden_dropout_prob=0.0, local_attention_probs_dropout_prob=0.0,
+                         lsh_attention_probs_dropout_prob=0.0, pad_token_id=0, eos_token_id=2)
+    model = (ReformerModelWithLMHead if spec["lm"] else ReformerModel)(cfg)
+    model.eval()
+    randomize(model, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    ids = torch.randint(1, cfg.vocab_size, (spec["length"],), generator=g).tolist()
+    short_ids = torch.randint(1, cfg.vocab_size, (spec["short"],), generator=g).tolist()
+
+    layers = {}
+    with Recorder() as rec:
+        handles = layer_hooks(model, cfg, layers)
+        out = run(model, ids)
+        for h in handles:
+            h.remove()
+        rec.replay = True
+        again = run(model, ids)
+        assert torch.equal(out, again), "replaying the recorded rotations must reproduce the output"
+        rotations = dict(rec.rotations)
+        rec.rotations = {}
+        rec.replay = False
+        short = run(model, short_ids)
+        assert not rec.rotations, "the short input must need no hashing"
+
+    lsh_layers = [i for i, t in enumerate(cfg.attn_layers) if t == "lsh"]
+    assert sorted(rotations) == lsh_layers, f"every LSH layer hashes once: {sorted(rotations)} vs {lsh_layers}"
+    padded = layers["layers.0.hidden_states"].shape[0]
+
+    d = OUT / spec["name"]
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    model.save_pretrained(d, safe_serialization=True)
+    (d / "generation_config.json").unlink(missing_ok=True)
+    save_file({"output": out.contiguous(), "short_output": short.contiguous()}, d / "outputs.safetensors")
+    save_file({f"layers.{i}.rotations": r.contiguous() for i, r in rotations.items()}, d / "rotations.safetensors")
+    save_file({k: v.contiguous() for k, v in layers.items()}, d / "layers.safetensors")
+    meta = {
+        "ids": ids,
+        "short_ids": short_ids,
+        "output": "logits" if spec["lm"] else "last_hidden_state",
+        "padded_length": padded,
+        "lsh_layers": lsh_layers,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
+    (d / "inputs.json").write_text(json.dumps(meta, indent=1) + "\n")
+    sizes = {f.name: f.stat().st_size for f in sorted(d.iterdir())}
+    print(f"{spec['name']}: T={len(ids)} padded to {padded}, output {tuple(out.shape)}, files {sizes}")
+
+
+def main():
+    for k, spec in enumerate(CONFIGS):
+        make(spec, 1000 + k)
+
+
+if __name__ == "__main__":
+    main()

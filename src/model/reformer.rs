@@ -1,0 +1,537 @@
+//! Reformer (Kitaev et al. 2020) as Hugging Face's `ReformerModel` / `ReformerModelWithLMHead`:
+//! word + axial (or plain) position embeddings, reversible residual layers over two streams
+//! (Y1 = X1 + Attention(X2), Y2 = X2 + FeedForward(Y1), both starting as the embeddings), LSH
+//! or local self-attention per `attn_layers`, then LayerNorm over the two streams concatenated
+//! (2·hidden wide) and, for the LM, a linear head. Checkpoint names are HF's.
+//!
+//! Lengths: like HF in evaluation, ids longer than the smallest chunk are padded (with
+//! `pad_token_id`, masked out) to a multiple of the chunks' least common multiple; outputs are
+//! cut back to the ids given.
+//!
+//! Rotations: HF draws the LSH random rotations from torch's generator on every call. To match
+//! it exactly, pass them (`Rotations::from_safetensors`, tensors `layers.{i}.rotations` of shape
+//! (heads, head_size, num_hashes, rotation_size / 2)). Otherwise `Rotations::seeded` draws them
+//! from our own generator: standard normals by Box-Muller over SplitMix64, seeded with
+//! `hash_seed` (0 when unset) + 0x9E3779B97F4A7C15 · (layer + 1), in the tensor's row-major
+//! order; reproducible across runs and machines, but not torch's numbers.
+//!
+//! The feed-forward runs over all rows at once: HF's `chunk_size_feed_forward` only bounds the
+//! memory of its intermediate and does not change the result.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::safetensors::Safetensors;
+use super::weights::{Builder, Weights};
+use crate::error::{Error, Result};
+use crate::exec::GpuExecutor;
+use crate::gpu::Context;
+use crate::graph::{Activation, Buckets, Graph, LocalOptions, LshOptions, NodeId};
+use crate::tensor::{DType, HostData};
+
+/// The fields of HF's `ReformerConfig` (config.json) this implementation reads.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ReformerConfig {
+    /// "lsh" or "local" per layer.
+    pub attn_layers: Vec<String>,
+    pub hidden_size: usize,
+    pub num_attention_heads: usize,
+    pub attention_head_size: usize,
+    /// Inner width of the feed-forward.
+    pub feed_forward_size: usize,
+    /// "relu", "gelu" (erf), "gelu_new" or "silu".
+    pub hidden_act: String,
+    /// An even count, or a list of even factors; must be set (HF picks one from the length
+    /// otherwise, which would make the model depend on the input).
+    pub num_buckets: Option<serde_json::Value>,
+    /// Hashing rounds.
+    pub num_hashes: usize,
+    pub lsh_attn_chunk_length: usize,
+    pub lsh_num_chunks_before: usize,
+    pub lsh_num_chunks_after: usize,
+    pub local_attn_chunk_length: usize,
+    pub local_num_chunks_before: usize,
+    pub local_num_chunks_after: usize,
+    /// Causal attention.
+    pub is_decoder: bool,
+    pub vocab_size: usize,
+    pub max_position_embeddings: usize,
+    /// Axial position embeddings (else a plain [max_position_embeddings, hidden] table).
+    #[serde(default = "yes")]
+    pub axial_pos_embds: bool,
+    #[serde(default)]
+    pub axial_pos_shape: Vec<usize>,
+    #[serde(default)]
+    pub axial_pos_embds_dim: Vec<usize>,
+    pub layer_norm_eps: f32,
+    /// The id padding is filled with.
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    /// Seeds our own rotation generator (HF seeds torch with it).
+    #[serde(default)]
+    pub hash_seed: Option<u64>,
+    /// "ReformerModelWithLMHead" when the checkpoint has the LM head.
+    #[serde(default)]
+    pub architectures: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl ReformerConfig {
+    /// Parses config.json; `file` names it in errors.
+    pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
+        let c: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Model { file: file.into(), detail: format!("is not a Reformer config: {e}") })?;
+        c.check(file)?;
+        Ok(c)
+    }
+
+    fn check(&self, file: &str) -> Result<()> {
+        let err = |detail: String| Err(Error::Model { file: file.into(), detail });
+        if self.attn_layers.is_empty() || self.attn_layers.iter().any(|a| a != "lsh" && a != "local") {
+            return err(format!("attn_layers must list 'lsh' and 'local' layers, got {:?}", self.attn_layers));
+        }
+        if self.has_lsh() {
+            self.buckets().map_err(|e| Error::Model { file: file.into(), detail: e.to_string() })?;
+        }
+        if self.axial_pos_embds {
+            let prod: usize = self.axial_pos_shape.iter().product();
+            let sum: usize = self.axial_pos_embds_dim.iter().sum();
+            if self.axial_pos_shape.len() != 2 || self.axial_pos_embds_dim.len() != 2 || sum != self.hidden_size {
+                return err(format!(
+                    "axial position embeddings need two factors of shape and dims summing to hidden_size {}, got {:?} and {:?}",
+                    self.hidden_size, self.axial_pos_shape, self.axial_pos_embds_dim
+                ));
+            }
+            if prod < self.max_position_embeddings {
+                return err(format!(
+                    "axial_pos_shape {:?} covers {prod} positions, fewer than max_position_embeddings {}",
+                    self.axial_pos_shape, self.max_position_embeddings
+                ));
+            }
+        }
+        if self.lsh_attn_chunk_length == 0 || self.local_attn_chunk_length == 0 {
+            return err("chunk lengths must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn has_lsh(&self) -> bool {
+        self.attn_layers.iter().any(|a| a == "lsh")
+    }
+
+    /// HF's `num_buckets` as factors.
+    pub fn buckets(&self) -> Result<Buckets> {
+        let v = self.num_buckets.as_ref().ok_or_else(|| {
+            Error::Usage(
+                "num_buckets is not set in config.json; set it explicitly (HF would pick one from the input length)"
+                    .into(),
+            )
+        })?;
+        let factors: Option<Vec<usize>> = match v {
+            serde_json::Value::Array(a) => a.iter().map(|x| x.as_u64().map(|x| x as usize)).collect(),
+            other => other.as_u64().map(|x| vec![x as usize]),
+        };
+        Buckets::new(
+            &factors.ok_or_else(|| Error::Usage(format!("num_buckets must be an int or a list of ints, got {v}")))?,
+        )
+    }
+
+    /// The layer types present decide the padding unit, as HF's `_get_least_common_mult_chunk_len`.
+    fn chunk_lengths(&self) -> Vec<usize> {
+        let mut v = Vec::new();
+        if self.has_lsh() {
+            v.push(self.lsh_attn_chunk_length);
+        }
+        if self.attn_layers.iter().any(|a| a == "local") {
+            v.push(self.local_attn_chunk_length);
+        }
+        v
+    }
+
+    /// The length HF runs `t` ids at: padded to a multiple of the chunks' least common
+    /// multiple when longer than the smallest chunk.
+    pub fn padded_length(&self, t: usize) -> usize {
+        let c = self.chunk_lengths();
+        let lcm = c.iter().fold(1, |a, &b| a / gcd(a, b) * b);
+        let min = c.iter().copied().min().unwrap_or(1);
+        if t > min && !t.is_multiple_of(lcm) {
+            t.div_ceil(lcm) * lcm
+        } else {
+            t
+        }
+    }
+
+    /// True for `ReformerModelWithLMHead` checkpoints.
+    pub fn has_lm_head(&self) -> bool {
+        self.architectures.iter().any(|a| a == "ReformerModelWithLMHead")
+    }
+
+    fn activation(&self) -> Result<Activation> {
+        Ok(match self.hidden_act.as_str() {
+            "relu" => Activation::Relu,
+            "gelu" => Activation::GeluErf,
+            "gelu_new" | "gelu_pytorch_tanh" => Activation::GeluTanh,
+            "silu" | "swish" => Activation::Silu,
+            other => {
+                return Err(Error::Usage(format!(
+                    "Reformer activation '{other}' is not supported (relu, gelu, gelu_new, silu)"
+                )))
+            }
+        })
+    }
+
+    /// Shape of layer i's rotations: (heads, head_size, num_hashes, rotation_size / 2).
+    pub fn rotation_shape(&self) -> Result<[usize; 4]> {
+        Ok([self.num_attention_heads, self.attention_head_size, self.num_hashes, self.buckets()?.rotation_half()])
+    }
+}
+
+/// LSH rotations by layer index (in `attn_layers`).
+#[derive(Clone, Debug, Default)]
+pub struct Rotations {
+    by_layer: BTreeMap<usize, Vec<f32>>,
+}
+
+impl Rotations {
+    /// Reads `layers.{i}.rotations` for every LSH layer of `config` present in `st`, checking
+    /// shapes. A layer without a tensor is an error only when it hashes (see `Reformer::run`).
+    pub fn from_safetensors(config: &ReformerConfig, st: &Safetensors) -> Result<Self> {
+        let shape = config.rotation_shape()?;
+        let mut by_layer = BTreeMap::new();
+        for (i, _) in config.attn_layers.iter().enumerate().filter(|(_, a)| *a == "lsh") {
+            let name = format!("layers.{i}.rotations");
+            if st.info(&name).is_none() {
+                continue;
+            }
+            let t = st.tensor(&name)?;
+            if t.shape != shape {
+                return Err(Error::Model {
+                    file: st.file().into(),
+                    detail: format!("tensor '{name}' has shape {:?}; the config needs {shape:?} (heads, head_size, num_hashes, rotation_size/2)", t.shape),
+                });
+            }
+            by_layer.insert(i, t.data.to_f32());
+        }
+        Ok(Self { by_layer })
+    }
+
+    /// Our own reproducible rotations for every LSH layer (see the module docs).
+    pub fn seeded(config: &ReformerConfig) -> Result<Self> {
+        let shape = config.rotation_shape()?;
+        let n: usize = shape.iter().product();
+        let base = config.hash_seed.unwrap_or(0);
+        let by_layer = config
+            .attn_layers
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| *a == "lsh")
+            .map(|(i, _)| (i, normals(base.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)), n)))
+            .collect();
+        Ok(Self { by_layer })
+    }
+
+    /// Layer i's rotations, if any.
+    pub fn layer(&self, i: usize) -> Option<&[f32]> {
+        self.by_layer.get(&i).map(Vec::as_slice)
+    }
+}
+
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `n` standard normals: Box-Muller on pairs of 53-bit uniforms from SplitMix64.
+fn normals(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed;
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1 = ((splitmix64(&mut s) >> 11) as f64 + 1.0) / (1u64 << 53) as f64; // (0, 1]
+        let u2 = (splitmix64(&mut s) >> 11) as f64 / (1u64 << 53) as f64;
+        let r = (-2.0 * u1.ln()).sqrt();
+        let a = 2.0 * std::f64::consts::PI * u2;
+        out.push((r * a.cos()) as f32);
+        out.push((r * a.sin()) as f32);
+    }
+    out.truncate(n);
+    out
+}
+
+/// A built Reformer graph. Inputs: "ids" [T'] u32 (padded), "mask" [T'] u32 when padded, and
+/// "layers.{i}.rotations" per hashing LSH layer.
+pub struct ReformerGraph {
+    pub graph: Graph,
+    /// [T, vocab] logits (LM head) or [T, 2·hidden] last hidden state, T the ids given.
+    pub output: NodeId,
+    /// The padded length T'.
+    pub padded: usize,
+    /// LSH layers that hash at this length (their rotations are inputs).
+    pub hashing_layers: Vec<usize>,
+}
+
+/// A Reformer checkpoint: config and host weights.
+pub struct Reformer {
+    pub config: ReformerConfig,
+    weights: Weights,
+    /// The leading `reformer.` of LM checkpoints' encoder names, or "".
+    prefix: &'static str,
+}
+
+impl Reformer {
+    /// Copies the tensors out of a checkpoint (HF names), checking their shapes.
+    pub fn from_safetensors(config: ReformerConfig, st: &Safetensors) -> Result<Self> {
+        let prefix = if st.names().iter().any(|n| n.starts_with("reformer.")) { "reformer." } else { "" };
+        let mut weights = Weights::new(st.file());
+        for (name, shape) in Self::tensors(&config, prefix) {
+            weights.insert(&name, st.tensor(&name)?);
+            weights.expect(&name, &shape, "a Reformer with this config.json")?;
+        }
+        Ok(Self { config, weights, prefix })
+    }
+
+    fn tensors(c: &ReformerConfig, p: &str) -> Vec<(String, Vec<usize>)> {
+        let (h, a, f) = (c.hidden_size, c.num_attention_heads * c.attention_head_size, c.feed_forward_size);
+        let mut t = vec![(format!("{p}embeddings.word_embeddings.weight"), vec![c.vocab_size, h])];
+        if c.axial_pos_embds {
+            let (s, d) = (&c.axial_pos_shape, &c.axial_pos_embds_dim);
+            t.push((format!("{p}embeddings.position_embeddings.weights.0"), vec![s[0], 1, d[0]]));
+            t.push((format!("{p}embeddings.position_embeddings.weights.1"), vec![1, s[1], d[1]]));
+        } else {
+            t.push((format!("{p}embeddings.position_embeddings.embedding.weight"), vec![c.max_position_embeddings, h]));
+        }
+        for (l, kind) in c.attn_layers.iter().enumerate() {
+            let q = format!("{p}encoder.layers.{l}.");
+            t.push((format!("{q}attention.layer_norm.weight"), vec![h]));
+            t.push((format!("{q}attention.layer_norm.bias"), vec![h]));
+            let projections: &[&str] = if kind == "lsh" { &["query_key", "value"] } else { &["query", "key", "value"] };
+            for n in projections {
+                t.push((format!("{q}attention.self_attention.{n}.weight"), vec![a, h]));
+            }
+            t.push((format!("{q}attention.output.dense.weight"), vec![h, a]));
+            t.push((format!("{q}feed_forward.layer_norm.weight"), vec![h]));
+            t.push((format!("{q}feed_forward.layer_norm.bias"), vec![h]));
+            t.push((format!("{q}feed_forward.dense.dense.weight"), vec![f, h]));
+            t.push((format!("{q}feed_forward.dense.dense.bias"), vec![f]));
+            t.push((format!("{q}feed_forward.output.dense.weight"), vec![h, f]));
+            t.push((format!("{q}feed_forward.output.dense.bias"), vec![h]));
+        }
+        t.push((format!("{p}encoder.layer_norm.weight"), vec![2 * h]));
+        t.push((format!("{p}encoder.layer_norm.bias"), vec![2 * h]));
+        if c.has_lm_head() {
+            t.push(("lm_head.decoder.weight".into(), vec![c.vocab_size, 2 * h]));
+            t.push(("lm_head.decoder.bias".into(), vec![c.vocab_size]));
+        }
+        t
+    }
+
+    fn w(&self, b: &mut Builder, name: &str) -> Result<NodeId> {
+        b.w(&format!("{}{name}", self.prefix))
+    }
+
+    /// The graph for `t` ids.
+    pub fn graph(&self, t: usize) -> Result<ReformerGraph> {
+        let c = &self.config;
+        if t == 0 {
+            return Err(Error::Usage("Reformer needs at least one id".into()));
+        }
+        let tp = c.padded_length(t);
+        if tp > c.max_position_embeddings {
+            return Err(Error::Usage(format!(
+                "{t} ids (padded to {tp}) exceed the model's max_position_embeddings {}",
+                c.max_position_embeddings
+            )));
+        }
+        let mut b = Builder::new(&self.weights);
+        let ids = b.g.input("ids", &[tp], DType::U32)?;
+        let mask = if tp > t { Some(b.g.input("mask", &[tp], DType::U32)?) } else { None };
+        let we = self.w(&mut b, "embeddings.word_embeddings.weight")?;
+        let x = b.g.embedding(we, ids)?;
+        let pos = self.positions(&mut b, tp)?;
+        let emb = b.g.add(x, pos)?; // [T', h]
+        let (mut x1, mut x2) = (emb, emb);
+        let mut hashing_layers = Vec::new();
+        for (l, kind) in c.attn_layers.iter().enumerate() {
+            let hashes = kind == "lsh" && tp > c.lsh_attn_chunk_length;
+            if hashes {
+                hashing_layers.push(l);
+            }
+            let att = self.attention(&mut b, l, kind == "lsh", x2, tp, mask)?;
+            x1 = b.g.add(x1, att)?;
+            let ff = self.feed_forward(&mut b, l, x1)?;
+            x2 = b.g.add(x2, ff)?;
+        }
+        let both = self.concat(&mut b, x1, x2)?; // [T', 2h]
+        let (w, bias) = (self.w(&mut b, "encoder.layer_norm.weight")?, self.w(&mut b, "encoder.layer_norm.bias")?);
+        let mut out = b.g.layer_norm(both, w, bias, c.layer_norm_eps)?;
+        if tp > t {
+            out = b.g.rows(out, 0, t)?;
+        }
+        if c.has_lm_head() {
+            let (w, bias) = (b.w("lm_head.decoder.weight")?, b.w("lm_head.decoder.bias")?);
+            out = b.g.linear(out, w, Some(bias), None)?;
+        }
+        b.g.output(out)?;
+        Ok(ReformerGraph { graph: b.g, output: out, padded: tp, hashing_layers })
+    }
+
+    /// Position embeddings of positions 0..tp as a constant [tp, h]: axial ones are
+    /// concat(weights.0[p / s1], weights.1[p % s1]) (HF's broadcast-and-reshape).
+    fn positions(&self, b: &mut Builder, tp: usize) -> Result<NodeId> {
+        let c = &self.config;
+        let h = c.hidden_size;
+        let get = |n: &str| {
+            let name = format!("{}{n}", self.prefix);
+            self.weights.get(&name).map(|w| w.data.to_f32()).ok_or_else(|| Error::Usage(format!("missing {name}")))
+        };
+        let mut table = vec![0f32; tp * h];
+        if c.axial_pos_embds {
+            let (w0, w1) =
+                (get("embeddings.position_embeddings.weights.0")?, get("embeddings.position_embeddings.weights.1")?);
+            let (s1, d0, d1) = (c.axial_pos_shape[1], c.axial_pos_embds_dim[0], c.axial_pos_embds_dim[1]);
+            for p in 0..tp {
+                table[p * h..][..d0].copy_from_slice(&w0[(p / s1) * d0..][..d0]);
+                table[p * h + d0..][..d1].copy_from_slice(&w1[(p % s1) * d1..][..d1]);
+            }
+        } else {
+            table.copy_from_slice(&get("embeddings.position_embeddings.embedding.weight")?[..tp * h]);
+        }
+        b.g.weight(&format!("reformer.positions.{tp}"), &[tp, h], table)
+    }
+
+    /// [T', h] -> [H, T', d] for a projection `name` of layer l.
+    fn heads(&self, b: &mut Builder, l: usize, name: &str, x: NodeId, tp: usize) -> Result<NodeId> {
+        let c = &self.config;
+        let w = self.w(b, &format!("encoder.layers.{l}.attention.self_attention.{name}.weight"))?;
+        let y = b.g.matmul_t(x, w)?;
+        let y = b.g.reshape(y, &[tp, c.num_attention_heads, c.attention_head_size])?;
+        b.g.permute(y, &[1, 0, 2])
+    }
+
+    /// LayerNorm, then LSH or local self-attention, then the output projection: [T', h].
+    fn attention(
+        &self,
+        b: &mut Builder,
+        l: usize,
+        lsh: bool,
+        x: NodeId,
+        tp: usize,
+        mask: Option<NodeId>,
+    ) -> Result<NodeId> {
+        let c = &self.config;
+        let p = format!("encoder.layers.{l}.attention");
+        let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
+        let h = b.g.layer_norm(x, w, bias, c.layer_norm_eps)?;
+        let att = if lsh {
+            let qk = self.heads(b, l, "query_key", h, tp)?;
+            let v = self.heads(b, l, "value", h, tp)?;
+            if tp <= c.lsh_attn_chunk_length {
+                b.g.lsh_plain_attention(qk, v, c.is_decoder, mask)?
+            } else {
+                let shape = c.rotation_shape()?;
+                let rot = b.g.input(&format!("layers.{l}.rotations"), &shape, DType::F32)?;
+                let o = LshOptions {
+                    buckets: c.buckets()?,
+                    rounds: c.num_hashes,
+                    chunk: c.lsh_attn_chunk_length,
+                    before: c.lsh_num_chunks_before,
+                    after: c.lsh_num_chunks_after,
+                    causal: c.is_decoder,
+                    mask,
+                };
+                b.g.lsh_attention(qk, v, rot, o)?
+            }
+        } else {
+            let q = self.heads(b, l, "query", h, tp)?;
+            let k = self.heads(b, l, "key", h, tp)?;
+            let v = self.heads(b, l, "value", h, tp)?;
+            let o = LocalOptions {
+                chunk: c.local_attn_chunk_length,
+                before: c.local_num_chunks_before,
+                after: c.local_num_chunks_after,
+                causal: c.is_decoder,
+                mask,
+            };
+            b.g.local_attention(q, k, v, o)?
+        }; // [H, T', d]
+        let att = b.g.permute(att, &[1, 0, 2])?;
+        let att = b.g.reshape(att, &[tp, c.num_attention_heads * c.attention_head_size])?;
+        let wo = self.w(b, &format!("{p}.output.dense.weight"))?;
+        b.g.matmul_t(att, wo)
+    }
+
+    /// LayerNorm, dense + activation, dense: [T', h].
+    fn feed_forward(&self, b: &mut Builder, l: usize, x: NodeId) -> Result<NodeId> {
+        let c = &self.config;
+        let p = format!("encoder.layers.{l}.feed_forward");
+        let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
+        let h = b.g.layer_norm(x, w, bias, c.layer_norm_eps)?;
+        let (w1, b1) = (self.w(b, &format!("{p}.dense.dense.weight"))?, self.w(b, &format!("{p}.dense.dense.bias"))?);
+        let h = b.g.linear(h, w1, Some(b1), Some(c.activation()?))?;
+        let (w2, b2) = (self.w(b, &format!("{p}.output.dense.weight"))?, self.w(b, &format!("{p}.output.dense.bias"))?);
+        b.g.linear(h, w2, Some(b2), None)
+    }
+
+    /// [x1, x2] along the last dimension, [T', 2h], as x1·[I 0] + x2·[0 I]: products with
+    /// 0/1 selection matrices are exact in f32, and the graph has no concatenation op.
+    fn concat(&self, b: &mut Builder, x1: NodeId, x2: NodeId) -> Result<NodeId> {
+        let h = self.config.hidden_size;
+        let select = |first: bool| {
+            let mut m = vec![0f32; h * 2 * h];
+            for i in 0..h {
+                m[i * 2 * h + i + if first { 0 } else { h }] = 1.0;
+            }
+            m
+        };
+        let e1 = b.g.weight("reformer.concat.first", &[h, 2 * h], select(true))?;
+        let e2 = b.g.weight("reformer.concat.second", &[h, 2 * h], select(false))?;
+        let a = b.g.matmul(x1, e1)?;
+        let c = b.g.matmul(x2, e2)?;
+        b.g.add(a, c)
+    }
+
+    /// Runs the model on `ids` with the given rotations: returns (shape, data) of the output,
+    /// [T, vocab] logits or [T, 2·hidden] hidden states.
+    pub async fn run(&self, ctx: &Context, ids: &[u32], rotations: &Rotations) -> Result<(Vec<usize>, Vec<f32>)> {
+        let c = &self.config;
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= c.vocab_size) {
+            return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {}", c.vocab_size)));
+        }
+        let rg = self.graph(ids.len())?;
+        let mut exe = GpuExecutor::new(ctx, &rg.graph)?;
+        let pad = c.pad_token_id.unwrap_or(0);
+        let mut padded = ids.to_vec();
+        padded.resize(rg.padded, pad);
+        exe.set_input("ids", &padded)?;
+        if rg.padded > ids.len() {
+            let mask: Vec<u32> = (0..rg.padded).map(|i| (i < ids.len()) as u32).collect();
+            exe.set_input("mask", &mask)?;
+        }
+        for &l in &rg.hashing_layers {
+            let r = rotations.layer(l).ok_or_else(|| {
+                Error::Usage(format!(
+                    "no rotations for LSH layer {l} (tensor layers.{l}.rotations) in the rotations file"
+                ))
+            })?;
+            exe.set_input_host(&format!("layers.{l}.rotations"), &HostData::F32(r.to_vec()))?;
+        }
+        exe.run()?;
+        let out = exe.read(rg.output).await?.to_f32();
+        let width = if c.has_lm_head() { c.vocab_size } else { 2 * c.hidden_size };
+        Ok((vec![ids.len(), width], out))
+    }
+}

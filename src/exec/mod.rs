@@ -75,7 +75,7 @@ impl std::fmt::Display for Mismatch {
 /// or the shorter length when the lengths differ.
 fn first_difference(gpu: &[f32], cpu: &[f32], rtol: f32, atol: f32) -> Option<usize> {
     let bad = gpu.iter().zip(cpu).position(|(g, c)| !((g - c).abs() <= atol + rtol * c.abs()));
-    bad.or((gpu.len() != cpu.len()).then(|| gpu.len().min(cpu.len())))
+    bad.or((gpu.len() != cpu.len()).then_some(gpu.len().min(cpu.len())))
 }
 
 /// Debugging mode: runs `graph` on GPU (every node kept, outputs poisoned with NaN first so

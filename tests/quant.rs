@@ -257,13 +257,11 @@ fn gpu_matmul_with_varied_scales_matches_reference() {
             let abs = |v: &[f32]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
             let bound = webformer::cpu::matmul::matmul(&abs(&x), &abs(&w), &[m, k], &[n, k], &[m, n], true);
             assert_eq!(got.len(), want.len());
-            for i in 0..want.len() {
-                let tol = 2.0 * (k + 1) as f32 * f32::EPSILON * bound[i];
+            for (i, ((g, w), b)) in got.iter().zip(&want).zip(&bound).enumerate() {
+                let tol = 2.0 * (k + 1) as f32 * f32::EPSILON * b;
                 assert!(
-                    (got[i] - want[i]).abs() <= tol,
-                    "{dtype} x[{m}, {k}] w[{n}, {k}]: element {i} is {}, reference {} (tolerance {tol})",
-                    got[i],
-                    want[i]
+                    (g - w).abs() <= tol,
+                    "{dtype} x[{m}, {k}] w[{n}, {k}]: element {i} is {g}, reference {w} (tolerance {tol})"
                 );
             }
         }

@@ -2,7 +2,8 @@
 """Writes the model-conformance fixtures under tests/fixtures/ from independent references:
 Hugging Face transformers / tokenizers / sentence-transformers and gguf-py.
 
-Run by hand (outputs are committed; CI never runs this, it needs torch):
+Run by hand (outputs are committed; CI never runs this, it needs torch). Name fixtures (e.g.
+`make_fixtures.py long warpers`) to write only those; no names writes all:
 
     python3 -m venv /work/venv-fixtures        # outside the repo
     /work/venv-fixtures/bin/pip install torch transformers sentence-transformers gguf accelerate
@@ -16,6 +17,14 @@ Files written (small JSON, floats rounded to 7 significant digits):
   smollm2.json            per prompt: ids, greedy continuation (24 tokens) and first-step top-20
                           logits; per-layer hidden states of one prompt for debugging
   minilm.json             sentence-transformers embeddings; ids and hidden states of one sentence
+  smollm2_long.json       one prompt of 300-600 tokens: its greedy continuation (16 tokens), the
+                          top-20 logits of the first step (the prefill) and of the last (a decode step
+                          over the long cache)
+  smollm2_gguf_rows.json  per-row checksums (sum, position-weighted sum) of dequantized SmolLM2
+                          tensors over many rows, from gguf-py
+  sampling_warpers.json   random logit rows through transformers' TemperatureLogitsWarper,
+                          TopKLogitsWarper and TopPLogitsWarper: the tokens each keeps and their
+                          renormalised probabilities
   gguf_py_sample.gguf     a GGUF written by gguf-py (every metadata type, alignment 64,
                           F32/F16/Q8_0/Q4_1 tensors) + gguf_py_sample.json, its expected contents
 """
@@ -54,17 +63,15 @@ def write(name, obj):
 
 
 def versions():
-    import tokenizers
-    import torch
-    import transformers
-    import sentence_transformers
-    return {
-        "transformers": transformers.__version__,
-        "tokenizers": tokenizers.__version__,
-        "torch": torch.__version__,
-        "sentence_transformers": sentence_transformers.__version__,
-        "gguf": importlib.metadata.version("gguf"),
-    }
+    """Versions of the references that are installed (sentence-transformers is only needed for
+    minilm.json)."""
+    out = {}
+    for name in ["transformers", "tokenizers", "torch", "sentence_transformers", "gguf"]:
+        try:
+            out[name] = importlib.metadata.version(name.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 # Varied strings: plain, leading/trailing/multiple spaces, digits (ASCII and not), code,
@@ -123,6 +130,37 @@ PROMPTS = [
 CHAT_PROMPT = [{"role": "user", "content": "What is the capital of France?"}]
 NEW_TOKENS = 24
 TOP_K = 20
+# A long prompt (300-600 tokens) so that decoding runs over a cache of several 64-key steps and,
+# with the cache split, merges several non-empty parts.
+LONG_PROMPT = (
+    "The history of the lighthouse at Cape Morrow begins in 1821, when the harbour board of the small fishing "
+    "town decided that too many boats had been lost on the rocks south of the bay. The first tower was built of "
+    "local granite and stood only eleven metres tall. Its light came from a row of oil lamps set in front of "
+    "polished copper reflectors, and on clear nights sailors could see it from about twelve nautical miles away. "
+    "The keeper, a former ship's carpenter named Thomas Hale, lived in a cottage at the foot of the tower with his "
+    "wife and four children. Every evening he climbed the narrow stairs to trim the wicks, clean the glass and "
+    "wind the clockwork that turned the reflectors. In the winter of 1836 a storm destroyed the cottage roof, and "
+    "the family spent three weeks sleeping in the store room beneath the lamp. Hale kept a logbook of every ship "
+    "that passed, every storm and every repair, and the logbook survives today in the town museum.\n\n"
+    "In 1872 the old tower was replaced by a taller one made of cast iron plates, shipped in pieces from a foundry "
+    "in the north and bolted together on site. The new tower was twenty-six metres tall and carried a first-order "
+    "Fresnel lens, a beehive of glass prisms that bent the light into a single powerful beam. With a paraffin "
+    "burner behind the lens, the light could be seen from more than twenty nautical miles. Two keepers now worked "
+    "in shifts, and a fog signal was added: a steam horn that sounded two long blasts every minute whenever the "
+    "fog rolled in from the sea.\n\n"
+    "Electricity reached the cape in 1931. The paraffin burner was replaced by a large electric lamp, and a diesel "
+    "generator was installed in a small brick building next to the tower in case the power failed. During the "
+    "Second World War the light was dimmed and then switched off for long periods, and the keepers served as "
+    "coast watchers, reporting aircraft and ships to the navy. After the war the light returned to full strength. "
+    "In 1987 the lighthouse was automated: sensors now switch the lamp on at dusk and off at dawn, and a radio "
+    "link reports faults to an office in the city. The last keeper, Margaret Hale, a great-great-granddaughter of "
+    "Thomas, locked the door for the final time on a windy afternoon in March.\n\n"
+    "Today the keepers' cottages have been restored as a small museum, and visitors can climb the tower on summer "
+    "weekends. From the gallery at the top they can see the whole bay, the rocks where so many boats were lost, "
+    "and on a clear day the mountains far inland. The museum guide usually ends the tour by telling the story of"
+)
+LONG_NEW_TOKENS = 16
+
 
 SENTENCES = [
     "This framework generates embeddings for each input sentence",
@@ -217,6 +255,45 @@ def smollm2_tensors(gguf_path):
         "other_types": {k: sorted(t.name for t in r.tensors if t.tensor_type.name == k) for k in types if k not in ("Q4_1", "F32")},
         "has_output_weight": "output.weight" in by_name,
         "samples": samples,
+    }
+
+
+def row_weights(n):
+    """Weights of the position-sensitive row checksum: ((37 j) mod 101) / 50.5 - 1, which has no
+    period of 16 or 32, so values swapped within or between blocks change it."""
+    return ((np.arange(n) * 37) % 101) / 50.5 - 1.0
+
+
+def smollm2_gguf_rows(gguf_path):
+    """Per-row checksums of dequantized tensors, read by gguf-py: every row of tensors with up
+    to 600 rows, 64 evenly spaced rows (and the last) of larger ones."""
+    import gguf
+
+    r = gguf.GGUFReader(str(gguf_path))
+    by_name = {t.name: t for t in r.tensors}
+    picks = ["token_embd.weight", "blk.0.attn_q.weight", "blk.0.attn_k.weight", "blk.0.attn_v.weight", "blk.0.attn_norm.weight", "blk.15.ffn_gate.weight", "blk.29.ffn_down.weight", "output_norm.weight"]
+    out = []
+    for n in picks:
+        t = by_name[n]
+        a = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        rows = a.reshape(-1, a.shape[-1]).astype(np.float64)
+        idx = list(range(len(rows))) if len(rows) <= 600 else sorted(set(np.linspace(0, len(rows) - 1, 64).astype(int).tolist()))
+        w = row_weights(rows.shape[1])
+        out.append(
+            {
+                "name": n,
+                "type": t.tensor_type.name,
+                "shape": list(a.shape),
+                "rows": idx,
+                "sum": [float(rows[i].sum()) for i in idx],
+                "weighted_sum": [float((rows[i] * w).sum()) for i in idx],
+                "abs_sum": [float(np.abs(rows[i]).sum()) for i in idx],
+            }
+        )
+    return {
+        "source": f"gguf-py GGUFReader + gguf.quants.dequantize ({importlib.metadata.version('gguf')}); sums in float64",
+        "row_weights": "((37 j) mod 101) / 50.5 - 1 for column j",
+        "tensors": out,
     }
 
 
@@ -408,22 +485,141 @@ def gguf_sample():
     print(f"wrote {path.relative_to(ROOT)} ({path.stat().st_size} bytes)")
 
 
+def smollm2_long(gguf_path, tok):
+    """The long prompt's greedy continuation, first-step and last-step top logits."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf_path.parent), gguf_file=gguf_path.name, dtype=torch.float32, attn_implementation="eager"
+    )
+    model.eval()
+    ids = tok(LONG_PROMPT, return_tensors="pt")["input_ids"]
+    assert 300 <= ids.shape[1] <= 600, ids.shape
+    with torch.no_grad():
+        gen = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=LONG_NEW_TOKENS,
+            min_new_tokens=LONG_NEW_TOKENS,
+            do_sample=False,
+            pad_token_id=tok.eos_token_id,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+    new = gen.sequences[0, ids.shape[1]:].tolist()
+    steps = [l[0].float() for l in gen.logits]
+    margins = [r7(v[0] - v[1]) for v in (torch.topk(l, 2).values.tolist() for l in steps)]
+
+    def top(l):
+        t = torch.topk(l, TOP_K)
+        return {"ids": t.indices.tolist(), "logits": [r7(v) for v in t.values.tolist()], "mean": r7(l.mean()), "std": r7(l.std())}
+
+    print(f"  long prompt ({ids.shape[1]} tokens) -> {tok.decode(new)!r}; smallest margin {min(margins)}")
+    return {
+        "source": f"transformers AutoModelForCausalLM.from_pretrained(dir, gguf_file='{gguf_path.name}'), dequantized to float32, eager attention, greedy",
+        "text": LONG_PROMPT,
+        "ids": ids[0].tolist(),
+        "new_tokens": LONG_NEW_TOKENS,
+        "continuation_ids": new,
+        "continuation_text": tok.decode(new),
+        "step_margins": margins,
+        # steps[0] comes from the prompt; steps[-1] from the last decode step, whose query is at
+        # position len(ids) + LONG_NEW_TOKENS - 2 and sees that many keys plus one.
+        "first_step_top": top(steps[0]),
+        "last_step_top": top(steps[-1]),
+    }
+
+
+# (columns, temperature, top_k, top_p): top-k alone, top-p alone, both, ties-free random rows.
+WARPER_CASES = [
+    (10, 1.0, 4, 0.8),
+    (10, 0.5, 0, 0.9),
+    (10, 2.0, 0, 0.6),
+    (37, 1.0, 0, 0.5),
+    (37, 0.7, 10, 0.95),
+    (50, 1.5, 20, 0.7),
+    (257, 1.0, 40, 0.9),
+    (257, 0.8, 0, 0.3),
+    (1031, 1.0, 50, 0.95),
+    (1031, 2.0, 0, 0.2),
+]
+
+
+def sampling_warpers():
+    """Candidate sets and probabilities from transformers' sampling warpers, applied in the
+    order `generate` applies them (temperature, top-k, top-p)."""
+    import torch
+    from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    rng = np.random.default_rng(2024)
+    cases = []
+    for n, t, k, p in WARPER_CASES:
+        # Logits rounded to 7 digits first, so the test reads the very values used here; a
+        # row is redrawn while top-p's mass lies within 1e-3 of its threshold (where f32 and
+        # f64 sums could disagree about the last token kept).
+        while True:
+            row = [r7(v) for v in rng.normal(0.0, 2.0, n)]
+            x = torch.tensor([row], dtype=torch.float32)
+            scores = TemperatureLogitsWarper(t)(None, x)
+            if k:
+                scores = TopKLogitsWarper(k)(None, scores)
+            kept_k = torch.isfinite(scores[0])
+            warped = TopPLogitsWarper(p)(None, scores) if p < 1.0 else scores
+            kept = torch.isfinite(warped[0])
+            probs = torch.softmax(scores[0].double(), -1)
+            mass = sorted(probs[kept_k].tolist(), reverse=True)
+            cum = np.cumsum(mass)
+            margin = float(np.min(np.abs(cum - p))) if p < 1.0 else 1.0
+            if margin > 1e-3:
+                break
+        final = torch.softmax(warped[0].double(), -1)
+        cases.append(
+            {
+                "temperature": t,
+                "top_k": k,
+                "top_p": p,
+                "logits": row,
+                "kept_by_top_k": int(kept_k.sum()),
+                "kept": [i for i in range(n) if kept[i]],
+                "probs": [float(f"{final[i].item():.12g}") for i in range(n) if kept[i]],
+                "top_p_margin": r7(margin),
+            }
+        )
+    return {
+        "source": "transformers TemperatureLogitsWarper -> TopKLogitsWarper -> TopPLogitsWarper (min_tokens_to_keep 1); probs = softmax of the warped scores (float64)",
+        "cases": cases,
+    }
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    only = set(sys.argv[1:])
+    want = lambda name: not only or name in only  # noqa: E731
     smollm2, minilm = model_paths()
     print(f"SmolLM2: {smollm2}\nMiniLM:  {minilm}")
     meta = {"versions": versions()}
 
-    gguf_sample()
+    if want("gguf"):
+        gguf_sample()
 
     tok_s, fx = smollm2_tokenizer(smollm2)
-    write("tokenizer_smollm2.json", dict(meta, **fx))
+    if want("tokenizers"):
+        write("tokenizer_smollm2.json", dict(meta, **fx))
     tok_m, fx = minilm_tokenizer(minilm)
-    write("tokenizer_minilm.json", dict(meta, **fx))
+    if want("tokenizers"):
+        write("tokenizer_minilm.json", dict(meta, **fx))
 
-    print("SmolLM2 greedy continuations:")
-    write("smollm2.json", dict(meta, **smollm2_model(smollm2, tok_s)))
-    write("minilm.json", dict(meta, **minilm_model(minilm, tok_m)))
+    if want("models"):
+        print("SmolLM2 greedy continuations:")
+        write("smollm2.json", dict(meta, **smollm2_model(smollm2, tok_s)))
+        write("minilm.json", dict(meta, **minilm_model(minilm, tok_m)))
+    if want("gguf_rows"):
+        write("smollm2_gguf_rows.json", dict(meta, **smollm2_gguf_rows(smollm2)))
+    if want("long"):
+        write("smollm2_long.json", dict(meta, **smollm2_long(smollm2, tok_s)))
+    if want("warpers"):
+        write("sampling_warpers.json", dict(meta, **sampling_warpers()))
 
 
 if __name__ == "__main__":

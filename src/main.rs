@@ -459,7 +459,7 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     cpu.set_input("x", &input)?;
     cpu.run()?;
     let reference = cpu.value(y)?.to_f32();
-    let max_err = out.iter().zip(&reference).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0f32, f32::max);
+    let max_err = demo_error(&out, &reference)?;
     println!("output [{tokens}, {hidden}]: first values {:?}", &out[..4.min(out.len())]);
     println!(
         "max relative error vs CPU reference: {max_err:.2e} (first run incl. upload and readback: {:.1} ms)",
@@ -468,11 +468,50 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
         print!("per-node GPU time:\n{}", exe.run_profiled().await?.table());
     }
-    if max_err > 1e-4 {
-        return Err(webformer::Error::Usage(format!("GPU and CPU disagree: max relative error {max_err:.2e} > 1e-4")));
-    }
     println!("demo OK");
     Ok(())
+}
+
+/// Relative error the demo allows between GPU and CPU (two matmuls of k <= 4·hidden in f32).
+const DEMO_RTOL: f32 = 1e-4;
+
+/// The largest error |gpu - cpu| / max(|cpu|, 1), checked element by element so that a NaN
+/// (or a length mismatch) fails instead of being skipped as a `max` fold would.
+fn demo_error(gpu: &[f32], cpu: &[f32]) -> webformer::Result<f32> {
+    if gpu.len() != cpu.len() {
+        return Err(webformer::Error::Usage(format!(
+            "GPU and CPU disagree: {} values vs {} from the reference",
+            gpu.len(),
+            cpu.len()
+        )));
+    }
+    let mut worst = 0f32;
+    for (i, (a, b)) in gpu.iter().zip(cpu).enumerate() {
+        let e = (a - b).abs() / b.abs().max(1.0);
+        if e.is_nan() || e > DEMO_RTOL {
+            return Err(webformer::Error::Usage(format!(
+                "GPU and CPU disagree at element {i}: {a} vs {b} (relative error {e:.2e} > {DEMO_RTOL:.0e})"
+            )));
+        }
+        worst = worst.max(e);
+    }
+    Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_error;
+
+    #[test]
+    fn demo_check_fails_on_nan_and_on_lengths() {
+        assert!(demo_error(&[1.0, 2.0], &[1.0, 2.0]).unwrap() == 0.0);
+        assert!(demo_error(&[1.0, 2.00001], &[1.0, 2.0]).is_ok());
+        let e = demo_error(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0]).unwrap_err().to_string();
+        assert!(e.contains("element 1") && e.contains("NaN"), "{e}");
+        assert!(demo_error(&[1.0, 2.0], &[1.0, f32::NAN]).is_err(), "a NaN reference fails too");
+        assert!(demo_error(&[1.0, 2.1], &[1.0, 2.0]).is_err());
+        assert!(demo_error(&[1.0], &[1.0, 2.0]).unwrap_err().to_string().contains("1 values vs 2"));
+    }
 }
 
 /// Prints the ops bench: JSON as is, or a table of its rows.

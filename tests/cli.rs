@@ -1,12 +1,21 @@
 //! The `webformer` binary's model commands: bad inputs give one clear line on stderr and a
-//! non-zero exit; good ones print what the README promises (JSON shapes, the greedy text).
+//! non-zero exit; good ones print what the README promises: the greedy text, and `forward` /
+//! `embed` values that match the Hugging Face fixtures (tests/fixtures/{smollm2,minilm}.json)
+//! within the tolerances of tests/models.rs.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::models;
+use common::{assert_close, models};
+
+// The tolerances of tests/models.rs (derived there from measurements): the CLI runs the same
+// code, so its values must meet them too.
+const LOGIT_RTOL: f32 = 2e-5;
+const EMBED_ATOL: f32 = 2e-6;
+const HIDDEN_RTOL: f32 = 0.0;
+const HIDDEN_ATOL: f32 = 2.5e-5;
 
 struct Out {
     ok: bool,
@@ -119,19 +128,57 @@ fn real_models_from_the_command_line() {
     // Streaming prints the same text.
     let o = webformer(&["generate", "--model", gguf, "--prompt", "The capital of France is", "--max-tokens", "6"]);
     assert!(o.ok && o.stdout == " Paris.\n\nThe answer\n", "{:?} {:?}", o.stdout, o.stderr);
-    // forward: logits [T, vocab].
-    let o = webformer(&["forward", "--model", gguf, "--ids", "504,3575"]);
+    // forward: logits [T, vocab], the last row against transformers' (tests/fixtures/smollm2.json).
+    let fx = fixture("smollm2.json");
+    let p0 = &fx["prompts"][0];
+    let ids: Vec<String> = p0["ids"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let o = webformer(&["forward", "--model", gguf, "--ids", &ids.join(",")]);
     assert!(o.ok, "{:?}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
-    assert_eq!(v["shape"], serde_json::json!([2, 49152]));
-    assert_eq!(v["data"].as_array().unwrap().len(), 2 * 49152);
-    // embed: one normalised 384-vector per text; forward on the folder: [T, 384].
+    assert_eq!(v["shape"], serde_json::json!([ids.len(), 49152]));
+    let data = f32s(&v["data"]);
+    assert_eq!(data.len(), ids.len() * 49152);
+    let last = &data[(ids.len() - 1) * 49152..];
+    let got: Vec<f32> = p0["top_ids"].as_array().unwrap().iter().map(|i| last[i.as_u64().unwrap() as usize]).collect();
+    assert_close("forward: top-20 logits of the last position", &got, &f32s(&p0["top_logits"]), LOGIT_RTOL, 0.0);
+    // embed: one normalised 384-vector per text, sentence-transformers' (tests/fixtures/minilm.json).
+    let fx = fixture("minilm.json");
+    let sentences: Vec<&serde_json::Value> = fx["sentences"].as_array().unwrap().iter().take(4).collect();
+    let texts: Vec<&str> = sentences.iter().map(|s| s["text"].as_str().unwrap()).collect();
     let dir = s(&paths.minilm_dir);
-    let o = webformer(&["embed", "--model", dir, "A man is eating food.", "hello"]);
+    let mut args = vec!["embed", "--model", dir];
+    args.extend(&texts);
+    let o = webformer(&args);
     assert!(o.ok, "{:?}", o.stderr);
     let v: Vec<Vec<f32>> = serde_json::from_str(o.stdout.trim()).unwrap();
-    assert_eq!((v.len(), v[0].len()), (2, 384));
-    let o = webformer(&["forward", "--model", dir, "--ids", "101,7592,102"]);
+    assert_eq!(v.len(), texts.len());
+    for (got, want) in v.iter().zip(&sentences) {
+        assert_close(&format!("embed {:?}", want["text"]), got, &f32s(&want["embedding"]), 0.0, EMBED_ATOL);
+    }
+    // forward on the folder: the last hidden state [T, 384], its first rows against transformers'.
+    let ids: Vec<String> = fx["debug_ids"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let o = webformer(&["forward", "--model", dir, "--ids", &ids.join(",")]);
+    assert!(o.ok, "{:?}", o.stderr);
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
-    assert_eq!(v["shape"], serde_json::json!([3, 384]));
+    assert_eq!(v["shape"], serde_json::json!([ids.len(), 384]));
+    let data = f32s(&v["data"]);
+    for (r, row) in fx["last_hidden_state_first_rows"].as_array().unwrap().iter().enumerate() {
+        let want = f32s(row);
+        assert_close(
+            &format!("forward: hidden state row {r}"),
+            &data[r * 384..][..want.len()],
+            &want,
+            HIDDEN_RTOL,
+            HIDDEN_ATOL,
+        );
+    }
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn f32s(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }

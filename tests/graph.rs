@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, block, gpu, random, seed};
+use common::{assert_close, block, feature_named, gpu, random, require_feature, required_features, seed};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use webformer::{
@@ -87,6 +87,37 @@ fn compare_mode_names_the_first_bad_node() {
     let report = block(exec::compare(&ctx, &g, &inputs, &[], 0.0, -1.0)).unwrap().expect("a mismatch");
     let first = Plan::with_options(&g, PlanOptions { reuse: false }).order[0];
     assert_eq!(report.node, first, "{report}");
+}
+
+#[test]
+fn compare_names_the_first_approximate_node_at_zero_tolerance() {
+    // relu, x + x and a scale by 0.5 are exact in f32 on both sides (one correctly rounded
+    // operation, or none); a matmul over k = 257 is not (the GPU sums in f32, the reference in
+    // f64), and the relu after it inherits its difference. At zero tolerance the report must
+    // name the matmul: not an earlier exact node (which would mean compare misreads values),
+    // not the later relu (which would mean it does not stop at the first).
+    let Some(ctx) = gpu() else { return };
+    let s = seed("compare zero tolerance");
+    let (rows, k, n) = (7, 257, 13);
+    let mut g = Graph::new();
+    let x = g.input("x", &[rows, k], DType::F32).unwrap();
+    let r = g.relu(x).unwrap();
+    let d = g.add(r, r).unwrap();
+    let h = g.scale(d, Scalar::Const(0.5)).unwrap();
+    let w = g.weight("w", &[n, k], random(s + 1, n * k, -1.0, 1.0)).unwrap();
+    let m = g.matmul_t(h, w).unwrap();
+    let y = g.relu(m).unwrap();
+    g.output(y).unwrap();
+    let inputs = [("x", HostData::F32(random(s, rows * k, -1.0, 1.0)))];
+    let order = Plan::with_options(&g, PlanOptions { reuse: false }).order;
+    assert_eq!(order, vec![r, d, h, m, y], "the plan runs the nodes in the order built");
+    let report = block(exec::compare(&ctx, &g, &inputs, &[], 0.0, 0.0)).unwrap().expect("the matmul differs");
+    assert_eq!(report.node, m, "{report}");
+    assert_eq!(report.lengths, (rows * n, rows * n), "{report}");
+    assert!(report.gpu != report.cpu && report.gpu.is_finite(), "{report}");
+    // Within f32 rounding of a k = 257 dot product the whole graph agrees.
+    let report = block(exec::compare(&ctx, &g, &inputs, &[], 1e-4, 1e-5)).unwrap();
+    assert!(report.is_none(), "{}", report.unwrap());
 }
 
 /// No two tensors that share a pool buffer are alive at the same step, and every tensor fits.
@@ -258,6 +289,20 @@ fn bad_runs_give_clear_errors() {
 }
 
 #[test]
+fn adapter_has_the_required_features() {
+    // The suite says which adapter it ran on, and fails (rather than letting feature-gated
+    // tests skip) when WEBFORMER_REQUIRE_FEATURES names a feature the adapter lacks.
+    let Some(ctx) = gpu() else { return };
+    eprintln!("adapter under test: {}", ctx.adapter().one_line());
+    for name in required_features() {
+        let f = feature_named(&name).unwrap_or_else(|| {
+            panic!("WEBFORMER_REQUIRE_FEATURES: unknown feature {name:?} (shader-f16, subgroups, timestamp-query)")
+        });
+        assert!(require_feature(&ctx, f, &name));
+    }
+}
+
+#[test]
 fn dead_nodes_are_not_run() {
     let mut g = Graph::new();
     let a = g.input("a", &[3], DType::F32).unwrap();
@@ -271,8 +316,7 @@ fn dead_nodes_are_not_run() {
 #[test]
 fn profile_covers_every_node() {
     let Some(ctx) = gpu() else { return };
-    if !ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
-        eprintln!("SKIPPED profile: adapter has no timestamp queries");
+    if !require_feature(&ctx, wgpu::Features::TIMESTAMP_QUERY, "timestamp-query") {
         return;
     }
     let g = block_graph(1, 8, 32);

@@ -229,6 +229,36 @@ fn gguf_synthetic_every_value_type_and_tensor() {
 }
 
 #[test]
+fn gguf_version_2_reads_as_version_3() {
+    // Version 2 (2023) has the layout of version 3 (64-bit counts and sizes); 3 only added
+    // big-endian files. The same content written as either version must read the same.
+    let seed = common::seed("gguf v2");
+    let mut b = GgufBuilder::new(Some(64));
+    b.version = 2;
+    b.kv_str("general.architecture", "llama");
+    b.kv(4, "t.u32", &7u32.to_le_bytes());
+    let x = common::random(seed, 3 * 5, -1.0, 1.0);
+    b.tensor("w.f32", &[3, 5], 0, f32_bytes(&x));
+    let q8 = random_bytes(seed + 1, 2 * 34);
+    b.tensor("w.q8", &[1, 64], 8, q8.clone());
+    let v2 = b.build();
+    b.version = 3;
+    let v3 = b.build();
+    let (g2, g3) = (Gguf::parse(&v2, "v2.gguf").unwrap(), Gguf::parse(&v3, "v3.gguf").unwrap());
+    assert_eq!((g2.version(), g3.version()), (2, 3));
+    assert_eq!(g2.str("general.architecture").unwrap(), "llama");
+    assert_eq!(g2.u32("t.u32").unwrap(), 7);
+    assert_eq!(g2.alignment(), 64);
+    assert_eq!(g2.data_offset(), g3.data_offset());
+    for name in ["w.f32", "w.q8"] {
+        let (t2, t3) = (g2.tensor(name).unwrap(), g3.tensor(name).unwrap());
+        assert_eq!((&t2.shape, &t2.data), (&t3.shape, &t3.data), "{name}");
+    }
+    assert_eq!(g2.tensor("w.f32").unwrap().data, HostData::F32(x));
+    assert_eq!(g2.tensor("w.q8").unwrap().data, HostData::Quant { dtype: DType::Q8_0, len: 64, bytes: q8 });
+}
+
+#[test]
 fn gguf_every_truncation_is_a_clear_error() {
     let seed = common::seed("gguf_truncated");
     let (bytes, _) = synthetic(seed, Some(64));
@@ -493,6 +523,44 @@ fn smollm2_metadata_and_tensors() {
         matches!(g.tensor("blk.0.ffn_up.weight").unwrap().data, HostData::Quant { dtype: DType::Q4_1, len, .. } if len == 1536 * 576)
     );
     assert!(matches!(g.tensor("token_embd.weight").unwrap().data, HostData::Quant { dtype: DType::Q8_0, .. }));
+}
+
+#[test]
+fn smollm2_tensors_over_many_rows_match_gguf_py() {
+    // tests/fixtures/smollm2_gguf_rows.json: per-row checksums from gguf-py's dequantization,
+    // over every row of tensors up to 600 rows and 64 spread rows of larger ones. The weighted
+    // sum uses weights without a period of 16 or 32, so a value moved within or between blocks
+    // changes it. Both sides dequantize in f32 the same way (d·q + m), so the values are equal
+    // and the f64 sums differ only by summation order: 1e-12 of the row's sum of |x| (an error
+    // in one element of one block is many orders larger).
+    let Some(paths) = models() else { return };
+    let bytes = read(&paths.smollm2_gguf);
+    let g = Gguf::parse(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").unwrap();
+    let want = fixture("smollm2_gguf_rows.json");
+    let mut rows_checked = 0;
+    for t in want["tensors"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        let tensor = g.tensor(name).unwrap();
+        let shape: Vec<usize> = serde_json::from_value(t["shape"].clone()).unwrap();
+        assert_eq!(tensor.shape, shape, "{name}");
+        assert_eq!(tensor.data.dtype().to_string().to_uppercase(), t["type"].as_str().unwrap(), "{name}");
+        let v = tensor.data.to_f32();
+        let cols = *shape.last().unwrap();
+        let weights: Vec<f64> = (0..cols).map(|j| ((j * 37) % 101) as f64 / 50.5 - 1.0).collect();
+        let col = |k: &str| -> Vec<f64> { t[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect() };
+        let (sums, wsums, abs) = (col("sum"), col("weighted_sum"), col("abs_sum"));
+        for (i, r) in t["rows"].as_array().unwrap().iter().enumerate() {
+            let r = r.as_u64().unwrap() as usize;
+            let row = &v[r * cols..][..cols];
+            let sum: f64 = row.iter().map(|&x| x as f64).sum();
+            let wsum: f64 = row.iter().zip(&weights).map(|(&x, w)| x as f64 * w).sum();
+            let tol = 1e-12 * abs[i] + 1e-30;
+            assert!((sum - sums[i]).abs() <= tol, "{name} row {r}: sum {sum} vs gguf-py {}", sums[i]);
+            assert!((wsum - wsums[i]).abs() <= tol, "{name} row {r}: weighted sum {wsum} vs gguf-py {}", wsums[i]);
+            rows_checked += 1;
+        }
+    }
+    assert!(rows_checked > 1500, "only {rows_checked} rows checked");
 }
 
 #[test]

@@ -8,8 +8,14 @@
 //! reports how far each decision was from its boundary (relative to the mass involved); where
 //! that margin exceeds MARGIN (1e-4, ~100x the f32 sum error at these sizes) the tokens must be
 //! equal, and at least 90% of the draws must be checked that way. Top-k uses exact counts, so
-//! membership in the k largest is checked for every draw. The frequency test uses a 5-sigma
-//! per-bucket bound (see there).
+//! membership in the k largest is checked for every draw.
+//!
+//! Against definitions outside the sampler: frequencies at temperatures 0.5, 1 and 2 follow
+//! softmax(x / T) computed here in f64, and on rows from transformers' TemperatureLogitsWarper,
+//! TopKLogitsWarper and TopPLogitsWarper (tests/fixtures/sampling_warpers.json) the reference's
+//! candidate set is transformers' kept set and the GPU's draws follow transformers'
+//! renormalised probabilities; frequency bounds are a 5-sigma band per bucket or Pearson's
+//! chi-square at a false-failure rate of 1e-6 (see assert_frequencies, assert_chi_square).
 
 mod common;
 
@@ -300,22 +306,156 @@ fn frequencies_match_softmax() {
     assert_frequencies("temperature 1, 2000 seeds", &counts, &probs, draws);
 
     // 1000 rows of the same logits in one run (each row hashes its own index), with top-k 4
-    // and top-p 0.8: frequencies follow the renormalised probabilities of the kept set.
+    // and top-p 0.8: frequencies follow the renormalised probabilities of the kept set. The
+    // logits are redrawn (from the same seed stream) until top-p is clear of its boundary and
+    // keeps fewer than the 4 top-k candidates, so the top-p branch is what is being tested.
     let (k, p) = (4, 0.8);
+    let (x, d) = (0..64)
+        .map(|j| random(s + 1 + j, n, -2.0, 2.0))
+        .map(|x| {
+            let d = cpu::sample::sample_row(&x, k, p, 1.0, 0, 0);
+            (x, d)
+        })
+        .find(|(_, d)| d.margin_top_p > MARGIN && d.candidates.iter().filter(|&&c| c).count() < k as usize)
+        .expect("64 draws of logits without one where top-p cuts into the top 4");
+    assert!(!d.greedy);
+    let probs = softmax(&x, 1.0);
     let rows = 1000;
     let tiled: Vec<f32> = (0..rows).flat_map(|_| x.iter().copied()).collect();
     let mut smp = Sampler::new(&ctx, rows, n, k, p);
     let got = smp.run(&tiled, 1.0, s as u32);
-    let d = cpu::sample::sample_row(&x, k, p, 1.0, 0, 0);
     let kept: f64 = (0..n).filter(|&i| d.candidates[i]).map(|i| probs[i]).sum();
     let want: Vec<f64> = (0..n).map(|i| if d.candidates[i] { probs[i] / kept } else { 0.0 }).collect();
     let mut counts = vec![0; n];
     for t in got {
         counts[t as usize] += 1;
     }
-    if d.margin_top_p > MARGIN {
-        assert_frequencies("top-k 4, top-p 0.8, 1000 rows", &counts, &want, rows);
+    assert_frequencies("top-k 4, top-p 0.8, 1000 rows", &counts, &want, rows);
+}
+
+/// softmax(x / t) in f64: the exact probabilities, computed independently of the sampler.
+fn softmax(x: &[f32], t: f64) -> Vec<f64> {
+    let m = x.iter().cloned().fold(f64::MIN, |a, v| a.max(v as f64));
+    let e: Vec<f64> = x.iter().map(|&v| ((v as f64 - m) / t).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|v| v / z).collect()
+}
+
+/// Pearson's chi-square test of `counts` against `probs` over `draws` draws. Buckets expected
+/// to get fewer than 5 draws are pooled into one (the chi-square approximation needs about 5
+/// per bucket); a draw from a zero-probability bucket fails outright. The bound is the
+/// chi-square quantile at a false-failure rate of 1e-6 (Wilson-Hilferty: dof·(1 - 2/(9 dof) +
+/// z·sqrt(2/(9 dof)))^3 with z = 4.753), so a correct sampler fails about once in a million runs
+/// while a sampler off by a few percent in one bucket's probability fails at these draw counts.
+fn assert_chi_square(what: &str, counts: &[usize], probs: &[f64], draws: usize) {
+    let mut buckets: Vec<(f64, f64)> = Vec::new(); // (observed, expected)
+    let mut pooled = (0.0, 0.0);
+    for (i, (&c, &p)) in counts.iter().zip(probs).enumerate() {
+        assert!(p > 0.0 || c == 0, "{what}: token {i} has probability 0 but was drawn {c} times");
+        let e = p * draws as f64;
+        if e >= 5.0 {
+            buckets.push((c as f64, e));
+        } else {
+            pooled = (pooled.0 + c as f64, pooled.1 + e);
+        }
     }
+    if pooled.1 > 0.0 {
+        buckets.push(pooled);
+    }
+    if buckets.len() < 2 {
+        // One candidate: every draw must be it, which the zero-probability check just proved.
+        return;
+    }
+    let chi2: f64 = buckets.iter().map(|(o, e)| (o - e).powi(2) / e).sum();
+    let dof = (buckets.len() - 1) as f64;
+    let z = 4.753;
+    let bound = dof * (1.0 - 2.0 / (9.0 * dof) + z * (2.0 / (9.0 * dof)).sqrt()).powi(3);
+    eprintln!("{what}: chi-square {chi2:.1} over {} buckets (bound {bound:.1})", buckets.len());
+    assert!(
+        chi2 <= bound,
+        "{what}: chi-square {chi2:.1} > {bound:.1} with {dof} degrees of freedom: {counts:?} vs {probs:?}"
+    );
+}
+
+/// Draws one token from each of `rows` copies of `x` in one run and counts them.
+fn tiled_counts(
+    ctx: &Context,
+    x: &[f32],
+    rows: usize,
+    top_k: u32,
+    top_p: f32,
+    temperature: f32,
+    seed: u32,
+) -> Vec<usize> {
+    let n = x.len();
+    let tiled: Vec<f32> = (0..rows).flat_map(|_| x.iter().copied()).collect();
+    let mut smp = Sampler::new(ctx, rows, n, top_k, top_p);
+    let mut counts = vec![0; n];
+    for t in smp.run(&tiled, temperature, seed) {
+        assert!((t as usize) < n, "token {t} out of range {n}");
+        counts[t as usize] += 1;
+    }
+    counts
+}
+
+#[test]
+fn frequencies_follow_softmax_at_temperatures_half_and_two() {
+    // Temperature scales the logits before the softmax: at 0.5 the distribution sharpens, at 2
+    // it flattens. 4000 draws against softmax(x / T) computed here in f64.
+    let Some(ctx) = gpu() else { return };
+    let s = seed("temperature frequencies");
+    let n = 10;
+    let x = random(s, n, -2.0, 2.0);
+    for t in [0.5f32, 2.0] {
+        let counts = tiled_counts(&ctx, &x, 4000, 0, 1.0, t, (s as u32) ^ t.to_bits());
+        let probs = softmax(&x, t as f64);
+        assert!(probs.iter().filter(|&&p| p * 4000.0 >= 5.0).count() >= 2, "temperature {t}: too few buckets");
+        assert_chi_square(&format!("temperature {t}"), &counts, &probs, 4000);
+    }
+}
+
+fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn candidate_sets_match_transformers_warpers() {
+    // tests/fixtures/sampling_warpers.json: rows through transformers' TemperatureLogitsWarper,
+    // TopKLogitsWarper and TopPLogitsWarper (scripts/make_fixtures.py). The reference's
+    // candidate set must equal transformers' kept set exactly (the fixture's rows keep top-p's
+    // mass at least 1e-3 from its threshold); the GPU's draws must all fall in it and follow
+    // transformers' renormalised probabilities (chi-square, see assert_chi_square).
+    let Some(ctx) = gpu() else { return };
+    let fx = fixture("sampling_warpers.json");
+    let s = seed("warpers");
+    let (mut cut_by_top_p, mut cut_by_top_k) = (0, 0);
+    for (c, case) in fx["cases"].as_array().unwrap().iter().enumerate() {
+        let x: Vec<f32> = case["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let n = x.len();
+        let t = case["temperature"].as_f64().unwrap() as f32;
+        let k = case["top_k"].as_u64().unwrap() as u32;
+        let p = case["top_p"].as_f64().unwrap() as f32;
+        let kept: Vec<usize> = case["kept"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let probs_kept: Vec<f64> = case["probs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let what = format!("case {c}: n {n}, T {t}, top-k {k}, top-p {p}");
+        let d = cpu::sample::sample_row(&x, k, p, t, 0, 0);
+        let ours: Vec<usize> = (0..n).filter(|&i| d.candidates[i]).collect();
+        assert_eq!(ours, kept, "{what}: reference candidates vs transformers'");
+        let by_k = case["kept_by_top_k"].as_u64().unwrap() as usize;
+        cut_by_top_k += usize::from(by_k < n);
+        cut_by_top_p += usize::from(kept.len() < by_k);
+        let mut probs = vec![0f64; n];
+        for (&i, &q) in kept.iter().zip(&probs_kept) {
+            probs[i] = q;
+        }
+        // 2000 draws: every kept token's expected count is >= 17 (smallest probability 0.0086).
+        let rows = 2000;
+        let counts = tiled_counts(&ctx, &x, rows, k, p, t, (s as u32).wrapping_add(c as u32 * 7919));
+        assert_chi_square(&what, &counts, &probs, rows);
+    }
+    // The fixture exercises both filters (else a sampler ignoring one would pass).
+    assert!(cut_by_top_p >= 5 && cut_by_top_k >= 3, "top-p cut {cut_by_top_p} cases, top-k {cut_by_top_k}");
 }
 
 #[test]

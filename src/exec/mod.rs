@@ -45,13 +45,24 @@ pub async fn run_once(ctx: &Context, graph: &Graph, inputs: &[(&str, HostData)])
 pub struct Mismatch {
     pub node: NodeId,
     pub label: String,
+    /// The first element that differs (with lengths that differ: the shorter length).
     pub index: usize,
+    /// The values there (NaN where one side has no element `index`).
     pub gpu: f32,
     pub cpu: f32,
+    /// Elements on each side: (GPU, CPU); equal unless a kernel's output has the wrong size.
+    pub lengths: (usize, usize),
 }
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.lengths.0 != self.lengths.1 {
+            return write!(
+                f,
+                "node #{} ({}) has {} elements on the GPU but {} on the CPU",
+                self.node.0, self.label, self.lengths.0, self.lengths.1
+            );
+        }
         write!(
             f,
             "node #{} ({}) differs first at element {}: GPU {} vs CPU {}",
@@ -60,8 +71,19 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// Debugging mode: runs `graph` on GPU (every node kept) and on the CPU references, and
-/// returns the first node, in execution order, where |gpu - cpu| > atol + rtol * |cpu|.
+/// The first element where |gpu - cpu| > atol + rtol * |cpu| (NaN on either side differs),
+/// or the shorter length when the lengths differ.
+fn first_difference(gpu: &[f32], cpu: &[f32], rtol: f32, atol: f32) -> Option<usize> {
+    let bad = gpu.iter().zip(cpu).position(|(g, c)| {
+        let diff = (g - c).abs();
+        diff.is_nan() || diff > atol + rtol * c.abs()
+    });
+    bad.or((gpu.len() != cpu.len()).then_some(gpu.len().min(cpu.len())))
+}
+
+/// Debugging mode: runs `graph` on GPU (every node kept, outputs poisoned with NaN first so
+/// that elements a kernel leaves unwritten differ) and on the CPU references, and returns the
+/// first node, in execution order, where |gpu - cpu| > atol + rtol * |cpu| or the lengths differ.
 pub async fn compare(
     ctx: &Context,
     graph: &Graph,
@@ -73,6 +95,7 @@ pub async fn compare(
     let plan = Plan::with_options(graph, PlanOptions { reuse: false });
     let mut gpu = GpuExecutor::with_plan(ctx, graph, &plan)?;
     let mut cpu = CpuExecutor::with_plan(graph, &plan);
+    gpu.poison_outputs();
     for (name, data) in inputs {
         gpu.set_input_host(name, data)?;
         cpu.set_input(name, data)?;
@@ -86,13 +109,35 @@ pub async fn compare(
     for &id in &plan.order {
         let g = gpu.read(id).await?.to_f32();
         let c = cpu.value(id)?.to_f32();
-        let bad = g.iter().zip(&c).position(|(g, c)| {
-            let diff = (g - c).abs();
-            diff.is_nan() || diff > atol + rtol * c.abs()
-        });
-        if let Some(index) = bad {
-            return Ok(Some(Mismatch { node: id, label: graph.node(id).label(), index, gpu: g[index], cpu: c[index] }));
+        if let Some(index) = first_difference(&g, &c, rtol, atol) {
+            let at = |v: &[f32]| v.get(index).copied().unwrap_or(f32::NAN);
+            return Ok(Some(Mismatch {
+                node: id,
+                label: graph.node(id).label(),
+                index,
+                gpu: at(&g),
+                cpu: at(&c),
+                lengths: (g.len(), c.len()),
+            }));
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_difference;
+
+    #[test]
+    fn differences_include_nan_and_lengths() {
+        assert_eq!(first_difference(&[1.0, 2.0], &[1.0, 2.0], 0.0, 0.0), None);
+        assert_eq!(first_difference(&[1.0, 2.5], &[1.0, 2.0], 0.0, 0.1), Some(1));
+        assert_eq!(first_difference(&[1.0, 2.05], &[1.0, 2.0], 0.0, 0.1), None);
+        assert_eq!(first_difference(&[f32::NAN, 2.0], &[1.0, 2.0], 1.0, 1.0), Some(0));
+        assert_eq!(first_difference(&[1.0, 2.0], &[1.0, f32::NAN], 1.0, 1.0), Some(1));
+        // A kernel that wrote too few or too many elements differs where the shorter one ends.
+        assert_eq!(first_difference(&[1.0], &[1.0, 2.0], 1.0, 1.0), Some(1));
+        assert_eq!(first_difference(&[1.0, 2.0, 3.0], &[1.0, 2.0], 1.0, 1.0), Some(2));
+        assert_eq!(first_difference(&[], &[], 0.0, 0.0), None);
+    }
 }

@@ -70,3 +70,52 @@ pub fn models() -> Option<webformer::model::ModelPaths> {
     eprintln!("SKIPPED ({why}; run scripts/fetch-models.sh to fetch them)");
     None
 }
+
+/// Features a CI run declares the adapter must have (WEBFORMER_REQUIRE_FEATURES, comma
+/// separated: `shader-f16`, `subgroups`, `timestamp-query`).
+pub fn required_features() -> Vec<String> {
+    std::env::var("WEBFORMER_REQUIRE_FEATURES")
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+/// The wgpu feature behind a name of WEBFORMER_REQUIRE_FEATURES, or None for an unknown name.
+pub fn feature_named(name: &str) -> Option<wgpu::Features> {
+    match name {
+        "shader-f16" => Some(wgpu::Features::SHADER_F16),
+        "subgroups" => Some(wgpu::Features::SUBGROUP),
+        "timestamp-query" => Some(wgpu::Features::TIMESTAMP_QUERY),
+        _ => None,
+    }
+}
+
+/// Whether a test gated on `feature` (named `name`, as in WEBFORMER_REQUIRE_FEATURES) may run:
+/// true when the adapter has it. Without it the test prints SKIPPED and should return, unless
+/// the feature is required, where a skip would hide a broken adapter setup: then it panics.
+pub fn require_feature(ctx: &Context, feature: wgpu::Features, name: &str) -> bool {
+    if ctx.has(feature) {
+        return true;
+    }
+    let adapter = ctx.adapter().one_line();
+    if required_features().iter().any(|f| f == name) {
+        panic!("WEBFORMER_REQUIRE_FEATURES names {name}, but the adapter lacks it: {adapter}");
+    }
+    eprintln!("SKIPPED (the adapter has no {name}): {adapter}");
+    false
+}
+
+/// Checks |got - want| <= atol + rtol * |want| elementwise, as `assert_close` does (NaN fails),
+/// and returns the largest absolute and relative differences seen, for tests that print the
+/// measured error their tolerance was derived from.
+pub fn assert_close_measured(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32) -> (f32, f32) {
+    assert_close(what, got, want, rtol, atol);
+    let mut worst = (0f32, 0f32);
+    for (g, w) in got.iter().zip(want) {
+        let d = (g - w).abs();
+        worst.0 = worst.0.max(d);
+        if *w != 0.0 {
+            worst.1 = worst.1.max(d / w.abs());
+        }
+    }
+    worst
+}

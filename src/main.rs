@@ -498,22 +498,6 @@ fn demo_error(gpu: &[f32], cpu: &[f32]) -> webformer::Result<f32> {
     Ok(worst)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::demo_error;
-
-    #[test]
-    fn demo_check_fails_on_nan_and_on_lengths() {
-        assert!(demo_error(&[1.0, 2.0], &[1.0, 2.0]).unwrap() == 0.0);
-        assert!(demo_error(&[1.0, 2.00001], &[1.0, 2.0]).is_ok());
-        let e = demo_error(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0]).unwrap_err().to_string();
-        assert!(e.contains("element 1") && e.contains("NaN"), "{e}");
-        assert!(demo_error(&[1.0, 2.0], &[1.0, f32::NAN]).is_err(), "a NaN reference fails too");
-        assert!(demo_error(&[1.0, 2.1], &[1.0, 2.0]).is_err());
-        assert!(demo_error(&[1.0], &[1.0, 2.0]).unwrap_err().to_string().contains("1 values vs 2"));
-    }
-}
-
 /// Prints the ops bench: JSON as is, or a table of its rows.
 fn report_ops(v: serde_json::Value, json: bool) {
     if json {
@@ -544,5 +528,21 @@ fn report(v: serde_json::Value, json: bool) {
         for (k, val) in obj {
             println!("  {k:<24} {val}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_error;
+
+    #[test]
+    fn demo_check_fails_on_nan_and_on_lengths() {
+        assert!(demo_error(&[1.0, 2.0], &[1.0, 2.0]).unwrap() == 0.0);
+        assert!(demo_error(&[1.0, 2.00001], &[1.0, 2.0]).is_ok());
+        let e = demo_error(&[1.0, f32::NAN, 3.0], &[1.0, 2.0, 3.0]).unwrap_err().to_string();
+        assert!(e.contains("element 1") && e.contains("NaN"), "{e}");
+        assert!(demo_error(&[1.0, 2.0], &[1.0, f32::NAN]).is_err(), "a NaN reference fails too");
+        assert!(demo_error(&[1.0, 2.1], &[1.0, 2.0]).is_err());
+        assert!(demo_error(&[1.0], &[1.0, 2.0]).unwrap_err().to_string().contains("1 values vs 2"));
     }
 }

@@ -148,7 +148,7 @@ fn kv_cache_appends_touch_only_the_new_positions() {
                 written.extend(kx.iter().zip(&vx).flat_map(|(&a, &b)| [a, b]));
                 // Check at the first two steps, the last, and every fifth.
                 let steps = cache.len() / t;
-                if steps > 2 && steps % 5 != 0 && cache.remaining() >= t {
+                if steps > 2 && !steps.is_multiple_of(5) && cache.remaining() >= t {
                     continue;
                 }
                 for (layer, &(ks, vs)) in outs.iter().enumerate() {

@@ -78,7 +78,7 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     let kind = files::detect(&path)?;
     if kind != ModelKind::LlamaGguf {
         return Err(Error::Usage(format!(
-            "{} is an encoder (BERT); generate needs a decoder GGUF (use embed or forward)",
+            "{} is an encoder (BERT or FNet); generate needs a decoder GGUF (use embed or forward)",
             path.display()
         )));
     }
@@ -177,7 +177,7 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
     let path = model_path(model, DefaultModel::MiniLm)?;
     if files::detect(&path)? != ModelKind::BertFolder {
         return Err(Error::Usage(format!(
-            "{} is a decoder GGUF; embed needs a sentence-transformers (BERT) folder",
+            "{} is not a sentence-transformers (BERT) folder, which embed needs",
             path.display()
         )));
     }
@@ -211,6 +211,11 @@ pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>) -> Result<()> {
             let mut embedder = files::load_embedder(&super::open().await?, &path)?;
             let hidden = embedder.bert().config.hidden_size;
             (vec![ids.len(), hidden], embedder.encode_ids(&ids).await?.hidden)
+        }
+        ModelKind::FNetFolder => {
+            let fnet = files::load_fnet(&path)?;
+            let hidden = fnet.config.hidden_size;
+            (vec![ids.len(), hidden], fnet.forward(&super::open().await?, &ids, &vec![0; ids.len()]).await?.0)
         }
     };
     println!("{}", serde_json::json!({ "shape": shape, "data": data }));

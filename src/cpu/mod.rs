@@ -5,6 +5,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
+pub mod fft;
 pub mod gemm;
 pub mod layout;
 pub mod matmul;
@@ -15,7 +16,7 @@ pub mod sample;
 pub mod softmax;
 
 use crate::error::Result;
-use crate::graph::{Op, Scalar};
+use crate::graph::{FftOp, Op, Scalar};
 use crate::tensor::HostData;
 
 /// Evaluates one op on host data. `runtime` holds the run's runtime slots.
@@ -93,6 +94,8 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::LayerNorm { eps } => norm::layer_norm(f(0)?, f(1)?, f(2)?, last(shapes[0]), eps),
         Op::RmsNorm { eps } => norm::rms_norm(f(0)?, f(1)?, last(shapes[0]), eps),
         Op::Rope { mode, theta, slot } => rope::rope(f(0)?, shapes[0], mode, theta, runtime[slot as usize]),
+        Op::Fft(FftOp::Mix) => fft::fnet_mixing(f(0)?, shapes[0]),
+        Op::Fft(FftOp::Complex { axis, inverse }) => fft::fft_interleaved(f(0)?, shapes[0], axis as usize, inverse),
         Op::Reshape | Op::Embedding | Op::Argmax | Op::Sample { .. } => unreachable!("handled above"),
     }))
 }

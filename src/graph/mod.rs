@@ -13,10 +13,12 @@
 //! ```
 
 mod attention;
+mod fft;
 mod op;
 pub mod plan;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
+pub use fft::FftOp;
 pub use op::{Activation, AttentionImpl, AttentionParams, KeyRange, MatmulImpl, Op, RopeMode, Scalar, SoftmaxParams};
 
 use std::fmt::Write;

@@ -21,6 +21,8 @@ pub enum Activation {
     /// x·sigmoid(x) (Llama's SwiGLU gate).
     Silu,
     Relu,
+    /// tanh (the BERT and FNet poolers).
+    Tanh,
 }
 
 /// Which matmul kernel to use. `Auto` lets the lowering pick by shape, dtype and adapter
@@ -127,6 +129,8 @@ pub enum Op {
         temperature_slot: u32,
         seed_slot: u32,
     },
+    /// Fourier transforms (FNet mixing, complex FFTs along an axis): see `FftOp`.
+    Fft(super::fft::FftOp),
 }
 
 /// Where an attention node's queries sit in the key sequence.
@@ -192,6 +196,7 @@ impl Op {
             Op::Activation(Activation::GeluTanh) => "gelu_tanh",
             Op::Activation(Activation::Silu) => "silu",
             Op::Activation(Activation::Relu) => "relu",
+            Op::Activation(Activation::Tanh) => "tanh",
             Op::Matmul { .. } => "matmul",
             Op::WriteRows { .. } => "write_rows",
             Op::Reshape => "reshape",
@@ -206,6 +211,8 @@ impl Op {
             Op::Rope { mode: RopeMode::Halves, .. } => "rope_halves",
             Op::Argmax => "argmax",
             Op::Sample { .. } => "sample",
+            Op::Fft(super::fft::FftOp::Mix) => "fourier_mix",
+            Op::Fft(super::fft::FftOp::Complex { .. }) => "fft",
         }
     }
 }

@@ -20,6 +20,7 @@ pub enum Variant {
     GeluTanh,
     Silu,
     Relu,
+    Tanh,
 }
 
 impl Variant {
@@ -32,6 +33,7 @@ impl Variant {
             Variant::GeluTanh => "gelu_tanh",
             Variant::Silu => "silu",
             Variant::Relu => "relu",
+            Variant::Tanh => "act_tanh",
         }
     }
 
@@ -77,6 +79,7 @@ pub fn dispatch(op: &Op, inputs: &[&[usize]], out: &[usize], max_per_dim: u32) -
         Op::Activation(Activation::GeluTanh) => Variant::GeluTanh,
         Op::Activation(Activation::Silu) => Variant::Silu,
         Op::Activation(Activation::Relu) => Variant::Relu,
+        Op::Activation(Activation::Tanh) => Variant::Tanh,
         _ => unreachable!("elementwise::dispatch called for {op:?}"),
     };
     Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, max_per_dim)?))

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
+pub mod fft;
 pub mod gemm;
 pub mod gemv;
 pub mod layout;
@@ -58,6 +59,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
     ("gemm_q8_0_subgroup", include_str!("../../shaders/gemm_q8_0_subgroup.wgsl")),
     ("gemm_q4_1_subgroup", include_str!("../../shaders/gemm_q4_1_subgroup.wgsl")),
+    ("fft_cap16", include_str!("../../shaders/fft_cap16.wgsl")),
+    ("fft", include_str!("../../shaders/fft.wgsl")),
+    ("fft_cap32", include_str!("../../shaders/fft_cap32.wgsl")),
+    ("fft_cap48", include_str!("../../shaders/fft_cap48.wgsl")),
 ];
 
 /// Kernel families (one shader module each) and the preludes prepended to them; WGSL has no
@@ -91,6 +96,10 @@ pub const FAMILIES: &[(&str, &[&str])] = &[
     // Quantized B (prefill on CPU adapters): gemm_bq.wgsl's loads, the file naming the type.
     ("gemm_q8_0_subgroup", &["activation", "gemm_common", "gemm_bq8_0", "gemm_bq", "gemm_subgroup"]),
     ("gemm_q4_1_subgroup", &["activation", "gemm_common", "gemm_bq4_1", "gemm_bq", "gemm_subgroup"]),
+    // FFT: one body, the workgroup-memory size from a one-line file (see kernels::fft::Cap).
+    ("fft", &["fft_cap16"]),
+    ("fft_cap32", &["fft"]),
+    ("fft_cap48", &["fft"]),
 ];
 
 fn file(stem: &str) -> &'static str {
@@ -146,6 +155,7 @@ pub enum KernelKey {
     Rope(rope::Variant),
     Sample(sample::Variant),
     Gemm(gemm::Variant),
+    Fft(fft::Variant),
 }
 
 impl KernelKey {
@@ -165,6 +175,7 @@ impl KernelKey {
             KernelKey::Rope(_) => "rope",
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
+            KernelKey::Fft(v) => v.family(),
         }
     }
 
@@ -183,6 +194,7 @@ impl KernelKey {
             KernelKey::Rope(v) => v.entry_point(),
             KernelKey::Sample(v) => v.entry_point(),
             KernelKey::Gemm(v) => v.entry_point(),
+            KernelKey::Fft(v) => v.entry_point(),
         }
     }
 
@@ -202,6 +214,7 @@ impl KernelKey {
             KernelKey::Rope(_) => (1, 1),
             KernelKey::Sample(_) => (1, 1),
             KernelKey::Gemm(v) => (1, v.n_inputs()),
+            KernelKey::Fft(v) => v.io_counts(),
         }
     }
 }
@@ -319,6 +332,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::LayerNorm { .. } | Op::RmsNorm { .. } => norm::dispatch(op, out, max)?.into(),
         Op::Rope { .. } => rope::dispatch(op, out, max)?.into(),
         Op::Argmax | Op::Sample { .. } => sample::dispatch(op, shapes[0], max)?.into(),
+        Op::Fft(ref f) => fft::lower(ctx, f, inputs, max)?,
     })
 }
 

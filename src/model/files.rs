@@ -20,6 +20,8 @@ pub enum ModelKind {
     LlamaGguf,
     /// A folder with config.json (model_type "bert"), model.safetensors and tokenizer.json.
     BertFolder,
+    /// A folder with config.json (model_type "fnet") and model.safetensors.
+    FNetFolder,
 }
 
 fn model_err(path: &Path, detail: impl Into<String>) -> Error {
@@ -35,7 +37,8 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
             serde_json::from_slice(&bytes).map_err(|e| model_err(&config, format!("is not JSON: {e}")))?;
         return match v.get("model_type").and_then(|t| t.as_str()) {
             Some("bert") => Ok(ModelKind::BertFolder),
-            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' folders and 'llama' GGUF files"))),
+            Some("fnet") => Ok(ModelKind::FNetFolder),
+            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' and 'fnet' folders and 'llama' GGUF files"))),
             None => Err(model_err(&config, "has no model_type, so the architecture is unknown")),
         };
     }
@@ -125,6 +128,14 @@ pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
         _ => SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize: false },
     };
     Embedder::new(ctx, bert, tokenizer, sentence)
+}
+
+/// Loads an FNet folder (config.json, model.safetensors) into host memory.
+pub fn load_fnet(dir: &Path) -> Result<super::fnet::FNet> {
+    let name = |f: &str| dir.join(f).display().to_string();
+    let config = super::fnet::FNetConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
+    let weights = read_in(dir, "model.safetensors")?;
+    super::fnet::FNet::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)
 }
 
 /// The default models, fetched into the cache (`ModelPaths::default_cache`) when absent:

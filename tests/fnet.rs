@@ -35,7 +35,7 @@ fn expected(name: &str) -> Expected {
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let u32s = |k: &str| v[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
     let f32s = |x: &serde_json::Value| x.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-    let hidden = v["last_hidden_state"].as_array().unwrap().iter().flat_map(|r| f32s(r)).collect::<Vec<f32>>();
+    let hidden = v["last_hidden_state"].as_array().unwrap().iter().flat_map(&f32s).collect::<Vec<f32>>();
     Expected { ids: u32s("ids"), types: u32s("token_type_ids"), hidden, pooled: f32s(&v["pooler_output"]) }
 }
 
@@ -100,7 +100,7 @@ fn fnet_rejects_what_it_cannot_run() {
     let e = fnet.graph(too_long).err().expect("too long").to_string();
     assert!(e.contains("tokens"), "{e}");
     let Some(ctx) = gpu() else { return };
-    let e = block(fnet.forward(&ctx, &[0, 999], &[0, 0])).err().expect("bad id").to_string();
+    let e = block(fnet.forward(&ctx, &[0, 999], &[0, 0])).expect_err("bad id").to_string();
     assert!(e.contains("999") && e.contains("vocabulary"), "{e}");
 }
 

@@ -71,7 +71,7 @@ pub const MAX_RADIX: usize = 31;
 /// when `n` has a prime factor above `max_radix`.
 pub fn radices(mut n: usize, max_radix: usize) -> Option<Vec<usize>> {
     let mut r = Vec::new();
-    while n % 4 == 0 {
+    while n.is_multiple_of(4) {
         r.push(4);
         n /= 4;
     }
@@ -80,7 +80,7 @@ pub fn radices(mut n: usize, max_radix: usize) -> Option<Vec<usize>> {
         if p > max_radix {
             return None;
         }
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             r.push(p);
             n /= p;
         } else {

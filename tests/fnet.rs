@@ -16,7 +16,7 @@ use common::{assert_close, block, gpu, random, seed};
 use webformer::model::files::{self, ModelKind};
 use webformer::{cpu, Activation, DType, GpuExecutor, Graph, HostData};
 
-const FIXTURES: &[&str] = &["h24_l2_t7", "h36_l3_t13", "h22_l2_t12"];
+const FIXTURES: &[&str] = &["h24_l2_t7", "h36_l3_t13", "h22_l2_t12", "mlm_h20_l2_t11"];
 const TOL: f32 = 1e-4;
 
 fn dir(name: &str) -> PathBuf {
@@ -28,6 +28,8 @@ struct Expected {
     types: Vec<u32>,
     hidden: Vec<f32>,
     pooled: Vec<f32>,
+    /// FNetForMaskedLM fixtures: [T × vocab].
+    logits: Option<Vec<f32>>,
 }
 
 fn expected(name: &str) -> Expected {
@@ -36,7 +38,8 @@ fn expected(name: &str) -> Expected {
     let u32s = |k: &str| v[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
     let f32s = |x: &serde_json::Value| x.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
     let hidden = v["last_hidden_state"].as_array().unwrap().iter().flat_map(&f32s).collect::<Vec<f32>>();
-    Expected { ids: u32s("ids"), types: u32s("token_type_ids"), hidden, pooled: f32s(&v["pooler_output"]) }
+    let logits = v.get("logits").map(|l| l.as_array().unwrap().iter().flat_map(&f32s).collect());
+    Expected { ids: u32s("ids"), types: u32s("token_type_ids"), hidden, pooled: f32s(&v["pooler_output"]), logits }
 }
 
 /// max |got - want| / max |want|; non-finite values count as infinitely wrong.
@@ -56,11 +59,21 @@ fn fnet_matches_hugging_face() {
         assert_eq!(files::detect(&dir(name)).unwrap(), ModelKind::FNetFolder);
         let fnet = files::load_fnet(&dir(name)).expect("load");
         let e = expected(name);
-        let (hidden, pooled) = block(fnet.forward(&ctx, &e.ids, &e.types)).expect("forward");
-        let (eh, ep) = (rel_err(&hidden, &e.hidden), rel_err(&pooled, &e.pooled));
+        let out = block(fnet.forward(&ctx, &e.ids, &e.types)).expect("forward");
+        let (eh, ep) = (rel_err(&out.hidden, &e.hidden), rel_err(&out.pooled, &e.pooled));
         eprintln!("{name}: last hidden state {eh:.2e}, pooler {ep:.2e} (relative to the largest output)");
         assert!(eh <= TOL, "{name}: last hidden state differs from transformers by {eh:e} > {TOL:e}");
         assert!(ep <= TOL, "{name}: pooler output differs from transformers by {ep:e} > {TOL:e}");
+        assert_eq!(
+            fnet.mlm,
+            e.logits.is_some(),
+            "{name}: the masked-LM head is found exactly when the fixture has one"
+        );
+        if let (Some(got), Some(want)) = (&out.logits, &e.logits) {
+            let el = rel_err(got, want);
+            eprintln!("{name}: masked-LM logits {el:.2e}");
+            assert!(el <= TOL, "{name}: logits differ from transformers by {el:e} > {TOL:e}");
+        }
     }
 }
 
@@ -145,4 +158,38 @@ fn tanh_matches_reference() {
     let want = cpu::elementwise::activation(&cpu::elementwise::add(&lin, &bs), Activation::Tanh);
     // k = 37 products summed in f32 (error ~ sqrt(k)·eps·Σ|x·w| ~ 1e-6 absolute).
     assert_close("linear + tanh", &got, &want, 1e-5, 1e-5);
+}
+
+/// `webformer forward --model DIR --ids ...` prints the last hidden state of an FNet folder
+/// (token types 0, as the first fixture was made) and the logits of one with the MLM head.
+#[test]
+fn cli_forward_runs_an_fnet_folder() {
+    if gpu().is_none() {
+        return;
+    }
+    for (name, key) in [(FIXTURES[0], None), (FIXTURES[3], Some("logits"))] {
+        let e = expected(name);
+        let ids: Vec<String> = e.ids.iter().map(u32::to_string).collect();
+        let model = dir(name);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_webformer"))
+            .args(["forward", "--model", model.to_str().unwrap(), "--ids", &ids.join(",")])
+            .output()
+            .expect("the webformer binary runs");
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON on stdout");
+        let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let want = match key {
+            None => e.hidden,
+            // The MLM fixture has random token types; its logits are compared in
+            // fnet_matches_hugging_face, here only their shape.
+            Some(_) => {
+                let vocab = files::load_fnet(&model).unwrap().config.vocab_size;
+                assert_eq!(v["shape"], serde_json::json!([e.ids.len(), vocab]));
+                continue;
+            }
+        };
+        assert_eq!(v["shape"], serde_json::json!([e.ids.len(), want.len() / e.ids.len()]));
+        let err = rel_err(&data, &want);
+        assert!(err <= TOL, "{name}: CLI output differs from transformers by {err:e}");
+    }
 }

@@ -213,9 +213,13 @@ pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>) -> Result<()> {
             (vec![ids.len(), hidden], embedder.encode_ids(&ids).await?.hidden)
         }
         ModelKind::FNetFolder => {
+            // The masked-LM logits when the folder has the head, else the last hidden state.
             let fnet = files::load_fnet(&path)?;
-            let hidden = fnet.config.hidden_size;
-            (vec![ids.len(), hidden], fnet.forward(&super::open().await?, &ids, &vec![0; ids.len()]).await?.0)
+            let out = fnet.forward(&super::open().await?, &ids, &vec![0; ids.len()]).await?;
+            match out.logits {
+                Some(logits) => (vec![ids.len(), fnet.config.vocab_size], logits),
+                None => (vec![ids.len(), fnet.config.hidden_size], out.hidden),
+            }
         }
     };
     println!("{}", serde_json::json!({ "shape": shape, "data": data }));

@@ -8,8 +8,12 @@
 //!             h = LayerNorm(h + W2 · gelu_new(W1 · h + b1) + b2)   output.LayerNorm
 //! pooled = tanh(pooler.dense(h[0]))                                       [1, d]
 //! ```
+//! With an `FNetForMaskedLM` checkpoint the masked-LM head runs too:
+//! logits = LayerNorm(act(transform.dense(h))) · word_embeddingsᵀ + cls.predictions.bias
+//! (the decoder is tied to the word embeddings unless the file has its own).
+//!
 //! Checkpoint tensor names are kept (a leading `fnet.` is dropped, as in checkpoints saved from
-//! a task head such as `FNetForMaskedLM`), so loading is a lookup.
+//! a task head), so loading is a lookup.
 
 use serde::{Deserialize, Serialize};
 
@@ -84,12 +88,30 @@ pub struct FNetGraph {
     pub hidden: NodeId,
     /// [1, hidden]: tanh(dense(first token)), `FNetModel`'s pooler_output.
     pub pooled: NodeId,
+    /// [T, vocab]: the masked-LM logits, when the checkpoint has the head.
+    pub logits: Option<NodeId>,
 }
+
+/// The results of one encoder run (row-major).
+#[derive(Clone, Debug)]
+pub struct FNetOutputs {
+    /// [T × hidden]
+    pub hidden: Vec<f32>,
+    /// [hidden]
+    pub pooled: Vec<f32>,
+    /// [T × vocab], when the checkpoint has the masked-LM head.
+    pub logits: Option<Vec<f32>>,
+}
+
+/// Name of the MLM decoder weight when a checkpoint has its own (else it is tied).
+const DECODER: &str = "cls.predictions.decoder.weight";
 
 /// An FNet encoder's configuration and host weights.
 pub struct FNet {
     pub config: FNetConfig,
     weights: Weights,
+    /// The checkpoint has `FNetForMaskedLM`'s head (`cls.predictions.*`).
+    pub mlm: bool,
 }
 
 impl FNet {
@@ -102,7 +124,32 @@ impl FNet {
             weights.insert(&name, st.tensor(&format!("{prefix}{name}"))?);
             weights.expect(&name, &shape, "an FNet encoder with this config.json")?;
         }
-        Ok(Self { config, weights })
+        let names = st.names();
+        let mlm = names.iter().any(|n| n.starts_with("cls.predictions."));
+        if mlm {
+            let mut head = Self::head_tensors(&config);
+            if names.contains(&DECODER) {
+                head.push((DECODER.into(), vec![config.vocab_size, config.hidden_size]));
+            }
+            for (name, shape) in head {
+                weights.insert(&name, st.tensor(&name)?);
+                weights.expect(&name, &shape, "the masked-LM head of an FNet with this config.json")?;
+            }
+        }
+        Ok(Self { config, weights, mlm })
+    }
+
+    /// The masked-LM head's tensors (the decoder weight aside) and their shapes.
+    fn head_tensors(c: &FNetConfig) -> Vec<(String, Vec<usize>)> {
+        let d = c.hidden_size;
+        let p = "cls.predictions";
+        vec![
+            (format!("{p}.transform.dense.weight"), vec![d, d]),
+            (format!("{p}.transform.dense.bias"), vec![d]),
+            (format!("{p}.transform.LayerNorm.weight"), vec![d]),
+            (format!("{p}.transform.LayerNorm.bias"), vec![d]),
+            (format!("{p}.bias"), vec![c.vocab_size]),
+        ]
     }
 
     /// Every tensor the encoder reads and its shape.
@@ -154,7 +201,21 @@ impl FNet {
         let pooled = self.dense(&mut b, first, "pooler.dense", Some(Activation::Tanh))?;
         b.g.output(h)?;
         b.g.output(pooled)?;
-        Ok(FNetGraph { graph: b.g, hidden: h, pooled })
+        let logits = if self.mlm { Some(self.mlm_head(&mut b, h, act)?) } else { None };
+        if let Some(l) = logits {
+            b.g.output(l)?;
+        }
+        Ok(FNetGraph { graph: b.g, hidden: h, pooled, logits })
+    }
+
+    /// LayerNorm(act(dense(h))) · decoderᵀ + bias: [T, vocab].
+    fn mlm_head(&self, b: &mut Builder, h: NodeId, act: Activation) -> Result<NodeId> {
+        let t = self.dense(b, h, "cls.predictions.transform.dense", Some(act))?;
+        let t = self.norm(b, t, "cls.predictions.transform.LayerNorm")?;
+        let tied = !self.weights.contains(DECODER);
+        let w = b.w(if tied { "embeddings.word_embeddings.weight" } else { DECODER })?; // [vocab, d]
+        let bias = b.w("cls.predictions.bias")?;
+        b.g.linear(t, w, Some(bias), None)
     }
 
     /// projection(LayerNorm(word + type + position embeddings)): [T, d].
@@ -197,8 +258,8 @@ impl FNet {
     }
 
     /// Runs the encoder once on the GPU: token ids and types ([T] each; positions 0..T) to the
-    /// last hidden state [T × hidden] and the pooled vector [hidden].
-    pub async fn forward(&self, ctx: &Context, ids: &[u32], types: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// last hidden state, the pooled vector and (with the head) the masked-LM logits.
+    pub async fn forward(&self, ctx: &Context, ids: &[u32], types: &[u32]) -> Result<FNetOutputs> {
         let c = &self.config;
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= c.vocab_size) {
             return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {}", c.vocab_size)));
@@ -216,6 +277,14 @@ impl FNet {
         exe.set_input("positions", &(0..t as u32).collect::<Vec<_>>())?;
         exe.set_input("types", types)?;
         exe.run()?;
-        Ok((exe.read(fg.hidden).await?.to_f32(), exe.read(fg.pooled).await?.to_f32()))
+        let logits = match fg.logits {
+            Some(l) => Some(exe.read(l).await?.to_f32()),
+            None => None,
+        };
+        Ok(FNetOutputs {
+            hidden: exe.read(fg.hidden).await?.to_f32(),
+            pooled: exe.read(fg.pooled).await?.to_f32(),
+            logits,
+        })
     }
 }

@@ -7,6 +7,7 @@ const ACT_GELU_ERF: u32 = 1u;
 const ACT_GELU_TANH: u32 = 2u;
 const ACT_SILU: u32 = 3u;
 const ACT_RELU: u32 = 4u;
+const ACT_TANH: u32 = 5u;
 
 // erf by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): WGSL has no erf builtin.
 fn erf_approx(x: f32) -> f32 {
@@ -32,12 +33,19 @@ fn silu_f(x: f32) -> f32 {
     return x / (1.0 + exp(-x));
 }
 
+// tanh with its argument clamped: tanh(10) is 1 in f32, and backends that build tanh from exp
+// would give inf/inf = NaN beyond.
+fn tanh_f(x: f32) -> f32 {
+    return tanh(clamp(x, -10.0, 10.0));
+}
+
 fn activate(x: f32, act: u32) -> f32 {
     switch act {
         case 1u: { return gelu_erf_f(x); }
         case 2u: { return gelu_tanh_f(x); }
         case 3u: { return silu_f(x); }
         case 4u: { return max(x, 0.0); }
+        case 5u: { return tanh_f(x); }
         default: { return x; }
     }
 }

@@ -84,3 +84,11 @@ fn relu(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (i >= p.n) { return; }
     out[i] = max(a[i], 0.0);
 }
+
+@compute @workgroup_size(256)
+fn act_tanh(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wid, nwg, lid);
+    if (i >= p.n) { return; }
+    out[i] = tanh_f(a[i]);
+}

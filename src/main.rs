@@ -168,6 +168,21 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// FNet Fourier mixing (Re(FFT2) of [L, hidden]) against fused bidirectional attention.
+    Fft {
+        /// Sequence lengths (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [512, 4096])]
+        lens: Vec<usize>,
+        #[arg(long, default_value_t = 768)]
+        hidden: usize,
+        #[arg(long, default_value_t = 12)]
+        heads: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fused attention: causal prefill (vs the composite of primitives where it fits) and
     /// decode steps over a KV cache.
     Attention {
@@ -328,6 +343,15 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
                 println!("{v}");
             } else {
                 print!("{}", webformer::bench::attention::table(&v));
+            }
+        }
+        Bench::Fft { lens, hidden, heads, repeats, json } => {
+            let v = webformer::bench::fft::run(ctx, &webformer::bench::fft::Config { lens, hidden, heads, repeats })
+                .await?;
+            if json {
+                println!("{v}")
+            } else {
+                print!("{}", webformer::bench::fft::table(&v))
             }
         }
         Bench::Gemv { repeats, json } => {

@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod dispatch;
+pub mod fft;
 pub mod gemm;
 pub mod gemv;
 pub mod generate;

@@ -78,7 +78,7 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     let kind = files::detect(&path)?;
     if kind != ModelKind::LlamaGguf {
         return Err(Error::Usage(format!(
-            "{} is an encoder (BERT); generate needs a decoder GGUF (use embed or forward)",
+            "{} is an encoder (BERT or FNet); generate needs a decoder GGUF (use embed or forward)",
             path.display()
         )));
     }
@@ -177,7 +177,7 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
     let path = model_path(model, DefaultModel::MiniLm)?;
     if files::detect(&path)? != ModelKind::BertFolder {
         return Err(Error::Usage(format!(
-            "{} is a decoder GGUF; embed needs a sentence-transformers (BERT) folder",
+            "{} is not a sentence-transformers (BERT) folder, which embed needs",
             path.display()
         )));
     }
@@ -219,6 +219,15 @@ pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>, lsh_rotations: Optio
             let mut embedder = files::load_embedder(&super::open().await?, &path)?;
             let hidden = embedder.bert().config.hidden_size;
             (vec![ids.len(), hidden], embedder.encode_ids(&ids).await?.hidden)
+        }
+        ModelKind::FNetFolder => {
+            // The masked-LM logits when the folder has the head, else the last hidden state.
+            let fnet = files::load_fnet(&path)?;
+            let out = fnet.forward(&super::open().await?, &ids, &vec![0; ids.len()]).await?;
+            match out.logits {
+                Some(logits) => (vec![ids.len(), fnet.config.vocab_size], logits),
+                None => (vec![ids.len(), fnet.config.hidden_size], out.hidden),
+            }
         }
     };
     println!("{}", serde_json::json!({ "shape": shape, "data": data }));

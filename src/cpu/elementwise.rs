@@ -34,6 +34,7 @@ pub fn activation(a: &[f32], act: Activation) -> Vec<f32> {
                 }
                 Activation::Silu => x / (1.0 + (-x).exp()),
                 Activation::Relu => x.max(0.0),
+                Activation::Tanh => x.tanh(),
             };
             y as f32
         })

@@ -5,6 +5,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
+pub mod fft;
 pub mod gemm;
 pub mod layout;
 pub mod lsh;
@@ -65,6 +66,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Sample(o) => sample::eval(cx, o),
         Op::Sort(o) => sort::eval(cx, o),
         Op::Lsh(o) => lsh::eval(cx, o),
+        Op::Fft(o) => fft::eval(cx, o),
         Op::Reshape => Ok(inputs[0].clone()),
     }
 }

@@ -23,6 +23,8 @@ pub enum Activation {
     /// x·sigmoid(x) (Llama's SwiGLU gate).
     Silu,
     Relu,
+    /// tanh (the BERT and FNet poolers).
+    Tanh,
 }
 
 /// Which matmul kernel to use. `Auto` lets the lowering pick by shape, dtype and adapter
@@ -89,6 +91,8 @@ pub enum Op {
     /// Reformer attention (kernel family `lsh`): hashing, chunked attention over the sorted
     /// order, combination of rounds, local attention. See `graph::lsh`.
     Lsh(LshOp),
+    /// Fourier transforms (FNet mixing, complex FFTs along an axis): see `FftOp`.
+    Fft(super::fft::FftOp),
 }
 
 /// Pointwise ops (family elementwise).
@@ -223,6 +227,7 @@ impl Op {
             Op::Elementwise(Elementwise::Activation(Activation::GeluTanh)) => "gelu_tanh",
             Op::Elementwise(Elementwise::Activation(Activation::Silu)) => "silu",
             Op::Elementwise(Elementwise::Activation(Activation::Relu)) => "relu",
+            Op::Elementwise(Elementwise::Activation(Activation::Tanh)) => "tanh",
             Op::Matmul(_) => "matmul",
             Op::Copy(CopyOp::WriteRows { .. }) => "write_rows",
             Op::Copy(CopyOp::Rows { .. }) => "rows",
@@ -239,6 +244,8 @@ impl Op {
             Op::Sample(SampleOp::Draw { .. }) => "sample",
             Op::Sort(s) => s.name(),
             Op::Lsh(l) => l.name(),
+            Op::Fft(super::fft::FftOp::Mix) => "fourier_mix",
+            Op::Fft(super::fft::FftOp::Complex { .. }) => "fft",
         }
     }
 }

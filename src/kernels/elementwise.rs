@@ -20,6 +20,7 @@ pub enum Variant {
     GeluTanh,
     Silu,
     Relu,
+    Tanh,
 }
 
 impl Variant {
@@ -32,6 +33,7 @@ impl Variant {
             Variant::GeluTanh => "gelu_tanh",
             Variant::Silu => "silu",
             Variant::Relu => "relu",
+            Variant::Tanh => "act_tanh",
         }
     }
 
@@ -77,6 +79,7 @@ pub fn lower(cx: &Cx, op: &Elementwise) -> Result<Lowered> {
         Elementwise::Activation(Activation::GeluTanh) => Variant::GeluTanh,
         Elementwise::Activation(Activation::Silu) => Variant::Silu,
         Elementwise::Activation(Activation::Relu) => Variant::Relu,
+        Elementwise::Activation(Activation::Tanh) => Variant::Tanh,
     };
     Ok(Dispatch::new(KernelKey::Elementwise(variant), &params, grid_1d(n as u64, WORKGROUP, cx.max_per_dim())?).into())
 }

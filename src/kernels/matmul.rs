@@ -42,6 +42,7 @@ pub fn act_code(act: Option<Activation>) -> u32 {
         Some(Activation::GeluTanh) => 2,
         Some(Activation::Silu) => 3,
         Some(Activation::Relu) => 4,
+        Some(Activation::Tanh) => 5,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod embedding;
+pub mod fft;
 pub mod gemm;
 pub mod gemv;
 pub mod layout;
@@ -56,6 +57,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemm_subgroup", include_str!("../../shaders/gemm_subgroup.wgsl")),
     ("gemm_bq", include_str!("../../shaders/gemm_bq.wgsl")),
     ("sort", include_str!("../../shaders/sort.wgsl")),
+    ("fft", include_str!("../../shaders/fft.wgsl")),
 ];
 
 /// One part of a shader module: a file of shaders/, or WGSL text made in Rust (constants the
@@ -103,6 +105,10 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
     ("sort", &[Consts(sort::wgsl_consts), File("sort")]),
     ("lsh", &[Consts(lsh::wgsl_consts), File("lsh")]),
+    // FFT: one body; the workgroup-memory line size follows the adapter (see kernels::fft::Cap).
+    ("fft", &[Consts(fft::wgsl_consts_k16), File("fft")]),
+    ("fft_cap32", &[Consts(fft::wgsl_consts_k32), File("fft")]),
+    ("fft_cap48", &[Consts(fft::wgsl_consts_k48), File("fft")]),
     // The GEMM kernels take B through gemm_b32 (f32), gemm_b16 (f16) or gemm_bq (GGUF blocks,
     // the block type chosen by a constant so the compiler drops the other type's branch).
     ("gemm", &[File("activation"), File("gemm_common"), File("gemm_b32"), File("gemm")]),
@@ -201,6 +207,7 @@ pub enum KernelKey {
     Gemm(gemm::Variant),
     Sort(sort::Variant),
     Lsh(lsh::Variant),
+    Fft(fft::Variant),
 }
 
 impl KernelKey {
@@ -222,6 +229,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => v.family(),
             KernelKey::Sort(_) => "sort",
             KernelKey::Lsh(_) => "lsh",
+            KernelKey::Fft(v) => v.family(),
         }
     }
 
@@ -242,6 +250,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => v.entry_point(),
             KernelKey::Sort(v) => v.entry_point(),
             KernelKey::Lsh(v) => v.entry_point(),
+            KernelKey::Fft(v) => v.entry_point(),
         }
     }
 
@@ -263,6 +272,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => (1, v.n_inputs()),
             KernelKey::Sort(v) => v.io_counts(),
             KernelKey::Lsh(v) => (1, v.n_inputs()),
+            KernelKey::Fft(v) => v.io_counts(),
         }
     }
 }
@@ -313,6 +323,10 @@ impl KernelKey {
         keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
         use lsh::Variant as L;
         keys.extend([L::Hash, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
+        use fft::{Cap, Variant as F};
+        let ffts = [F::Pass, F::BluesteinKernel, F::BluesteinChirp, F::BluesteinMul, F::BluesteinOut];
+        keys.extend([Cap::K16, Cap::K32, Cap::K48].map(|c| KernelKey::Fft(F::Rows(c))));
+        keys.extend(ffts.map(KernelKey::Fft));
         let gemms = [
             (gemm::Kernel::Tiled, F32),
             (gemm::Kernel::Tiled, F16),
@@ -463,6 +477,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Sample(o) => sample::lower(cx, o),
         Op::Sort(o) => sort::lower(cx, o),
         Op::Lsh(o) => lsh::lower(cx, o),
+        Op::Fft(o) => fft::lower(cx, o),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
     }
 }

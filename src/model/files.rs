@@ -23,6 +23,8 @@ pub enum ModelKind {
     BertFolder,
     /// A folder with config.json (model_type "reformer") and model.safetensors.
     ReformerFolder,
+    /// A folder with config.json (model_type "fnet") and model.safetensors.
+    FNetFolder,
 }
 
 fn model_err(path: &Path, detail: impl Into<String>) -> Error {
@@ -39,7 +41,8 @@ pub fn detect(path: &Path) -> Result<ModelKind> {
         return match v.get("model_type").and_then(|t| t.as_str()) {
             Some("bert") => Ok(ModelKind::BertFolder),
             Some("reformer") => Ok(ModelKind::ReformerFolder),
-            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert' and 'reformer' folders and 'llama' GGUF files"))),
+            Some("fnet") => Ok(ModelKind::FNetFolder),
+            Some(other) => Err(model_err(&config, format!("has model_type '{other}', an unknown architecture; webformer runs 'bert', 'fnet' and 'reformer' folders and 'llama' GGUF files"))),
             None => Err(model_err(&config, "has no model_type, so the architecture is unknown")),
         };
     }
@@ -147,6 +150,14 @@ pub fn load_reformer(dir: &Path, rotations: Option<&Path>) -> Result<(Reformer, 
         None => Rotations::default(),
     };
     Ok((model, rot))
+}
+
+/// Loads an FNet folder (config.json, model.safetensors) into host memory.
+pub fn load_fnet(dir: &Path) -> Result<super::fnet::FNet> {
+    let name = |f: &str| dir.join(f).display().to_string();
+    let config = super::fnet::FNetConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
+    let weights = read_in(dir, "model.safetensors")?;
+    super::fnet::FNet::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)
 }
 
 /// The default models, fetched into the cache (`ModelPaths::default_cache`) when absent:

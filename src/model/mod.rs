@@ -23,6 +23,7 @@ pub mod chat;
 pub mod config;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod files;
+pub mod fnet;
 pub mod generate;
 pub mod gguf;
 pub mod llama;
@@ -34,6 +35,7 @@ pub mod weights;
 pub use bert::{Bert, BertGraph, Embedder, Encoded};
 pub use chat::{ChatTemplate, Message};
 pub use config::{BertConfig, LlamaConfig, Pooling, SentenceConfig};
+pub use fnet::{FNet, FNetConfig, FNetGraph, FNetOutputs};
 pub use generate::{GenerateOptions, GenerateStats, Generation, Generator, TextStream};
 pub use gguf::{GgmlType, Gguf, TensorInfo, Value};
 pub use llama::{Head, Llama, LlamaGraph, Sampling};

@@ -1,0 +1,316 @@
+//! FFT family (shaders/fft.wgsl): batched 1-D complex transforms along any axis, and FNet's
+//! token mixing as two of them. This module plans the launches: a length whose factors are
+//! 2, 3 and 5 runs as one workgroup-memory launch when a line fits (`cap`), else one global
+//! Stockham pass per radix; any other length goes through Bluestein (a chirp, three
+//! power-of-two transforms and a pointwise product, in scratch buffers).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Slot};
+use crate::error::{Error, Result};
+use crate::graph::FftOp;
+
+/// Invocations per workgroup of every FFT kernel.
+pub const WORKGROUP: u32 = 256;
+
+/// The workgroup-memory size of the `fft_rows` kernel: lines of up to `points()` complex
+/// values, held twice (ping-pong), 16 bytes per point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cap {
+    /// 16 KiB, the WebGPU default (module fft).
+    K16,
+    /// 32 KiB (module fft_cap32; lavapipe, many desktop GPUs).
+    K32,
+    /// 48 KiB (module fft_cap48; NVIDIA).
+    K48,
+}
+
+impl Cap {
+    /// Points of one line the kernel holds.
+    pub fn points(self) -> usize {
+        match self {
+            Cap::K16 => 1024,
+            Cap::K32 => 2048,
+            Cap::K48 => 3072,
+        }
+    }
+
+    /// The largest size the adapter's workgroup storage allows.
+    pub fn for_storage(bytes: u32) -> Self {
+        match bytes {
+            b if b >= 49152 => Cap::K48,
+            b if b >= 32768 => Cap::K32,
+            _ => Cap::K16,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// Whole lines in workgroup memory, every pass in one launch.
+    Rows(Cap),
+    /// One radix pass in global memory.
+    Pass,
+    /// Bluestein: the conjugate chirp, padded (writes only).
+    BluesteinKernel,
+    /// Bluestein: input times the chirp, padded.
+    BluesteinChirp,
+    /// Bluestein: pointwise product with the transformed kernel.
+    BluesteinMul,
+    /// Bluestein: the chirp times the convolution, into the destination.
+    BluesteinOut,
+}
+
+impl Variant {
+    pub fn family(self) -> &'static str {
+        match self {
+            Variant::Rows(Cap::K32) => "fft_cap32",
+            Variant::Rows(Cap::K48) => "fft_cap48",
+            _ => "fft",
+        }
+    }
+
+    pub fn entry_point(self) -> &'static str {
+        match self {
+            Variant::Rows(_) => "fft_rows",
+            Variant::Pass => "fft_pass",
+            Variant::BluesteinKernel => "bluestein_kernel",
+            Variant::BluesteinChirp => "bluestein_chirp",
+            Variant::BluesteinMul => "bluestein_mul",
+            Variant::BluesteinOut => "bluestein_out",
+        }
+    }
+
+    /// (outputs, inputs) storage bindings.
+    pub fn io_counts(self) -> (u32, u32) {
+        match self {
+            Variant::BluesteinKernel => (1, 0),
+            Variant::BluesteinMul => (1, 2),
+            _ => (1, 1),
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct Params {
+    n: u32,
+    lines: u32,
+    inner: u32,
+    sign: f32,
+    scale: f32,
+    radix: u32,
+    p: u32,
+    stages: u32,
+    codes0: u32,
+    codes1: u32,
+    rpw: u32,
+    m: u32,
+    src: [u32; 4],
+    dst: [u32; 4],
+}
+
+/// Where a transform reads or writes: line q = (o, i) = (q / inner, q % inner), point j at
+/// element o·os + i·is + j·es of `slot` (complex pairs, or single f32 when `real`).
+#[derive(Clone, Copy, Debug)]
+struct Side {
+    slot: Slot,
+    os: usize,
+    is: usize,
+    es: usize,
+    real: bool,
+}
+
+impl Side {
+    /// Lines stored one after another, `n` points each (any `inner`).
+    fn packed(slot: Slot, n: usize, inner: usize) -> Self {
+        Self { slot, os: n * inner, is: n, es: 1, real: false }
+    }
+
+    fn words(&self) -> Result<[u32; 4]> {
+        Ok([
+            as_u32("fft stride", self.os)?,
+            as_u32("fft stride", self.is)?,
+            as_u32("fft stride", self.es)?,
+            self.real as u32,
+        ])
+    }
+}
+
+/// The radix-4/2/3/5 factorisation of n, or None when another prime divides it.
+pub fn radices(n: usize) -> Option<Vec<u32>> {
+    crate::cpu::fft::radices(n, 5).map(|r| r.into_iter().map(|x| x as u32).collect())
+}
+
+/// Most passes one `fft_rows` launch can run (4 bits each in two u32 codes).
+const MAX_STAGES: usize = 16;
+
+/// Collects the launches and scratch buffers of one node.
+struct Planner {
+    cap: Cap,
+    max_per_dim: u32,
+    dispatches: Vec<Dispatch>,
+    scratch: Vec<u64>,
+}
+
+impl Planner {
+    /// A new scratch buffer of `points` complex values.
+    fn scratch(&mut self, points: usize) -> Slot {
+        self.scratch.push(8 * points as u64);
+        Slot::Scratch(self.scratch.len() - 1)
+    }
+
+    fn push(&mut self, v: Variant, p: &Params, groups: u64, writes: Slot, reads: &[Slot]) -> Result<()> {
+        let per = if matches!(v, Variant::Rows(_)) { 1 } else { WORKGROUP };
+        let d = Dispatch::new(KernelKey::Fft(v), p, grid_1d(groups, per, self.max_per_dim)?).bind(&[writes], reads);
+        self.dispatches.push(d);
+        Ok(())
+    }
+
+    /// The transform of `lines` lines of n points (grouped by `inner`, see `Side`) from `src`
+    /// to `dst`, with e^(sign·2πi·jk/n), every output times `scale`.
+    #[allow(clippy::too_many_arguments)]
+    fn transform(
+        &mut self,
+        n: usize,
+        lines: usize,
+        inner: usize,
+        src: Side,
+        dst: Side,
+        sign: f32,
+        scale: f32,
+    ) -> Result<()> {
+        let base = Params {
+            n: as_u32("fft length", n)?,
+            lines: as_u32("fft lines", lines)?,
+            inner: as_u32("fft lines", inner)?,
+            sign,
+            scale,
+            src: src.words()?,
+            dst: dst.words()?,
+            ..Default::default()
+        };
+        as_u32("fft elements", 2 * n * lines)?;
+        match radices(n) {
+            Some(r) if n <= self.cap.points() && r.len() <= MAX_STAGES => {
+                let rpw = (self.cap.points() / n).min(lines).max(1);
+                let code = |from: usize| r.iter().skip(from).take(8).enumerate().fold(0, |c, (s, &x)| c | x << (4 * s));
+                let p = Params { stages: r.len() as u32, codes0: code(0), codes1: code(8), rpw: rpw as u32, ..base };
+                self.push(Variant::Rows(self.cap), &p, lines.div_ceil(rpw) as u64, dst.slot, &[src.slot])
+            }
+            Some(r) => self.passes(&r, base, lines, src, dst),
+            None => self.bluestein(n, lines, inner, src, dst, sign, scale),
+        }
+    }
+
+    /// One global pass per radix, through two packed scratch buffers.
+    fn passes(&mut self, r: &[u32], base: Params, lines: usize, src: Side, dst: Side) -> Result<()> {
+        let n = base.n as usize;
+        let temps = [self.scratch(lines * n), self.scratch(lines * n)];
+        let mut from = src;
+        let mut pp = 1u32;
+        for (s, &radix) in r.iter().enumerate() {
+            let last = s + 1 == r.len();
+            let to = if last { dst } else { Side::packed(temps[s % 2], n, base.inner as usize) };
+            let scale = if last { base.scale } else { 1.0 };
+            let p = Params { radix, p: pp, src: from.words()?, dst: to.words()?, scale, ..base };
+            self.push(Variant::Pass, &p, (lines * n / radix as usize) as u64, to.slot, &[from.slot])?;
+            from = to;
+            pp *= radix;
+        }
+        Ok(())
+    }
+
+    /// Chirp-z: X[k] = w[k]·(a ⊛ conj(w))[k] with a[j] = x[j]·w[j], the circular convolution
+    /// of length m (a power of two >= 2n - 1) computed as IFFT(FFT(a)·FFT(kernel)).
+    #[allow(clippy::too_many_arguments)]
+    fn bluestein(
+        &mut self,
+        n: usize,
+        lines: usize,
+        inner: usize,
+        src: Side,
+        dst: Side,
+        sign: f32,
+        scale: f32,
+    ) -> Result<()> {
+        let m = (2 * n - 1).next_power_of_two();
+        let base = Params {
+            n: as_u32("fft length", n)?,
+            lines: as_u32("fft lines", lines)?,
+            inner: as_u32("fft lines", inner)?,
+            sign,
+            scale,
+            m: as_u32("bluestein length", m)?,
+            src: src.words()?,
+            dst: dst.words()?,
+            ..Default::default()
+        };
+        as_u32("bluestein elements", 2 * m * lines)?;
+        let (k, kf) = (self.scratch(m), self.scratch(m));
+        let (a, af) = (self.scratch(lines * m), self.scratch(lines * m));
+        self.push(Variant::BluesteinKernel, &Params { lines: 1, ..base }, m as u64, k, &[])?;
+        self.transform(m, 1, 1, Side::packed(k, m, 1), Side::packed(kf, m, 1), -1.0, 1.0)?;
+        self.push(Variant::BluesteinChirp, &base, (lines * m) as u64, a, &[src.slot])?;
+        self.transform(m, lines, 1, Side::packed(a, m, 1), Side::packed(af, m, 1), -1.0, 1.0)?;
+        self.push(Variant::BluesteinMul, &base, (lines * m) as u64, a, &[af, kf])?;
+        self.transform(m, lines, 1, Side::packed(a, m, 1), Side::packed(af, m, 1), 1.0, 1.0)?;
+        let out = Params { scale: scale / m as f32, ..base };
+        self.push(Variant::BluesteinOut, &out, (lines * n) as u64, dst.slot, &[af])
+    }
+}
+
+/// Launches of an FFT node (shapes were checked when it was built).
+pub fn lower(cx: &super::Cx, op: &FftOp) -> Result<Lowered> {
+    let (ctx, inputs, max_per_dim) = (cx.ctx, cx.inputs, cx.max_per_dim());
+    let cap = Cap::for_storage(ctx.limits().max_compute_workgroup_storage_size);
+    let mut pl = Planner { cap, max_per_dim, dispatches: Vec::new(), scratch: Vec::new() };
+    let shape = inputs[0].shape;
+    match *op {
+        FftOp::Mix => {
+            let r = shape.len();
+            let (l, d) = (shape[r - 2], shape[r - 1]);
+            let b: usize = shape[..r - 2].iter().product();
+            // Over the hidden axis (contiguous real rows) into complex scratch, then over the
+            // sequence axis (columns, stride d), keeping only the real part.
+            let mid = pl.scratch(b * l * d);
+            let src = Side { slot: Slot::Input(0), os: d, is: 0, es: 1, real: true };
+            pl.transform(d, b * l, 1, src, Side::packed(mid, d, 1), -1.0, 1.0)?;
+            let col = |slot, real| Side { slot, os: l * d, is: 1, es: d, real };
+            pl.transform(l, b * d, d, col(mid, false), col(Slot::Output, true), -1.0, 1.0)?;
+        }
+        FftOp::Complex { axis, inverse } => {
+            let dims = &shape[..shape.len() - 1];
+            let axis = axis as usize;
+            let n = dims[axis];
+            let inner: usize = dims[axis + 1..].iter().product();
+            let outer: usize = dims[..axis].iter().product();
+            let side = |slot| Side { slot, os: n * inner, is: 1, es: inner, real: false };
+            let (sign, scale) = if inverse { (1.0, 1.0 / n as f32) } else { (-1.0, 1.0) };
+            pl.transform(n, outer * inner, inner, side(Slot::Input(0)), side(Slot::Output), sign, scale)?;
+        }
+    }
+    if pl.dispatches.is_empty() {
+        return Err(Error::Usage("an FFT node planned no launches".into()));
+    }
+    Ok(Lowered { dispatches: pl.dispatches, scratch: pl.scratch, bounds: Vec::new() })
+}
+
+/// The constants shaders/fft.wgsl shares with this module, per workgroup-memory size: lines of
+/// up to FFT_CAP points, held twice (source and destination of a Stockham stage).
+fn wgsl_consts(cap: Cap) -> String {
+    let n = cap.points() as u64;
+    super::wgsl_u32(&[("WG", WORKGROUP as u64), ("FFT_CAP", n), ("FFT_CAP2", 2 * n)])
+}
+
+pub fn wgsl_consts_k16() -> String {
+    wgsl_consts(Cap::K16)
+}
+
+pub fn wgsl_consts_k32() -> String {
+    wgsl_consts(Cap::K32)
+}
+
+pub fn wgsl_consts_k48() -> String {
+    wgsl_consts(Cap::K48)
+}

@@ -281,6 +281,15 @@ pub fn dft_naive(x: &[C64], inverse: bool) -> Vec<C64> {
     y
 }
 
+/// The reference of an FFT node.
+pub fn eval(cx: &super::Cx, op: &crate::graph::FftOp) -> crate::error::Result<crate::tensor::HostData> {
+    let (x, shape) = (cx.f32(0, "fft")?, cx.shapes[0]);
+    Ok(crate::tensor::HostData::F32(match *op {
+        crate::graph::FftOp::Mix => fnet_mixing(x, shape),
+        crate::graph::FftOp::Complex { axis, inverse } => fft_interleaved(x, shape, axis as usize, inverse),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,13 +301,4 @@ mod tests {
         assert_eq!(radices(1, MAX_RADIX), Some(vec![]));
         assert_eq!(radices(1009, MAX_RADIX), None);
     }
-}
-
-/// The reference of an FFT node.
-pub fn eval(cx: &super::Cx, op: &crate::graph::FftOp) -> crate::error::Result<crate::tensor::HostData> {
-    let (x, shape) = (cx.f32(0, "fft")?, cx.shapes[0]);
-    Ok(crate::tensor::HostData::F32(match *op {
-        crate::graph::FftOp::Mix => fnet_mixing(x, shape),
-        crate::graph::FftOp::Complex { axis, inverse } => fft_interleaved(x, shape, axis as usize, inverse),
-    }))
 }

@@ -25,6 +25,7 @@ pub mod config;
 pub mod files;
 pub mod generate;
 pub mod gguf;
+pub mod guard;
 pub mod llama;
 pub mod safetensors;
 pub mod tokenizer;

@@ -50,6 +50,17 @@ pub enum Error {
     /// was expected; `file` names it, `detail` says what is wrong.
     #[error("{file}: {detail}")]
     Model { file: String, detail: String },
+    /// An option or setting outside the values it accepts; `range` states them.
+    #[error("{what} is {value}; it must be {range}")]
+    Range { what: String, value: String, range: String },
+    /// A value computed by the model is NaN or infinite (corrupt weights, or an overflow);
+    /// `detail` names the first graph node that produced one.
+    #[error("non-finite values (NaN or infinity) in {what}: {detail}")]
+    NonFinite { what: String, detail: String },
+    /// The program's output was closed by its reader before everything was written (a pipe
+    /// into `head`, a closed terminal).
+    #[error("the output was closed by its reader")]
+    OutputClosed,
     /// Anything else about how the API was used.
     #[error("{0}")]
     Usage(String),

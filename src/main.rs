@@ -1,5 +1,6 @@
 //! The `webformer` command line. The only place that blocks on futures natively.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -32,13 +33,13 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         max_tokens: usize,
         /// Sampling temperature; 0 is greedy (the most likely token every step).
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         temperature: f32,
         /// Sample among the k most likely tokens only (0: no limit).
         #[arg(long, default_value_t = 0)]
         top_k: u32,
         /// Sample from the smallest set of tokens whose probability reaches p (1: no limit).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
         top_p: f32,
         /// Seed of the sampler: the same seed gives the same text.
         #[arg(long, default_value_t = 0)]
@@ -239,7 +240,13 @@ enum Bench {
     },
 }
 
+/// Exit status when stdout was closed by its reader: 128 + SIGPIPE, what a shell reports for
+/// a program stopped by a closed pipe (`webformer generate ... | head -c 1`).
+const EXIT_OUTPUT_CLOSED: u8 = 141;
+
 fn main() -> ExitCode {
+    // Before any thread exists: it may set an environment variable (see its doc).
+    gpu::ensure_runtime_dir();
     let cli = Cli::parse();
     let result = pollster::block_on(async {
         match cli.command {
@@ -282,16 +289,79 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader has what it wanted: end quietly, as programs in a pipeline do.
+        Err(webformer::Error::OutputClosed) => ExitCode::from(EXIT_OUTPUT_CLOSED),
         Err(e) => {
-            eprintln!("error: {e}");
+            note(format_args!("error: {e}"));
             ExitCode::FAILURE
         }
     }
 }
 
+/// Writes `text` to stdout and flushes it. A reader that went away (a closed pipe) becomes
+/// `Error::OutputClosed`, which ends the process quietly; `print!` would panic instead.
+pub(crate) fn emit(text: &str) -> webformer::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(output_error)
+}
+
+/// The error for a failed write to stdout.
+pub(crate) fn output_error(e: std::io::Error) -> webformer::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        webformer::Error::OutputClosed
+    } else {
+        webformer::Error::Usage(format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// A line on stderr (progress, statistics, errors); a closed stderr is ignored, never a panic.
+pub(crate) fn note(line: std::fmt::Arguments) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// `println!` through [`emit`]: returns early with the error when stdout is closed.
+macro_rules! say {
+    ($($t:tt)*) => { crate::emit(&format!("{}\n", format_args!($($t)*)))? };
+}
+pub(crate) use say;
+
+/// Refuses a count option outside `min..=max` before anything is allocated for it.
+fn check_count(what: &str, value: usize, min: usize, max: usize) -> webformer::Result<()> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    let range = if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
+    Err(webformer::Error::Range { what: what.into(), value: value.to_string(), range })
+}
+
+/// Refuses a tensor of `dims` f32 elements that the device could not bind, before the host
+/// allocates its values (a product that overflows counts as too large).
+fn check_tensor(ctx: &Context, what: &str, dims: &[usize]) -> webformer::Result<()> {
+    let max = ctx.limits().max_storage_buffer_binding_size;
+    let bytes = dims.iter().try_fold(4u64, |a, &d| a.checked_mul(d as u64));
+    match bytes {
+        Some(b) if b <= max => Ok(()),
+        _ => Err(webformer::Error::Limit {
+            what: format!("{what} ({} f32 values)", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ")),
+            needed: bytes.unwrap_or(u64::MAX),
+            max,
+            limit: "max_storage_buffer_binding_size, in bytes",
+        }),
+    }
+}
+
+/// Largest text the load benchmark builds on the host.
+const MAX_TEXT_BYTES: usize = 1 << 30;
+/// Most nodes of the dispatch benchmark's chain (each is a plan step with its own uniform).
+const MAX_DISPATCH_NODES: usize = 100_000;
+/// Most repeats of any benchmark.
+const MAX_REPEATS: usize = 1_000_000;
+
 async fn bench(which: Bench) -> webformer::Result<()> {
     match which {
         Bench::Load { model, repeats, text_bytes, json } => {
+            check_count("--repeats", repeats, 1, MAX_REPEATS)?;
+            check_count("--text-bytes", text_bytes, 1, MAX_TEXT_BYTES)?;
             let path = match model {
                 Some(p) => p,
                 None => webformer::model::ModelPaths::default_cache().map(|p| p.smollm2_gguf).ok_or_else(|| {
@@ -300,9 +370,83 @@ async fn bench(which: Bench) -> webformer::Result<()> {
             };
             report(webformer::bench::load::run(&path, repeats, text_bytes)?, json)
         }
-        other => return bench_gpu(&open().await?, other).await,
+        other => {
+            check_bench_counts(&other)?;
+            let ctx = open().await?;
+            check_bench_sizes(&ctx, &other)?;
+            bench_gpu(&ctx, other).await
+        }
     }
-    Ok(())
+}
+
+/// The counts of a GPU benchmark that need no device to check.
+fn check_bench_counts(which: &Bench) -> webformer::Result<()> {
+    let repeats = match which {
+        Bench::Generate { repeats, prompt_tokens, decode_tokens, .. } => {
+            check_count("--prompt-tokens", *prompt_tokens, 1, u32::MAX as usize)?;
+            check_count("--decode-tokens", *decode_tokens, 1, u32::MAX as usize)?;
+            repeats
+        }
+        Bench::Dispatch { nodes, repeats, .. } => {
+            check_count("--nodes", *nodes, 1, MAX_DISPATCH_NODES)?;
+            repeats
+        }
+        Bench::Attention { heads, kv_heads, repeats, splits, .. } => {
+            check_count("--heads", *heads, 1, 1024)?;
+            check_count("--kv-heads", *kv_heads, 1, *heads)?;
+            if !heads.is_multiple_of(*kv_heads) {
+                return Err(webformer::Error::Range {
+                    what: "--kv-heads".into(),
+                    value: kv_heads.to_string(),
+                    range: format!("a divisor of --heads ({heads})"),
+                });
+            }
+            if let Some(s) = splits {
+                check_count("--splits", *s as usize, 1, 64)?;
+            }
+            repeats
+        }
+        Bench::Fft { lens, hidden, heads, repeats, .. } => {
+            for &l in lens {
+                check_count("--lens", l, 1, 1 << 20)?;
+            }
+            check_count("--hidden", *hidden, 1, 1 << 16)?;
+            check_count("--heads", *heads, 1, 1024)?;
+            repeats
+        }
+        Bench::Gemm { repeats, .. } | Bench::Gemv { repeats, .. } | Bench::Ops { repeats, .. } => repeats,
+        Bench::Load { repeats, .. } => repeats,
+    };
+    check_count("--repeats", *repeats, 1, MAX_REPEATS)
+}
+
+/// The sizes of a GPU benchmark against the device's binding limit, before allocating.
+fn check_bench_sizes(ctx: &Context, which: &Bench) -> webformer::Result<()> {
+    match which {
+        Bench::Dispatch { elements, .. } => {
+            check_count("--elements", *elements, 1, usize::MAX)?;
+            check_tensor(ctx, "--elements", &[*elements])
+        }
+        Bench::Gemm { sizes, .. } => sizes.iter().try_for_each(|&n| {
+            check_count("--sizes", n, 1, usize::MAX)?;
+            check_tensor(ctx, "a --sizes matrix", &[n, n])
+        }),
+        Bench::Attention { heads, kv_heads, head_dim, prefill, decode, composite_max, .. } => {
+            check_count("--head-dim", *head_dim, 1, 1024)?;
+            for &l in prefill {
+                check_count("--prefill", l, 1, usize::MAX)?;
+                check_tensor(ctx, "a --prefill query", &[l, *heads, *head_dim])?;
+                let composite = l.min(*composite_max);
+                check_tensor(ctx, "the composite's scores (--composite-max)", &[*heads, composite, composite])?;
+            }
+            for &l in decode {
+                check_count("--decode", l, 1, usize::MAX)?;
+                check_tensor(ctx, "a --decode KV cache", &[l, *kv_heads, *head_dim])?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The benchmarks that run kernels.
@@ -339,28 +483,16 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
                 repeats,
             };
             let v = webformer::bench::attention::run(ctx, &config).await?;
-            if json {
-                println!("{v}");
-            } else {
-                print!("{}", webformer::bench::attention::table(&v));
-            }
+            table_or_json(&v, json, webformer::bench::attention::table)
         }
         Bench::Fft { lens, hidden, heads, repeats, json } => {
             let v = webformer::bench::fft::run(ctx, &webformer::bench::fft::Config { lens, hidden, heads, repeats })
                 .await?;
-            if json {
-                println!("{v}")
-            } else {
-                print!("{}", webformer::bench::fft::table(&v))
-            }
+            table_or_json(&v, json, webformer::bench::fft::table)
         }
         Bench::Gemv { repeats, json } => {
             let v = webformer::bench::gemv::run(ctx, repeats).await?;
-            if json {
-                println!("{v}")
-            } else {
-                print!("{}", webformer::bench::gemv::table(&v))
-            }
+            table_or_json(&v, json, webformer::bench::gemv::table)
         }
         Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(ctx, repeats).await?, json),
         Bench::Gemm { sizes, repeats, layouts, naive_max, json } => {
@@ -373,11 +505,7 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             }
             let layouts: Vec<&str> = layouts.iter().map(|s| s.as_str()).collect();
             let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
-            if json {
-                println!("{v}");
-            } else {
-                print!("{}", webformer::bench::gemm::table(&v));
-            }
+            table_or_json(&v, json, webformer::bench::gemm::table)
         }
         Bench::Generate { model, prompt_tokens, decode_tokens, repeats, json } => {
             let path = match model {
@@ -386,27 +514,32 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             };
             let config = webformer::bench::generate::Config { prompt_tokens, decode_tokens, repeats };
             let v = webformer::bench::generate::run(ctx, &path, &config).await?;
-            if json {
-                println!("{v}")
-            } else {
-                print!("{}", webformer::bench::generate::table(&v))
-            }
+            table_or_json(&v, json, webformer::bench::generate::table)
         }
         Bench::Load { .. } => unreachable!("bench() runs the host-only benchmarks"),
+    }
+}
+
+/// Prints a bench result as JSON or through its table function.
+fn table_or_json(v: &serde_json::Value, json: bool, table: fn(&serde_json::Value) -> String) -> webformer::Result<()> {
+    if json {
+        say!("{v}");
+    } else {
+        emit(&table(v))?;
     }
     Ok(())
 }
 
 async fn open() -> webformer::Result<Context> {
     let ctx = Context::new().await?;
-    eprintln!("adapter: {}", ctx.adapter().one_line());
+    note(format_args!("adapter: {}", ctx.adapter().one_line()));
     Ok(ctx)
 }
 
 async fn info(json: bool) -> webformer::Result<()> {
     let adapters = gpu::list_adapters(&ContextOptions::from_env()?).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&adapters).map_err(|e| webformer::Error::Usage(e.to_string()))?);
+        say!("{}", serde_json::to_string_pretty(&adapters).map_err(|e| webformer::Error::Usage(e.to_string()))?);
         return Ok(());
     }
     if adapters.is_empty() {
@@ -417,9 +550,9 @@ async fn info(json: bool) -> webformer::Result<()> {
     }
     for (i, a) in adapters.iter().enumerate() {
         let l = &a.limits;
-        println!("adapter {i}: {}", a.name);
-        println!("  backend {}, type {}, driver {} {}", a.backend, a.device_type, a.driver, a.driver_info);
-        println!(
+        say!("adapter {i}: {}", a.name);
+        say!("  backend {}, type {}, driver {} {}", a.backend, a.device_type, a.driver, a.driver_info);
+        say!(
             "  features: shader-f16 {}, subgroups {} (size {}..{}), timestamp-query {}",
             yes(a.shader_f16),
             yes(a.subgroups),
@@ -427,12 +560,12 @@ async fn info(json: bool) -> webformer::Result<()> {
             a.subgroup_size[1],
             yes(a.timestamp_query)
         );
-        println!("  max buffer size                  {}", bytes(l.max_buffer_size));
-        println!("  max storage binding              {}", bytes(l.max_storage_buffer_binding_size));
-        println!("  workgroup storage                {}", bytes(l.max_compute_workgroup_storage_size as u64));
-        println!("  invocations per workgroup        {}", l.max_compute_invocations_per_workgroup);
-        println!("  storage buffers per stage        {}", l.max_storage_buffers_per_shader_stage);
-        println!("  workgroups per dimension         {}", l.max_compute_workgroups_per_dimension);
+        say!("  max buffer size                  {}", bytes(l.max_buffer_size));
+        say!("  max storage binding              {}", bytes(l.max_storage_buffer_binding_size));
+        say!("  workgroup storage                {}", bytes(l.max_compute_workgroup_storage_size as u64));
+        say!("  invocations per workgroup        {}", l.max_compute_invocations_per_workgroup);
+        say!("  storage buffers per stage        {}", l.max_storage_buffers_per_shader_stage);
+        say!("  workgroups per dimension         {}", l.max_compute_workgroups_per_dimension);
     }
     Ok(())
 }
@@ -454,8 +587,12 @@ fn bytes(b: u64) -> String {
 }
 
 async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
+    check_count("--tokens", tokens, 1, usize::MAX)?;
+    check_count("--hidden", hidden, 1, usize::MAX / 4)?;
     let ctx = open().await?;
     let ffn = hidden * 4;
+    check_tensor(&ctx, "the --tokens x --hidden input", &[tokens, hidden])?;
+    check_tensor(&ctx, "the feed-forward weight (4 --hidden x --hidden)", &[ffn, hidden])?;
     // y = x + W2 · gelu(W1 · x + b1) + b2, the feed-forward half of a BERT block.
     let mut g = Graph::new();
     let x = g.input("x", &[tokens, hidden], DType::F32)?;
@@ -470,10 +607,10 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     let h = g.add(h, b2)?;
     let y = g.add(h, x)?;
     g.output(y)?;
-    print!("graph:\n{}", g.dump());
+    emit(&format!("graph:\n{}", g.dump()))?;
     let input = HostData::F32(values(5, tokens * hidden));
     let mut exe = GpuExecutor::new(&ctx, &g)?;
-    print!("plan:\n{}", exe.plan().dump(&g));
+    emit(&format!("plan:\n{}", exe.plan().dump(&g)))?;
     exe.set_input_host("x", &input)?;
     let t0 = Instant::now();
     exe.run()?;
@@ -484,15 +621,15 @@ async fn demo(tokens: usize, hidden: usize) -> webformer::Result<()> {
     cpu.run()?;
     let reference = cpu.value(y)?.to_f32();
     let max_err = demo_error(&out, &reference)?;
-    println!("output [{tokens}, {hidden}]: first values {:?}", &out[..4.min(out.len())]);
-    println!(
+    say!("output [{tokens}, {hidden}]: first values {:?}", &out[..4.min(out.len())]);
+    say!(
         "max relative error vs CPU reference: {max_err:.2e} (first run incl. upload and readback: {:.1} ms)",
         wall.as_secs_f64() * 1e3
     );
     if ctx.has(wgpu::Features::TIMESTAMP_QUERY) {
-        print!("per-node GPU time:\n{}", exe.run_profiled().await?.table());
+        emit(&format!("per-node GPU time:\n{}", exe.run_profiled().await?.table()))?;
     }
-    println!("demo OK");
+    say!("demo OK");
     Ok(())
 }
 
@@ -523,16 +660,16 @@ fn demo_error(gpu: &[f32], cpu: &[f32]) -> webformer::Result<f32> {
 }
 
 /// Prints the ops bench: JSON as is, or a table of its rows.
-fn report_ops(v: serde_json::Value, json: bool) {
+fn report_ops(v: serde_json::Value, json: bool) -> webformer::Result<()> {
     if json {
-        println!("{v}");
-        return;
+        say!("{v}");
+        return Ok(());
     }
-    println!("{:<40} {:<16} {:>12} {:>10}", "op", "shape", "time (us)", "GB/s");
+    say!("{:<40} {:<16} {:>12} {:>10}", "op", "shape", "time (us)", "GB/s");
     let rows = v["rows"].as_array().cloned().unwrap_or_default();
     for r in rows.iter().chain(std::iter::once(&v["baseline"])) {
         let shape = r.get("shape").map(|s| s.to_string()).unwrap_or_else(|| "[49152]".into());
-        println!(
+        say!(
             "{:<40} {:<16} {:>12.1} {:>10.2}",
             r["op"].as_str().unwrap_or("?"),
             shape,
@@ -540,19 +677,21 @@ fn report_ops(v: serde_json::Value, json: bool) {
             r["gb_per_s"].as_f64().unwrap_or(f64::NAN)
         );
     }
+    Ok(())
 }
 
 /// Prints a bench report: JSON as is, or its fields one per line.
-fn report(v: serde_json::Value, json: bool) {
+fn report(v: serde_json::Value, json: bool) -> webformer::Result<()> {
     if json {
-        println!("{v}");
-        return;
+        say!("{v}");
+        return Ok(());
     }
     if let Some(obj) = v.as_object() {
         for (k, val) in obj {
-            println!("  {k:<24} {val}");
+            say!("  {k:<24} {val}");
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ use webformer::model::files::{self, DefaultModel, ModelKind};
 use webformer::model::{ChatTemplate, GenerateOptions, Generator, Message, Sampling, TextStream};
 use webformer::{Error, Result};
 
+use crate::{emit, note, output_error, say};
+
 /// Settings of `webformer generate`.
 pub struct GenerateArgs {
     pub model: Option<PathBuf>,
@@ -65,15 +67,35 @@ fn read_prompt(given: Option<String>) -> Result<String> {
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        eprintln!("reading the prompt from stdin (end it with Ctrl-D)");
+        note(format_args!("reading the prompt from stdin (end it with Ctrl-D)"));
     }
     let mut s = String::new();
     stdin.lock().read_to_string(&mut s).map_err(|e| Error::Usage(format!("cannot read the prompt from stdin: {e}")))?;
     Ok(s)
 }
 
+/// Checks the options of `webformer generate` before anything is loaded, with the library's
+/// own checks (the same ranges as `Generator` and `GenerateOptions`).
+fn check_generate_args(a: &GenerateArgs) -> Result<()> {
+    Sampling { top_k: a.top_k, top_p: a.top_p }.check()?;
+    GenerateOptions { max_tokens: a.max_tokens, temperature: a.temperature, seed: a.seed, stop_at_eos: true }
+        .check()?;
+    if a.max_tokens == 0 {
+        return Err(Error::Range { what: "--max-tokens".into(), value: "0".into(), range: "at least 1".into() });
+    }
+    if a.context == 0 {
+        return Err(Error::Range {
+            what: "--context".into(),
+            value: "0".into(),
+            range: "at least 1 (positions of the KV cache)".into(),
+        });
+    }
+    Ok(())
+}
+
 /// `webformer generate`.
 pub async fn generate(a: GenerateArgs) -> Result<()> {
+    check_generate_args(&a)?;
     let path = model_path(a.model, DefaultModel::SmolLm2)?;
     let kind = files::detect(&path)?;
     if kind != ModelKind::LlamaGguf {
@@ -101,6 +123,9 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     };
     let ids = tokenizer.encode(&prompt, true)?;
     let context = a.context.min(model.config.context_length);
+    if context < a.context {
+        note(format_args!("note: --context {} capped to the model's context length of {context}", a.context));
+    }
     if ids.len() >= context {
         return Err(Error::Usage(format!(
             "the prompt is {} tokens, longer than the context of {context} (raise --context, up to the model's {})",
@@ -110,34 +135,35 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     }
     let max_tokens = a.max_tokens.min(context - ids.len());
     if max_tokens < a.max_tokens {
-        eprintln!("note: generating at most {max_tokens} tokens, the room left in the context of {context}");
+        note(format_args!("note: generating at most {max_tokens} tokens, the room left in the context of {context}"));
     }
     let ctx = super::open().await?;
     let kv = if a.kv_f16 { webformer::DType::F16 } else { webformer::DType::F32 };
     let mut gen = Generator::with_kv_dtype(&ctx, model, context, Sampling { top_k: a.top_k, top_p: a.top_p }, kv)?;
     gen.sync().await?;
-    eprintln!(
+    note(format_args!(
         "loaded {} in {:.2} s (read and parse {:.2} s; {:.0} MiB on the GPU incl. a {context}-position KV cache)",
         path.display(),
         t0.elapsed().as_secs_f64(),
         t_read,
         gen.gpu_bytes() as f64 / (1 << 20) as f64
-    );
+    ));
     let options = GenerateOptions { max_tokens, temperature: a.temperature, seed: a.seed, stop_at_eos: true };
     let mut stream = TextStream::new(&tokenizer);
     let mut stdout = std::io::stdout();
     let mut failure = None;
+    // Generation stops at the first failed write: once the reader is gone (`| head`), nobody
+    // reads the tokens still to come.
     let out = gen
         .generate(&ids, &options, |id| {
             if a.json {
                 return true;
             }
-            match stream.push(id) {
-                Ok(piece) => {
-                    let _ = write!(stdout, "{piece}");
-                    let _ = stdout.flush();
-                    true
-                }
+            let written = stream
+                .push(id)
+                .and_then(|piece| write!(stdout, "{piece}").and_then(|_| stdout.flush()).map_err(output_error));
+            match written {
+                Ok(()) => true,
                 Err(e) => {
                     failure = Some(e);
                     false
@@ -150,12 +176,12 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     }
     let text = tokenizer.decode(&out.ids, true)?;
     if a.json {
-        println!("{}", serde_json::json!({ "prompt_ids": ids, "ids": out.ids, "text": text }));
+        say!("{}", serde_json::json!({ "prompt_ids": ids, "ids": out.ids, "text": text }));
     } else {
-        println!();
+        emit("\n")?;
     }
     let s = out.stats;
-    eprintln!(
+    note(format_args!(
         "prompt: {} tokens in {:.3} s ({:.1} tokens/s, plan {:.3} s); generated {} tokens in {:.3} s ({:.1} tokens/s){}",
         s.prompt_tokens,
         s.prefill_s,
@@ -165,7 +191,7 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
         s.decode_s,
         s.decode_tokens_per_s(),
         if out.stopped_at_eos { "; stopped at end of sequence" } else { "" }
-    );
+    ));
     Ok(())
 }
 
@@ -186,7 +212,7 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
     for t in &texts {
         all.push(embedder.embed(t).await?);
     }
-    println!("{}", serde_json::to_string(&all).map_err(|e| Error::Usage(e.to_string()))?);
+    say!("{}", serde_json::to_string(&all).map_err(|e| Error::Usage(e.to_string()))?);
     Ok(())
 }
 
@@ -230,6 +256,6 @@ pub async fn forward(model: Option<PathBuf>, ids: Vec<u32>, lsh_rotations: Optio
             }
         }
     };
-    println!("{}", serde_json::json!({ "shape": shape, "data": data }));
+    say!("{}", serde_json::json!({ "shape": shape, "data": data }));
     Ok(())
 }

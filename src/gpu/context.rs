@@ -158,6 +158,40 @@ impl AdapterSummary {
     }
 }
 
+/// Points `XDG_RUNTIME_DIR` at a private folder when it is unset or not a usable folder
+/// (native Unix only; call it at the start of `main`, before any thread exists, because it
+/// sets an environment variable).
+///
+/// Why: Mesa's Vulkan drivers (lavapipe included) load their Wayland window-system code while
+/// the instance is created, and libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set
+/// in the environment` when the variable is missing, as on servers, containers and CI. The
+/// line is harmless but reads as if webformer had failed. webformer draws no windows, so any
+/// private folder will do: `$TMPDIR/webformer-runtime-<uid>`, created with mode 0700 and used
+/// only if it is ours and closed to others. A valid variable is left alone.
+pub fn ensure_runtime_dir() {
+    #[cfg(all(unix, not(target_arch = "wasm32")))]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let usable = |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| m.is_dir());
+        if std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| !d.is_empty() && usable(std::path::Path::new(&d))) {
+            return;
+        }
+        // The owner of a file we create is our effective uid: read it back from a fresh file.
+        let tmp = std::env::temp_dir();
+        let probe = tmp.join(format!("webformer-uid-{}", std::process::id()));
+        let uid = std::fs::File::create(&probe).and_then(|f| f.metadata()).map(|m| m.uid());
+        let _ = std::fs::remove_file(&probe);
+        let Ok(uid) = uid else { return };
+        let dir = tmp.join(format!("webformer-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let private = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        if private {
+            std::env::set_var("XDG_RUNTIME_DIR", &dir);
+        }
+    }
+}
+
 /// The optional features webformer uses when an adapter has them.
 fn wanted_features() -> wgpu::Features {
     wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY

@@ -5,4 +5,6 @@ mod context;
 pub(crate) mod pipeline;
 pub(crate) mod profile;
 
-pub use context::{list_adapters, AdapterSummary, BackendChoice, Context, ContextOptions, LimitsSummary};
+pub use context::{
+    ensure_runtime_dir, list_adapters, AdapterSummary, BackendChoice, Context, ContextOptions, LimitsSummary,
+};

@@ -7,6 +7,7 @@
 //! normalisation on the host when the model's `modules.json` asks for it.
 
 use super::config::{BertConfig, Pooling, SentenceConfig};
+use super::guard;
 use super::safetensors::Safetensors;
 use super::weights::{Builder, Weights};
 use super::Tokenizer;
@@ -15,7 +16,7 @@ use crate::exec::{GpuExecutor, SharedBuffers};
 use crate::gpu::Context;
 use crate::graph::plan::Plan;
 use crate::graph::{Activation, AttentionOptions, Graph, KeyRange, NodeId};
-use crate::tensor::DType;
+use crate::tensor::{DType, HostData};
 
 /// A built encoder graph. Inputs "ids", "positions" and "types", each [T] u32.
 pub struct BertGraph {
@@ -222,11 +223,18 @@ impl Embedder {
         let t = ids.len();
         let bg = self.bert.graph(t, self.sentence.pooling)?;
         let mut exe = GpuExecutor::with_shared(&self.ctx, &bg.graph, &Plan::new(&bg.graph), &mut self.shared)?;
-        exe.set_input("ids", ids)?;
-        exe.set_input("positions", &(0..t as u32).collect::<Vec<_>>())?;
-        exe.set_input("types", &vec![0u32; t])?;
+        let inputs = [
+            ("ids", HostData::U32(ids.to_vec())),
+            ("positions", HostData::U32((0..t as u32).collect())),
+            ("types", HostData::U32(vec![0; t])),
+        ];
+        for (name, data) in &inputs {
+            exe.set_input_host(name, data)?;
+        }
         exe.run()?;
         let hidden = exe.read(bg.hidden).await?.to_f32();
+        // NaN or infinity is an error naming its source, never an embedding of nulls.
+        guard::check_output(&hidden, "the hidden states", &self.ctx, &bg.graph, &mut self.shared, &inputs, &[]).await?;
         let mut embedding = exe.read(bg.pooled).await?.to_f32();
         if self.sentence.normalize {
             let norm = embedding.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt().max(1e-12);

@@ -64,22 +64,43 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// Reads a whole file in 8 MiB chunks, calling `progress(bytes_read, total)` after each.
-pub fn read_with_progress(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Vec<u8>> {
-    let mut f =
-        std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
-    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(total as usize);
-    let mut chunk = vec![0u8; 8 << 20];
-    loop {
-        let n = f.read(&mut chunk).map_err(|e| model_err(path, format!("cannot be read: {}", io_reason(&e))))?;
-        if n == 0 {
-            break;
+/// A model file mapped into memory (read-only): its pages are read from disk as the parsers
+/// touch them, so parsing a header costs no more than the header, and tensors are copied out
+/// one by one. The file must not be truncated or rewritten while mapped (as with every
+/// memory map, the process would get SIGBUS); model files are only ever replaced whole, by
+/// a rename, which leaves the mapped old file intact.
+pub struct MappedFile {
+    map: Option<memmap2::Mmap>,
+}
+
+impl MappedFile {
+    /// Maps `path`; an empty file (which cannot be mapped) reads as no bytes.
+    pub fn open(path: &Path) -> Result<Self> {
+        let f =
+            std::fs::File::open(path).map_err(|e| model_err(path, format!("cannot be opened: {}", io_reason(&e))))?;
+        let len = f.metadata().map_err(|e| model_err(path, format!("cannot be read: {}", io_reason(&e))))?.len();
+        if len == 0 {
+            return Ok(Self { map: None });
         }
-        bytes.extend_from_slice(&chunk[..n]);
-        progress(bytes.len() as u64, total);
+        // SAFETY: the map is read-only and lives no longer than `self`; see the type's doc for
+        // what the file must not undergo meanwhile.
+        let map = unsafe { memmap2::Mmap::map(&f) }
+            .map_err(|e| model_err(path, format!("cannot be memory-mapped: {}", io_reason(&e))))?;
+        Ok(Self { map: Some(map) })
     }
-    Ok(bytes)
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Maps a file into memory (see [`MappedFile`]) and reports `progress(total, total)` once.
+pub fn read_with_progress(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<MappedFile> {
+    let file = MappedFile::open(path)?;
+    let total = file.bytes().len() as u64;
+    progress(total, total);
+    Ok(file)
 }
 
 /// A loaded Llama GGUF: the model (weights on the host) and its tokenizer.
@@ -91,9 +112,9 @@ pub struct LoadedLlama {
 /// Reads and parses a Llama GGUF. `progress(stage, done, total)`: stage "read" counts bytes,
 /// "tensors" counts tensors.
 pub fn load_llama(path: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Result<LoadedLlama> {
-    let bytes = read_with_progress(path, &mut |d, t| progress("read", d, t))?;
+    let file = read_with_progress(path, &mut |d, t| progress("read", d, t))?;
     let name = path.display().to_string();
-    let gguf = Gguf::parse(&bytes, &name)?;
+    let gguf = Gguf::parse(file.bytes(), &name)?;
     let arch = gguf.str("general.architecture")?;
     if arch != "llama" {
         return Err(model_err(
@@ -104,6 +125,10 @@ pub fn load_llama(path: &Path, progress: &mut dyn FnMut(&str, u64, u64)) -> Resu
     let model = Llama::from_gguf(&gguf, &mut |d, t| progress("tensors", d as u64, t as u64))?;
     let tokenizer = Tokenizer::from_gguf(&gguf)?;
     Ok(LoadedLlama { model, tokenizer })
+}
+
+fn map_in(dir: &Path, file: &str) -> Result<MappedFile> {
+    MappedFile::open(&dir.join(file))
 }
 
 fn read_in(dir: &Path, file: &str) -> Result<Vec<u8>> {
@@ -118,10 +143,14 @@ fn read_in(dir: &Path, file: &str) -> Result<Vec<u8>> {
 pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
     let name = |f: &str| dir.join(f).display().to_string();
     let config = BertConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
-    let weights = read_in(dir, "model.safetensors")?;
-    let bert = Bert::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)?;
+    let weights = map_in(dir, "model.safetensors")?;
+    let st = Safetensors::parse(weights.bytes(), &name("model.safetensors"))?;
+    config.check_layers(st.names(), &name("config.json"))?;
+    let bert = Bert::from_safetensors(config, &st)?;
+    drop(st);
     drop(weights);
     let tokenizer = Tokenizer::from_json(&read_in(dir, "tokenizer.json")?, &name("tokenizer.json"))?;
+    check_tokenizer_ids(&tokenizer, bert.config.vocab_size, &name("tokenizer.json"))?;
     let sentence = match (read_in(dir, "sentence_bert_config.json"), read_in(dir, "1_Pooling/config.json")) {
         (Ok(sb), Ok(pool)) => SentenceConfig::from_json(
             &sb,
@@ -158,6 +187,20 @@ pub fn load_fnet(dir: &Path) -> Result<super::fnet::FNet> {
     let config = super::fnet::FNetConfig::from_json(&read_in(dir, "config.json")?, &name("config.json"))?;
     let weights = read_in(dir, "model.safetensors")?;
     super::fnet::FNet::from_safetensors(config, &Safetensors::parse(&weights, &name("model.safetensors"))?)
+}
+
+/// Refuses a tokenizer that can produce ids the embedding table does not have (they would
+/// fail only once a text contains such a token).
+fn check_tokenizer_ids(tokenizer: &Tokenizer, vocab: usize, file: &str) -> Result<()> {
+    match tokenizer.max_id() {
+        Some(id) if id as usize >= vocab => Err(Error::Model {
+            file: file.into(),
+            detail: format!(
+                "has token id {id}, beyond the model's vocabulary of {vocab} (config.json vocab_size); ids must be below it"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The default models, fetched into the cache (`ModelPaths::default_cache`) when absent:

@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+use super::guard;
 use super::llama::{Head, Llama, LlamaGraph, Sampling, POS, SEED, TEMPERATURE};
 use crate::error::{Error, Result};
 use crate::exec::{GpuExecutor, Profile, SharedBuffers};
@@ -39,6 +40,38 @@ pub struct GenerateOptions {
 impl Default for GenerateOptions {
     fn default() -> Self {
         Self { max_tokens: 64, temperature: 0.0, seed: 0, stop_at_eos: true }
+    }
+}
+
+impl GenerateOptions {
+    /// Checks the ranges: `temperature` a finite number >= 0 (a negative, NaN or infinite
+    /// temperature has no meaning: softmax(l / T) would flip, or turn to NaN).
+    pub fn check(&self) -> Result<()> {
+        let t = self.temperature;
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(Error::Range {
+                what: "temperature".into(),
+                value: t.to_string(),
+                range: "a finite number >= 0 (0 picks the most likely token)".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Sampling {
+    /// Checks the ranges: `top_p` in (0, 1] (1 keeps every token; 0 would keep none).
+    /// `top_k` takes any value (0, or at least the vocabulary, keeps every token).
+    pub fn check(&self) -> Result<()> {
+        let p = self.top_p;
+        if !(p > 0.0 && p <= 1.0) {
+            return Err(Error::Range {
+                what: "top-p".into(),
+                value: p.to_string(),
+                range: "in (0, 1] (1 keeps every token)".into(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -84,6 +117,7 @@ pub struct Generator {
     shared: SharedBuffers,
     sampling: Sampling,
     decode: (GpuExecutor, LlamaGraph),
+    check_finite: bool,
 }
 
 /// A fresh, reproducible u32 seed for every sampled token: SplitMix64 of (seed, step).
@@ -123,13 +157,26 @@ impl Generator {
         kv_dtype: DType,
     ) -> Result<Self> {
         if max_ctx == 0 {
-            return Err(Error::Usage("the context must hold at least one position".into()));
+            return Err(Error::Range {
+                what: "the context".into(),
+                value: "0".into(),
+                range: "at least 1 (positions of the KV cache)".into(),
+            });
         }
+        sampling.check()?;
         let cache = KvCache::new(ctx, model.kv_config(max_ctx))?.with_dtype(kv_dtype)?;
         let mut shared = SharedBuffers::new();
         let lg = model.graph(&cache, 1, Head::Sample(sampling))?;
         let exe = GpuExecutor::with_shared(ctx, &lg.graph, &Plan::new(&lg.graph), &mut shared)?;
-        Ok(Self { ctx: ctx.clone(), model, cache, shared, sampling, decode: (exe, lg) })
+        Ok(Self { ctx: ctx.clone(), model, cache, shared, sampling, decode: (exe, lg), check_finite: true })
+    }
+
+    /// Whether every step reads its logits back and checks them for NaN and infinity (on by
+    /// default: a NaN would otherwise be sampled as token 0 over and over). The check reads
+    /// `vocab` floats per step besides the sampled id; turn it off only to measure the decode
+    /// speed of a model already known to be sound.
+    pub fn set_check_finite(&mut self, on: bool) {
+        self.check_finite = on;
     }
 
     pub fn model(&self) -> &Llama {
@@ -202,14 +249,38 @@ impl Generator {
         }
     }
 
-    /// The logits [prompt.len() × vocab] of every prompt position, from a fresh cache.
+    /// Checks the logits of the step just run at `pos` for NaN and infinity, and names the
+    /// node that produced the first one (see `model::guard`).
+    #[allow(clippy::too_many_arguments)]
+    async fn guard_step(
+        ctx: &Context,
+        shared: &mut SharedBuffers,
+        exe: &mut GpuExecutor,
+        lg: &LlamaGraph,
+        ids: &[u32],
+        o: &GenerateOptions,
+        step: usize,
+        pos: usize,
+    ) -> Result<()> {
+        let logits = exe.read(lg.logits).await?.to_f32();
+        let inputs = [("ids", HostData::U32(ids.to_vec()))];
+        let runtime = [(POS, pos as u32), (TEMPERATURE, o.temperature.to_bits()), (SEED, seed_for(o.seed, step))];
+        guard::check_output(&logits, "the logits", ctx, &lg.graph, shared, &inputs, &runtime).await
+    }
+
+    /// The logits [prompt.len() × vocab] of every prompt position, from a fresh cache. NaN or
+    /// infinity in them is an `Error::NonFinite` naming the node that produced the first one.
     pub async fn logits(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
         self.check_prompt(prompt, 0)?;
         self.cache.truncate(0)?;
         let (mut exe, lg) = self.prompt_executor(prompt.len(), Head::AllLogits)?;
         exe.set_input("ids", prompt)?;
         self.cache.step(&mut exe, prompt.len())?;
-        Ok(exe.read(lg.logits).await?.to_f32())
+        let logits = exe.read(lg.logits).await?.to_f32();
+        let inputs = [("ids", HostData::U32(prompt.to_vec()))];
+        guard::check_output(&logits, "the logits", &self.ctx, &lg.graph, &mut self.shared, &inputs, &[(POS, 0)])
+            .await?;
+        Ok(logits)
     }
 
     /// GPU time of every node of one decode step at `position` (timestamp queries needed; it
@@ -233,6 +304,7 @@ impl Generator {
         o: &GenerateOptions,
         mut on_token: impl FnMut(u32) -> bool,
     ) -> Result<Generation> {
+        o.check()?;
         self.check_prompt(prompt, o.max_tokens)?;
         let mut stats = GenerateStats { prompt_tokens: prompt.len(), ..Default::default() };
         let mut ids = Vec::new();
@@ -244,6 +316,9 @@ impl Generator {
         let (mut exe, lg) = self.prompt_executor(prompt.len(), Head::Sample(self.sampling))?;
         let t1 = now();
         let mut token = Self::step(&mut self.cache, &mut exe, &lg, prompt, o, 0).await?;
+        if self.check_finite {
+            Self::guard_step(&self.ctx, &mut self.shared, &mut exe, &lg, prompt, o, 0, 0).await?;
+        }
         drop(exe);
         let t2 = now();
         stats.prompt_setup_s = t1 - t0;
@@ -259,7 +334,12 @@ impl Generator {
                 break false;
             }
             let (exe, lg) = (&mut self.decode.0, &self.decode.1);
-            token = Self::step(&mut self.cache, exe, lg, &[token], o, ids.len()).await?;
+            let pos = self.cache.len();
+            let last = token;
+            token = Self::step(&mut self.cache, exe, lg, &[last], o, ids.len()).await?;
+            if self.check_finite {
+                Self::guard_step(&self.ctx, &mut self.shared, exe, lg, &[last], o, ids.len(), pos).await?;
+            }
         };
         stats.decode_s = now() - t2;
         Ok(Generation { ids, stopped_at_eos, stats })

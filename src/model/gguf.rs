@@ -483,8 +483,13 @@ impl<'a> Gguf<'a> {
             let size = match ggml_type.traits() {
                 None => None,
                 Some((tname, block, _)) => {
-                    let Some(size) = ggml_type.bytes_for(ne0, n) else {
+                    if !ne0.is_multiple_of(block as u64) {
                         return Err(err(format!("tensor '{name}' of type {tname} has an innermost dimension of {ne0}, not a multiple of its block size {block}")));
+                    }
+                    let Some(size) = ggml_type.bytes_for(ne0, n).filter(|&s| usize::try_from(s).is_ok()) else {
+                        return Err(err(format!(
+                            "tensor '{name}' ({tname}, dimensions {ne:?}) is too large: its byte size overflows 64 bits"
+                        )));
                     };
                     let end = (data_offset as u64).checked_add(rel).and_then(|s| s.checked_add(size));
                     match end {

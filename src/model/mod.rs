@@ -26,6 +26,7 @@ pub mod files;
 pub mod fnet;
 pub mod generate;
 pub mod gguf;
+pub mod guard;
 pub mod llama;
 pub mod reformer;
 pub mod safetensors;

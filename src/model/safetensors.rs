@@ -30,7 +30,10 @@ impl<'a> Safetensors<'a> {
     pub fn parse(bytes: &'a [u8], file: &str) -> Result<Self> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| Error::Model {
             file: file.to_string(),
-            detail: format!("not a readable safetensors file: {e}"),
+            detail: match diagnose(bytes) {
+                Some(why) => format!("not a readable safetensors file: {why}"),
+                None => format!("not a readable safetensors file: {e}"),
+            },
         })?;
         Ok(Self { file: file.to_string(), st })
     }
@@ -94,6 +97,71 @@ impl<'a> Safetensors<'a> {
         };
         Ok(HostTensor { shape, data })
     }
+}
+
+/// Bits per element of a safetensors dtype name, None for a name the format does not define.
+fn dtype_bits(name: &str) -> Option<u64> {
+    Some(match name {
+        "F4" => 4,
+        "F6_E2M3" | "F6_E3M2" => 6,
+        "BOOL" | "U8" | "I8" | "F8_E5M2" | "F8_E4M3" | "F8_E8M0" => 8,
+        "U16" | "I16" | "F16" | "BF16" => 16,
+        "U32" | "I32" | "F32" => 32,
+        "U64" | "I64" | "F64" | "C64" => 64,
+        _ => return None,
+    })
+}
+
+/// Finds the tensor a header that `safetensors` refused is wrong about, for an error that
+/// names it (the crate's own messages do not always): its dtype, a size that overflows, data
+/// offsets that disagree with its shape, run past the file, or leave a gap or an overlap with
+/// the tensor before. None when the header itself is unreadable (the crate's message says so).
+fn diagnose(bytes: &[u8]) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(n).ok()?.checked_add(8)?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    let data_len = (bytes.len() - end) as u64;
+    let mut spans = Vec::new();
+    for (name, t) in header.iter().filter(|(k, _)| *k != "__metadata__") {
+        let dtype = t.get("dtype").and_then(|d| d.as_str()).unwrap_or("");
+        let Some(bits) = dtype_bits(dtype) else {
+            return Some(format!("tensor '{name}' has dtype {dtype:?}, which safetensors does not define"));
+        };
+        let shape: Option<Vec<u64>> =
+            t.get("shape").and_then(|s| s.as_array()).map(|a| a.iter().filter_map(|d| d.as_u64()).collect());
+        let offsets: Option<Vec<u64>> =
+            t.get("data_offsets").and_then(|s| s.as_array()).map(|a| a.iter().filter_map(|d| d.as_u64()).collect());
+        let (Some(shape), Some(offsets)) = (shape, offsets.filter(|o| o.len() == 2)) else {
+            return Some(format!("tensor '{name}' needs a shape of integers and two integer data_offsets"));
+        };
+        let (start, stop) = (offsets[0], offsets[1]);
+        let Some(size) = shape.iter().try_fold(bits, |a, &d| a.checked_mul(d)).map(|b| b.div_ceil(8)) else {
+            return Some(format!("tensor '{name}' has shape {shape:?}, whose byte size overflows 64 bits"));
+        };
+        if stop < start || stop - start != size {
+            return Some(format!(
+                "tensor '{name}' ({dtype}, shape {shape:?}) needs {size} bytes but its data_offsets are [{start}, {stop}]"
+            ));
+        }
+        if stop > data_len {
+            return Some(format!(
+                "tensor '{name}' ends at byte {stop} of the data, but the file holds only {data_len} bytes of data (truncated?)"
+            ));
+        }
+        spans.push((start, stop, name));
+    }
+    spans.sort();
+    let mut at = (0, "the start of the data".to_string());
+    for (start, stop, name) in spans {
+        if start != at.0 {
+            return Some(format!(
+                "tensor '{name}' starts at byte {start} of the data, but {} ends at byte {}: tensors must follow each other without gaps or overlaps",
+                at.1, at.0
+            ));
+        }
+        at = (stop, format!("tensor '{name}'"));
+    }
+    None
 }
 
 impl std::fmt::Debug for Safetensors<'_> {

@@ -268,6 +268,11 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The largest id the tokenizer can produce (added tokens included), or None when empty.
+    pub fn max_id(&self) -> Option<u32> {
+        self.inner.get_vocab(true).into_values().max()
+    }
+
     /// Number of ids, added tokens included.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::HostTensor;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
+use crate::tensor::{DType, HostData};
 
 /// One weight: shape (outermost first, `[out, in]` for linear layers) and shared host data.
 #[derive(Clone, Debug)]
@@ -58,9 +59,15 @@ impl Weights {
         &self.file
     }
 
-    /// Checks that `name` exists with `shape`, or says which tensor of which file is wrong.
+    /// Checks that `name` exists with `shape` and holds only finite values (a NaN or an
+    /// infinity in a weight, or in a quantized block's scale, would turn every output into
+    /// NaN), or says which tensor of which file is wrong.
     pub fn expect(&self, name: &str, shape: &[usize], why: &str) -> Result<()> {
         match self.tensors.get(name) {
+            Some(w) if w.shape == shape => check_finite(&w.data).map_err(|detail| Error::Model {
+                file: self.file.clone(),
+                detail: format!("tensor '{name}' {detail}; the file is corrupt"),
+            }),
             None => Err(Error::Model {
                 file: self.file.clone(),
                 detail: format!("has no tensor '{name}', which {why} needs"),
@@ -72,6 +79,30 @@ impl Weights {
             Some(_) => Ok(()),
         }
     }
+}
+
+/// Says where the first NaN or infinity of `data` is: an element of a float tensor, or the
+/// scale (`d`) or minimum (`m`) of a quantized block, whose f16 values are the only ones in a
+/// block that can be non-finite. One pass over floats, a read per block for quantized data.
+pub fn check_finite(data: &HostData) -> std::result::Result<(), String> {
+    let bad_block = |block: usize, fields: &[(&str, usize)]| {
+        let bytes = data.as_bytes();
+        bytes.chunks_exact(block).enumerate().find_map(|(i, b)| {
+            fields.iter().find_map(|&(field, at)| {
+                let v = half::f16::from_le_bytes([b[at], b[at + 1]]);
+                (!v.is_finite()).then(|| format!("has {v} as the {field} of block {i}"))
+            })
+        })
+    };
+    let found = match data {
+        HostData::F32(v) => v.iter().position(|x| !x.is_finite()).map(|i| format!("has {} at element {i}", v[i])),
+        HostData::F16(v) => v.iter().position(|x| !x.is_finite()).map(|i| format!("has {} at element {i}", v[i])),
+        HostData::U32(_) => None,
+        HostData::Quant { dtype: DType::Q8_0, .. } => bad_block(34, &[("scale", 0)]),
+        HostData::Quant { dtype: DType::Q4_1, .. } => bad_block(20, &[("scale", 0), ("minimum", 2)]),
+        HostData::Quant { .. } => None,
+    };
+    found.map_or(Ok(()), Err)
 }
 
 /// A graph under construction that adds each weight it uses once, however often it is used

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fuzzes webformer's file parsers with cargo-fuzz (libFuzzer, nightly Rust) for SECONDS each
+# (default 60): the GGUF loader, the safetensors + config.json loader and the tokenizer input
+# path. Each target starts from the committed seeds (fuzz/seeds/<target>) and grows a working
+# corpus in fuzz/corpus/<target> (not committed). A crash stops the script with libFuzzer's
+# report; copy the input it names into fuzz/regressions/<target>/ so that tests/robust.rs
+# (fuzz_inputs_replay) keeps it fixed.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#
+# Needs the nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz; cargo-fuzz is
+# installed into ${FUZZ_TOOLS:-$HOME/.cache/webformer/fuzz-tools} when missing. The parsers are
+# safe Rust, so the default build has no sanitizer (faster to build and run); set
+# FUZZ_SANITIZER=address for AddressSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+seconds=${1:-60}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(gguf safetensors_config tokenizer)
+tools=${FUZZ_TOOLS:-$HOME/.cache/webformer/fuzz-tools}
+export PATH="$tools/bin:$PATH"
+if ! command -v cargo-fuzz >/dev/null; then
+    echo "fuzz: installing cargo-fuzz into $tools"
+    cargo install --quiet cargo-fuzz --root "$tools"
+fi
+cargo +nightly --version >/dev/null 2>&1 || { echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+for t in "${targets[@]}"; do
+    mkdir -p "corpus/$t"
+    echo "== fuzz $t for ${seconds} s"
+    # -rss_limit_mb: a parser that allocates what a hostile header asks for fails here.
+    set +e
+    cargo +nightly fuzz run --sanitizer "${FUZZ_SANITIZER:-none}" "$t" "corpus/$t" "seeds/$t" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 \
+        | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|==|SUMMARY|.*ERROR|.*panicked|.*Test unit written)"
+    status=${PIPESTATUS[0]}
+    set -e
+    [ "$status" -eq 0 ] || { echo "fuzz: target $t failed (status $status); see fuzz/artifacts/$t" >&2; exit 1; }
+done
+echo "== fuzz: no crashes in ${#targets[@]} targets x ${seconds} s"

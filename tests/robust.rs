@@ -292,10 +292,13 @@ mod fuzz_bodies;
 
 /// Every committed fuzz seed and every input that once crashed a target (fuzz/regressions/
 /// <target>/) goes through the target's code again: a crash fixed once stays fixed.
+/// A fuzz target's name and body.
+type Target = (&'static str, fn(&[u8]));
+
 #[test]
 fn fuzz_inputs_replay() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
-    let targets: [(&str, fn(&[u8])); 3] = [
+    let targets: [Target; 3] = [
         ("gguf", fuzz_bodies::gguf),
         ("safetensors_config", fuzz_bodies::safetensors_config),
         ("tokenizer", fuzz_bodies::tokenizer),

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+# A fresh build gains nothing from incremental state, which costs gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL-0}"
+echo "== disk free where the build goes: $(df -h . | awk 'NR==2 {print $4}')"
 bash scripts/setup-gpu.sh
 command -v cargo >/dev/null || { echo "test: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 

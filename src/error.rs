@@ -34,6 +34,10 @@ pub enum Error {
     /// A device limit would be exceeded.
     #[error("{what} needs {needed} but the device allows at most {max} ({limit})")]
     Limit { what: String, needed: u64, max: u64, limit: &'static str },
+    /// The GPU device is gone (driver reset, GPU removed, or `Context::destroy`). Work on this
+    /// context cannot continue; a new `Context` (and executors made from it) can.
+    #[error("the GPU device on '{adapter}' was lost while {during} ({reason}); open a new Context to continue")]
+    DeviceLost { adapter: String, during: String, reason: String },
     /// The GPU reported a validation or out-of-memory error.
     #[error("GPU error while {during}: {message}")]
     Gpu { during: String, message: String },

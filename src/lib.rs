@@ -42,7 +42,7 @@ mod web;
 
 pub use error::{Error, Result};
 pub use exec::{CpuExecutor, GpuExecutor, Profile, SharedBuffers};
-pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions};
+pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions, LimitsChoice};
 pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
 pub use graph::{AttentionOptions, KeyRange, SoftmaxOptions};

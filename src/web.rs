@@ -57,7 +57,8 @@ async fn context() -> Result<Context, JsValue> {
     }
     check_webgpu()?;
     // On wasm the backend is always the browser's WebGPU; the options only name no adapter.
-    let options = ContextOptions { backend: crate::BackendChoice::BrowserWebGpu, adapter_name: None };
+    let options =
+        ContextOptions { backend: crate::BackendChoice::BrowserWebGpu, adapter_name: None, limits: Default::default() };
     let ctx = Context::with_options(&options).await.map_err(|e| match e {
         // The library's NoAdapter text advises native drivers; in a browser the cause is different.
         crate::Error::NoAdapter { .. } => js_err(

@@ -242,6 +242,39 @@ fn minilm_matches_sentence_transformers() {
     eprintln!("measured: last hidden state largest |difference| {worst_hidden:.2e}");
 }
 
+/// Both real models run within WebGPU's baseline limits (128 MiB storage bindings, 16 KiB
+/// workgroup storage, 8 storage buffers per stage), as a browser grants a page that asks for
+/// nothing: SmolLM2's greedy continuation and MiniLM's embedding still match the fixtures.
+#[test]
+fn real_models_run_within_webgpu_default_limits() {
+    let Some(paths) = models() else { return };
+    webformer::gpu::ensure_runtime_dir();
+    let mut options = webformer::ContextOptions::from_env().unwrap();
+    options.limits = webformer::LimitsChoice::WebGpuDefault;
+    let ctx = match block(webformer::Context::with_options(&options)) {
+        Ok(ctx) => ctx,
+        Err(e) if std::env::var("WEBFORMER_REQUIRE_GPU").as_deref() != Ok("1") => return eprintln!("SKIPPED: {e}"),
+        Err(e) => panic!("no GPU context with WebGPU's default limits: {e}"),
+    };
+    assert_eq!(ctx.limits().max_storage_buffer_binding_size, 128 << 20);
+    assert_eq!(ctx.limits().max_compute_workgroup_storage_size, 16 << 10);
+
+    let fx = fixture("smollm2.json");
+    let p = &fx["prompts"][0];
+    let loaded = load_llama(&paths.smollm2_gguf, &mut |_, _, _| {}).unwrap();
+    let mut gen = Generator::new(&ctx, loaded.model, 256, Sampling::default()).unwrap();
+    // Eight tokens: the full continuations run in the test above; this one checks the limits.
+    let o = GenerateOptions { max_tokens: 8, ..Default::default() };
+    let out = block(gen.generate(&u32s(&p["ids"]), &o, |_| true)).unwrap();
+    assert_eq!(out.ids, u32s(&p["continuation_ids"])[..8], "SmolLM2 within WebGPU's default limits");
+
+    let fx = fixture("minilm.json");
+    let s = &fx["sentences"][0];
+    let mut embedder = load_embedder(&ctx, &paths.minilm_dir).unwrap();
+    let got = block(embedder.embed(s["text"].as_str().unwrap())).unwrap();
+    assert_close_measured("MiniLM within WebGPU's default limits", &got, &f32s(&s["embedding"]), 0.0, EMBED_ATOL);
+}
+
 /// Positions of the long-decode cache: the context `webformer generate` uses by default.
 const LONG_CONTEXT: usize = 2048;
 

@@ -151,6 +151,15 @@ fn sentence_transformers_max_seq_length_zero_is_refused() {
     assert_eq!(SentenceConfig::from_json(br#"{"max_seq_length": 7}"#, pool, None, "dir").unwrap().max_seq_length, 7);
 }
 
+/// tokenizers 0.22 panics on malformed JSON inside a "decoder" section (found by fuzzing,
+/// fuzz/regressions/tokenizer); webformer refuses it with the file and the position.
+#[test]
+fn a_malformed_tokenizer_decoder_is_refused_not_a_panic() {
+    let json = br###"{"version":"1.0","decoder":{"cleanup":true,"prefix":"##","type":"Wor{% for },"model":{"type":"WordPiece","unk_token":"[UNK]","vocab":{"[UNK]":0}}}"###;
+    let e = webformer::model::Tokenizer::from_json(json, "dir/tokenizer.json").err().expect("refused").to_string();
+    contains_all(&e, &["dir/tokenizer.json", "not a readable tokenizer.json", "column"]);
+}
+
 #[test]
 fn bert_config_values_out_of_range_name_the_key() {
     let base: serde_json::Value = serde_json::from_str(&tiny::bert_config(1, 20)).unwrap();
@@ -386,4 +395,52 @@ fn two_models_on_one_device() {
     let handle = std::thread::spawn(move || common::block(b.generate(&[4, 5], &o, |_| true)).unwrap().ids);
     assert_eq!(common::block(a.generate(&[4, 5], &o, |_| true)).unwrap().ids, a_alone);
     assert_eq!(handle.join().unwrap(), b_alone);
+}
+
+/// A lost device (destroyed here, as a driver reset would) turns every later call into
+/// `Error::DeviceLost` naming the adapter, and a new context in the same process works.
+#[test]
+fn a_lost_device_is_an_error_and_a_new_context_works() {
+    let Some(ctx) = common::gpu() else { return };
+    let mut g = webformer::Graph::new();
+    let x = g.input("x", &[5], webformer::DType::F32).unwrap();
+    let y = g.gelu(x).unwrap();
+    g.output(y).unwrap();
+    let mut exe = webformer::GpuExecutor::new(&ctx, &g).unwrap();
+    exe.set_input("x", &[1.0f32; 5]).unwrap();
+    exe.run().unwrap();
+    let want = common::block(exe.read(y)).unwrap();
+    ctx.destroy();
+    let e = exe.run().expect_err("a run on a destroyed device fails");
+    assert!(matches!(e, Error::DeviceLost { .. }), "{e}");
+    contains_all(&e.to_string(), &["was lost", "running the graph", "open a new Context"]);
+    let e = common::block(exe.read(y)).expect_err("a read on a destroyed device fails").to_string();
+    contains_all(&e, &["was lost", "reading a result"]);
+    let e = webformer::GpuExecutor::new(&ctx, &g).err().expect("a new executor on it fails").to_string();
+    contains_all(&e, &["was lost"]);
+
+    let fresh = common::block(webformer::Context::new()).expect("a new context after the loss");
+    let mut exe = webformer::GpuExecutor::new(&fresh, &g).unwrap();
+    exe.set_input("x", &[1.0f32; 5]).unwrap();
+    exe.run().unwrap();
+    assert_eq!(common::block(exe.read(y)).unwrap(), want);
+}
+
+/// A tensor larger than the device's storage-binding limit is refused with its name, its size
+/// and the limit, before anything is allocated on the GPU (WebGPU's baseline: 128 MiB).
+#[test]
+fn a_tensor_over_the_binding_limit_is_refused_by_name() {
+    let Ok(mut options) = webformer::ContextOptions::from_env() else { return };
+    options.limits = webformer::LimitsChoice::WebGpuDefault;
+    let Ok(ctx) = common::block(webformer::Context::with_options(&options)) else {
+        assert_ne!(std::env::var("WEBFORMER_REQUIRE_GPU").as_deref(), Ok("1"), "no GPU context");
+        return;
+    };
+    let mut g = webformer::Graph::new();
+    let n = (128 << 20) / 4 + 4; // one vec4 over 128 MiB of f32
+    let x = g.input("token_embd.weight", &[n], webformer::DType::F32).unwrap();
+    let y = g.gelu(x).unwrap();
+    g.output(y).unwrap();
+    let e = webformer::GpuExecutor::new(&ctx, &g).err().expect("refused").to_string();
+    contains_all(&e, &["token_embd.weight", "134217744", "134217728", "max_storage_buffer_binding_size"]);
 }

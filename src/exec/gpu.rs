@@ -330,6 +330,7 @@ impl GpuExecutor {
 
     /// Runs the plan: one encoder, one compute pass, one submit. Does not wait for the GPU.
     pub fn run(&mut self) -> Result<()> {
+        self.ctx.check_lost("running the graph")?;
         self.prepare()?;
         self.submit_one_pass(None)?;
         self.ctx.check_errors("running the graph")
@@ -403,6 +404,7 @@ impl GpuExecutor {
     /// Reads a node's value after a run. Readable: inputs, weights, state, outputs, and every
     /// node of a plan built without reuse. Staging buffers are made once per node and reused.
     pub async fn read(&mut self, id: NodeId) -> Result<HostData> {
+        self.ctx.check_lost("reading a result")?;
         let node = self.nodes.get(id.0).ok_or(Error::UnknownNode { op: "read".into(), id: id.0 })?;
         let (Some(b), true) = (node.buffer, node.readable) else {
             return Err(Error::Usage(format!(

@@ -71,13 +71,47 @@ pub struct ContextOptions {
     pub backend: BackendChoice,
     /// Keep only adapters whose name contains this (case-insensitive).
     pub adapter_name: Option<String>,
+    /// Which limits to request from the adapter.
+    pub limits: LimitsChoice,
+}
+
+/// The limits a context asks its device for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitsChoice {
+    /// Everything the adapter offers (the default: real GPUs offer far more than WebGPU's
+    /// baseline, and large weights need it).
+    #[default]
+    Adapter,
+    /// WebGPU's baseline (128 MiB storage bindings, 256 MiB buffers, 16 KiB workgroup storage,
+    /// 8 storage buffers per stage), or less where the adapter has less: what every browser
+    /// grants a page that asks for nothing, so native runs can check that a model fits there.
+    WebGpuDefault,
+}
+
+impl LimitsChoice {
+    /// Reads `WEBFORMER_LIMITS` (adapter|webgpu); unset means adapter.
+    pub fn from_env() -> Result<Self> {
+        let v = std::env::var("WEBFORMER_LIMITS").unwrap_or_default();
+        match v.trim().to_ascii_lowercase().as_str() {
+            "" | "adapter" => Ok(Self::Adapter),
+            "webgpu" | "webgpu-default" => Ok(Self::WebGpuDefault),
+            _ => Err(Error::Setting { name: "WEBFORMER_LIMITS".into(), value: v, expected: "adapter, webgpu".into() }),
+        }
+    }
+
+    fn request(self, adapter: &wgpu::Limits) -> wgpu::Limits {
+        match self {
+            Self::Adapter => adapter.clone(),
+            Self::WebGpuDefault => wgpu::Limits::defaults().or_worse_values_from(adapter),
+        }
+    }
 }
 
 impl ContextOptions {
-    /// Options from `WEBFORMER_BACKEND` and `WEBFORMER_ADAPTER`.
+    /// Options from `WEBFORMER_BACKEND`, `WEBFORMER_ADAPTER` and `WEBFORMER_LIMITS`.
     pub fn from_env() -> Result<Self> {
         let adapter_name = std::env::var("WEBFORMER_ADAPTER").ok().filter(|s| !s.is_empty());
-        Ok(Self { backend: BackendChoice::from_env()?, adapter_name })
+        Ok(Self { backend: BackendChoice::from_env()?, adapter_name, limits: LimitsChoice::from_env()? })
     }
 }
 
@@ -267,6 +301,8 @@ pub struct Context {
     features: wgpu::Features,
     limits: wgpu::Limits,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Set by the device-lost callback: why the device went away.
+    lost: Arc<Mutex<Option<String>>>,
     buffers_created: Arc<AtomicUsize>,
 }
 
@@ -293,13 +329,13 @@ impl Context {
             }
             return Err(Error::NoAdapter { detail, hint: crate::error::NO_ADAPTER_HINT });
         };
-        Self::from_adapter(adapter).await
+        Self::from_adapter(adapter, options.limits).await
     }
 
-    async fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+    async fn from_adapter(adapter: wgpu::Adapter, choice: LimitsChoice) -> Result<Self> {
         let info = adapter.get_info();
         let features = adapter.features() & wanted_features();
-        let limits = adapter.limits();
+        let limits = choice.request(&adapter.limits());
         let desc = wgpu::DeviceDescriptor {
             label: Some("webformer"),
             required_features: features,
@@ -319,6 +355,17 @@ impl Context {
                 v.push(e.to_string());
             }
         }));
+        let lost = Arc::new(Mutex::new(None));
+        let lost_sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = lost_sink.lock() {
+                let reason = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "the device was destroyed".to_string(),
+                    _ => "the driver reported it lost".to_string(),
+                };
+                *l = Some(if message.is_empty() { reason } else { format!("{reason}: {message}") });
+            }
+        });
         let summary = AdapterSummary::new(&info, device.features(), &device.limits());
         let limits = device.limits();
         Ok(Self {
@@ -329,6 +376,7 @@ impl Context {
             features,
             limits,
             errors,
+            lost,
             buffers_created: Default::default(),
         })
     }
@@ -338,7 +386,8 @@ impl Context {
         &self.summary
     }
 
-    /// Limits granted to this device (the adapter's own, not WebGPU's defaults).
+    /// Limits granted to this device: the adapter's own, or WebGPU's baseline when the
+    /// context was opened with [`LimitsChoice::WebGpuDefault`].
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }
@@ -374,8 +423,30 @@ impl Context {
         self.buffers_created.load(Ordering::Relaxed)
     }
 
-    /// Turns GPU errors recorded since the last check into an `Error` naming `during`.
+    /// Releases the GPU device now, with all its buffers and pipelines, instead of when the
+    /// last clone of this context is dropped. Afterwards every call on this context (and on
+    /// executors made from it) fails with [`Error::DeviceLost`], as after a driver reset; a new
+    /// `Context` in the same process works normally.
+    pub fn destroy(&self) {
+        self.device.destroy();
+        self.poll_wait();
+    }
+
+    /// `Error::DeviceLost` if the device is gone.
+    pub(crate) fn check_lost(&self, during: &str) -> Result<()> {
+        let lost = self.lost.lock().ok().and_then(|l| l.clone());
+        match lost {
+            Some(reason) => {
+                Err(Error::DeviceLost { adapter: self.summary.name.clone(), during: during.into(), reason })
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Turns GPU errors recorded since the last check into an `Error` naming `during`; a lost
+    /// device is reported as such (its validation errors are only consequences).
     pub(crate) fn check_errors(&self, during: &str) -> Result<()> {
+        self.check_lost(during)?;
         let mut errs = self.errors.lock().map_err(|_| Error::Usage("GPU error log poisoned".into()))?;
         if errs.is_empty() {
             return Ok(());

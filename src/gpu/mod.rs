@@ -6,5 +6,6 @@ pub(crate) mod pipeline;
 pub(crate) mod profile;
 
 pub use context::{
-    ensure_runtime_dir, list_adapters, AdapterSummary, BackendChoice, Context, ContextOptions, LimitsSummary,
+    ensure_runtime_dir, list_adapters, AdapterSummary, BackendChoice, Context, ContextOptions, LimitsChoice,
+    LimitsSummary,
 };

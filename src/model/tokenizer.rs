@@ -209,8 +209,15 @@ impl Tokenizer {
     /// padding and truncation switched off. BOS/EOS ids are looked up as `[CLS]`/`[SEP]`
     /// (BERT) or `<s>`/`</s>` where present.
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
-        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
-            .map_err(|e| Error::Model { file: file.into(), detail: format!("not a readable tokenizer.json: {e}") })?;
+        let bad = |e: serde_json::Error| Error::Model {
+            file: file.into(),
+            detail: format!("not a readable tokenizer.json: {e}"),
+        };
+        // Parsed in two steps on purpose: tokenizers 0.22 deserialises its "decoder" section
+        // through an `expect`, so malformed JSON there panics inside `from_bytes`. Syntax
+        // errors are caught here first; from a parsed value that step cannot fail.
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+        let mut inner: tokenizers::Tokenizer = serde_json::from_value(value).map_err(bad)?;
         inner.with_padding(None);
         inner
             .with_truncation(None)

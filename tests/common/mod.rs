@@ -10,6 +10,8 @@ use webformer::Context;
 /// The GPU context for tests. Without an adapter the test is skipped with a printed reason,
 /// unless WEBFORMER_REQUIRE_GPU=1 (CI sets it), where a skip would hide a broken setup.
 pub fn gpu() -> Option<Context> {
+    // Quiets Mesa's "XDG_RUNTIME_DIR is invalid" lines, as the CLI does.
+    webformer::gpu::ensure_runtime_dir();
     match pollster::block_on(Context::new()) {
         Ok(ctx) => Some(ctx),
         Err(e) => {

@@ -35,6 +35,20 @@ cargo build --quiet
 grep -q "backend Vulkan" /tmp/webformer-info.txt || { echo "test: no Vulkan adapter listed" >&2; exit 1; }
 ./target/debug/webformer demo >/dev/null
 
+echo "== examples (examples/*.rs, run as a library user runs them)"
+cargo build --quiet --examples
+./target/debug/examples/matmul
+./target/debug/examples/matmul 67 129 33
+./target/debug/examples/custom_graph 37 96 20
+./target/debug/examples/embed | tee /tmp/webformer-embed.txt
+[ "$(grep -c ' | ' /tmp/webformer-embed.txt)" = 3 ] || { echo "test: the embed example printed no 3x3 similarity matrix" >&2; exit 1; }
+# The generate example streams the same greedy tokens as the CLI.
+prompt="The capital of France is"
+want="$prompt$(./target/debug/webformer generate --prompt "$prompt" --max-tokens 8 --temperature 0 2>/dev/null)"
+got="$(./target/debug/examples/generate --prompt "$prompt" --max-tokens 8 2>/dev/null)"
+[ "$got" = "$want" ] || { echo "test: the generate example printed '$got', the CLI '$want'" >&2; exit 1; }
+echo "generate example: $got"
+
 echo "== wasm32 build and browser smoke test"
 bash scripts/browser-test.sh
 

@@ -156,7 +156,7 @@ fn sentence_transformers_max_seq_length_zero_is_refused() {
 #[test]
 fn a_malformed_tokenizer_decoder_is_refused_not_a_panic() {
     let json = br###"{"version":"1.0","decoder":{"cleanup":true,"prefix":"##","type":"Wor{% for },"model":{"type":"WordPiece","unk_token":"[UNK]","vocab":{"[UNK]":0}}}"###;
-    let e = webformer::model::Tokenizer::from_json(json, "dir/tokenizer.json").err().expect("refused").to_string();
+    let e = webformer::model::Tokenizer::from_json(json, "dir/tokenizer.json").expect_err("refused").to_string();
     contains_all(&e, &["dir/tokenizer.json", "not a readable tokenizer.json", "column"]);
 }
 

@@ -112,8 +112,12 @@ enum Bench {
     /// GPU time per op of one decode step.
     Generate {
         /// GGUF file (default: SmolLM2-135M-Instruct, fetched into the cache when absent).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "synthetic")]
         model: Option<std::path::PathBuf>,
+        /// Instead of a file: a model of a real one's exact shapes and GGUF types with seeded
+        /// random weights, built in memory (speed does not depend on the values): smollm2-135m.
+        #[arg(long)]
+        synthetic: Option<String>,
         #[arg(long, default_value_t = 512)]
         prompt_tokens: usize,
         #[arg(long, default_value_t = 128)]
@@ -382,7 +386,10 @@ async fn bench(which: Bench) -> webformer::Result<()> {
 /// The counts of a GPU benchmark that need no device to check.
 fn check_bench_counts(which: &Bench) -> webformer::Result<()> {
     let repeats = match which {
-        Bench::Generate { repeats, prompt_tokens, decode_tokens, .. } => {
+        Bench::Generate { repeats, prompt_tokens, decode_tokens, synthetic, .. } => {
+            if let Some(name) = synthetic {
+                webformer::model::synthetic::check_name(name)?;
+            }
             check_count("--prompt-tokens", *prompt_tokens, 1, u32::MAX as usize)?;
             check_count("--decode-tokens", *decode_tokens, 1, u32::MAX as usize)?;
             repeats
@@ -507,13 +514,17 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
             table_or_json(&v, json, webformer::bench::gemm::table)
         }
-        Bench::Generate { model, prompt_tokens, decode_tokens, repeats, json } => {
-            let path = match model {
-                Some(p) => p,
-                None => webformer::model::files::default_model(webformer::model::files::DefaultModel::SmolLm2)?,
+        Bench::Generate { model, synthetic, prompt_tokens, decode_tokens, repeats, json } => {
+            use webformer::bench::generate::{run, Config, Source};
+            let config = Config { prompt_tokens, decode_tokens, repeats };
+            let v = match (synthetic, model) {
+                (Some(name), _) => run(ctx, &Source::Synthetic(&name), &config).await?,
+                (None, Some(path)) => run(ctx, &Source::File(&path), &config).await?,
+                (None, None) => {
+                    let path = webformer::model::files::default_model(webformer::model::files::DefaultModel::SmolLm2)?;
+                    run(ctx, &Source::File(&path), &config).await?
+                }
             };
-            let config = webformer::bench::generate::Config { prompt_tokens, decode_tokens, repeats };
-            let v = webformer::bench::generate::run(ctx, &path, &config).await?;
             table_or_json(&v, json, webformer::bench::generate::table)
         }
         Bench::Load { .. } => unreachable!("bench() runs the host-only benchmarks"),

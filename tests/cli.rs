@@ -182,3 +182,27 @@ fn fixture(name: &str) -> serde_json::Value {
 fn f32s(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
+
+/// `bench generate --synthetic` builds SmolLM2-135M's shapes in memory (no file) and reports
+/// the figures the benchmark suite reads, the dispatches of one decode step among them; an
+/// unknown name is one clear line.
+#[test]
+fn bench_generate_runs_a_synthetic_model() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let args = ["bench", "generate", "--synthetic", "smollm2-135m", "--prompt-tokens", "3", "--decode-tokens", "2"];
+    let o = webformer(&[&args[..], &["--repeats", "1", "--json"]].concat());
+    assert!(o.ok, "{:?}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
+    assert_eq!(v["model"], "synthetic smollm2-135m");
+    assert_eq!(v["prompt_tokens"], 3);
+    // 30 layers of SmolLM2 lower to 18 dispatches each, plus embedding, final norm, head, sampling.
+    let dispatches = v["dispatches_per_token"].as_u64().unwrap();
+    assert!((30 * 8..=30 * 24).contains(&dispatches), "{dispatches} dispatches per token");
+    assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
+    // 92 MiB: a tied Q8_0 embedding and Q4_1 projections, as the real file.
+    let mib = v["weight_bytes"].as_f64().unwrap() / (1 << 20) as f64;
+    assert!((mib - 92.1).abs() < 0.1, "{mib} MiB of weights");
+    fails(&["bench", "generate", "--synthetic", "gpt-9"], &["no synthetic model named 'gpt-9'", "smollm2-135m"]);
+}

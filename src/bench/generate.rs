@@ -14,7 +14,7 @@ use super::median;
 use crate::error::Result;
 use crate::gpu::Context;
 use crate::model::files::load_llama;
-use crate::model::{GenerateOptions, Generator, Sampling};
+use crate::model::{synthetic, GenerateOptions, Generator, Sampling};
 
 /// What to measure.
 pub struct Config {
@@ -23,20 +23,37 @@ pub struct Config {
     pub repeats: usize,
 }
 
+/// Tokens of the prompt the decode runs start from.
+const SHORT_PROMPT: usize = 8;
+
 /// A deterministic prompt of `n` ids spread over the vocabulary (speed does not depend on
 /// which tokens they are).
 fn prompt(n: usize, vocab: usize) -> Vec<u32> {
     (0..n).map(|i| ((i * 7919 + 13) % vocab) as u32).collect()
 }
 
-pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::Value> {
+/// Where the model comes from.
+pub enum Source<'a> {
+    /// A GGUF file.
+    File(&'a Path),
+    /// A synthetic model of a real one's shapes and types ([`crate::model::synthetic`]),
+    /// by name, with weights from a fixed seed.
+    Synthetic(&'a str),
+}
+
+pub async fn run(ctx: &Context, source: &Source<'_>, c: &Config) -> Result<serde_json::Value> {
     let t0 = Instant::now();
-    let loaded = load_llama(path, &mut |_, _, _| {})?;
+    let (model, name) = match source {
+        Source::File(path) => (load_llama(path, &mut |_, _, _| {})?.model, path.display().to_string()),
+        Source::Synthetic(name) => (synthetic::llama(name, 1)?, format!("synthetic {name}")),
+    };
     let host_s = t0.elapsed().as_secs_f64();
-    let vocab = loaded.model.config.vocab;
-    let context = c.prompt_tokens + c.decode_tokens;
-    let weights = loaded.model.weight_bytes();
-    let mut gen = Generator::new(ctx, loaded.model, context, Sampling::default())?;
+    let vocab = model.config.vocab;
+    // Room for the prefill runs (the prompt and one token) and for the decode runs (a prompt
+    // of SHORT_PROMPT, then decode_tokens, or the 4 of the warm-up).
+    let context = (c.prompt_tokens + 1).max(SHORT_PROMPT + c.decode_tokens.max(4));
+    let weights = model.weight_bytes();
+    let mut gen = Generator::new(ctx, model, context, Sampling::default())?;
     gen.sync().await?;
     let load_s = t0.elapsed().as_secs_f64();
 
@@ -50,7 +67,7 @@ pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::V
         setup.push(s.prompt_setup_s);
     }
 
-    let short = prompt(8, vocab);
+    let short = prompt(SHORT_PROMPT, vocab);
     let decode_opts = GenerateOptions { max_tokens: c.decode_tokens, ..greedy };
     gen.generate(&short, &GenerateOptions { max_tokens: 4, ..greedy }, |_| true).await?; // warm-up
     let mut decode = Vec::new();
@@ -68,7 +85,8 @@ pub async fn run(ctx: &Context, path: &Path, c: &Config) -> Result<serde_json::V
     }
     let prefill_s = median(&mut prefill);
     Ok(json!({
-        "model": path.display().to_string(),
+        "model": name,
+        "dispatches_per_token": gen.decode_dispatches(),
         "adapter": ctx.adapter().one_line(),
         "host_load_s": host_s,
         "load_s": load_s,
@@ -103,7 +121,12 @@ pub fn table(v: &serde_json::Value) -> String {
         f("prefill_tokens_per_s"),
         f("prompt_plan_s")
     );
-    s += &format!("decode  {} tokens: {:.2} tokens/s\n", v["decode_tokens"], f("decode_tokens_per_s"));
+    s += &format!(
+        "decode  {} tokens: {:.2} tokens/s ({} dispatches per token)\n",
+        v["decode_tokens"],
+        f("decode_tokens_per_s"),
+        v["dispatches_per_token"]
+    );
     if let Some(ops) = v["decode_step_gpu_us_by_op"].as_object().filter(|o| !o.is_empty()) {
         s += &format!(
             "one decode step on the GPU: {:.1} us over {} nodes\n",

@@ -122,10 +122,14 @@ pub struct Generator {
 
 /// A fresh, reproducible u32 seed for every sampled token: SplitMix64 of (seed, step).
 fn seed_for(seed: u64, step: usize) -> u32 {
-    let mut z = seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    splitmix64(seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))) as u32
+}
+
+/// SplitMix64's output function: a well-mixed 64-bit value of `z`.
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)) as u32
+    z ^ (z >> 31)
 }
 
 fn now() -> f64 {
@@ -191,6 +195,11 @@ impl Generator {
     /// GPU bytes of the weights and the KV cache (intermediates not included).
     pub fn gpu_bytes(&self) -> u64 {
         self.shared.bytes()
+    }
+
+    /// GPU dispatches of one decode step (every kernel pass of every node).
+    pub fn decode_dispatches(&self) -> usize {
+        self.decode.0.steps()
     }
 
     /// GPU bytes of the decode plan's pooled intermediates.

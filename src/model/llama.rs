@@ -101,6 +101,14 @@ impl Llama {
         Ok(model)
     }
 
+    /// A model from a config and weights made elsewhere (e.g. [`super::synthetic`]), with the
+    /// same shape checks as a file gets.
+    pub fn from_parts(config: LlamaConfig, weights: Weights) -> Result<Self> {
+        let model = Self { config, weights };
+        model.check_shapes()?;
+        Ok(model)
+    }
+
     fn check_shapes(&self) -> Result<()> {
         let c = &self.config;
         let (d, q, kv) = (c.hidden, c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);

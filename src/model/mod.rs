@@ -30,6 +30,7 @@ pub mod guard;
 pub mod llama;
 pub mod reformer;
 pub mod safetensors;
+pub mod synthetic;
 pub mod tokenizer;
 pub mod weights;
 

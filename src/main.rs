@@ -188,6 +188,30 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Reformer's LSH attention against fused dense causal attention over sequence length,
+    /// with each plan's peak GPU memory.
+    Lsh {
+        /// Sequence lengths (comma-separated; multiples of --chunk).
+        #[arg(long, value_delimiter = ',', default_values_t = [1024, 4096, 16384])]
+        lens: Vec<usize>,
+        #[arg(long, default_value_t = 8)]
+        heads: usize,
+        #[arg(long, default_value_t = 64)]
+        head_dim: usize,
+        /// Hashing rounds.
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+        #[arg(long, default_value_t = 64)]
+        chunk: usize,
+        /// Longest length also run through dense attention.
+        #[arg(long, default_value_t = 4096)]
+        dense_max: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Fused attention: causal prefill (vs the composite of primitives where it fits) and
     /// decode steps over a KV cache.
     Attention {
@@ -421,6 +445,23 @@ fn check_bench_counts(which: &Bench) -> webformer::Result<()> {
             check_count("--heads", *heads, 1, 1024)?;
             repeats
         }
+        Bench::Lsh { lens, heads, head_dim, rounds, chunk, repeats, .. } => {
+            check_count("--heads", *heads, 1, 1024)?;
+            check_count("--head-dim", *head_dim, 1, webformer::graph::LSH_MAX_HEAD_DIM)?;
+            check_count("--rounds", *rounds, 1, webformer::graph::LSH_MAX_ROUNDS)?;
+            check_count("--chunk", *chunk, 1, 1 << 16)?;
+            for &l in lens {
+                check_count("--lens", l, 1, 1 << 20)?;
+                if !l.is_multiple_of(*chunk) {
+                    return Err(webformer::Error::Range {
+                        what: "--lens".into(),
+                        value: l.to_string(),
+                        range: format!("a multiple of --chunk ({chunk})"),
+                    });
+                }
+            }
+            repeats
+        }
         Bench::Gemm { repeats, .. } | Bench::Gemv { repeats, .. } | Bench::Ops { repeats, .. } => repeats,
         Bench::Load { repeats, .. } => repeats,
     };
@@ -452,6 +493,14 @@ fn check_bench_sizes(ctx: &Context, which: &Bench) -> webformer::Result<()> {
             }
             Ok(())
         }
+        Bench::Lsh { lens, heads, head_dim, rounds, dense_max, .. } => lens.iter().try_for_each(|&l| {
+            check_tensor(ctx, "a --lens query", &[*heads, l, *head_dim])?;
+            check_tensor(ctx, "the LSH rounds' sorted rows", &[*rounds, *heads, l, *head_dim])?;
+            if l <= *dense_max {
+                check_tensor(ctx, "a dense --lens query", &[l, *heads, *head_dim])?;
+            }
+            Ok(())
+        }),
         _ => Ok(()),
     }
 }
@@ -496,6 +545,11 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::fft::run(ctx, &webformer::bench::fft::Config { lens, hidden, heads, repeats })
                 .await?;
             table_or_json(&v, json, webformer::bench::fft::table)
+        }
+        Bench::Lsh { lens, heads, head_dim, rounds, chunk, dense_max, repeats, json } => {
+            let c = webformer::bench::lsh::Config { lens, heads, head_dim, rounds, chunk, dense_max, repeats };
+            let v = webformer::bench::lsh::run(ctx, &c).await?;
+            table_or_json(&v, json, webformer::bench::lsh::table)
         }
         Bench::Gemv { repeats, json } => {
             let v = webformer::bench::gemv::run(ctx, repeats).await?;

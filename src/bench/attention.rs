@@ -35,7 +35,7 @@ fn f32_bytes(n: usize) -> u64 {
 }
 
 /// Median GPU (or wall) microseconds of the graph's plan, inputs filled with values.
-async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<(f64, u64)> {
+pub(super) async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<(f64, u64)> {
     let mut exe = GpuExecutor::new(ctx, g)?;
     for (i, (name, id)) in g.inputs().enumerate() {
         let x = values(i as u64 + 1, g.node(id).shape.iter().product());

@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod gemv;
 pub mod generate;
 pub mod load;
+pub mod lsh;
 pub mod ops;
 
 use std::time::Instant;

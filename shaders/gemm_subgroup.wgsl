@@ -11,8 +11,12 @@
 // and there is no barrier: each lane loads one vec4 of A per row and 32 k-steps, and the 8
 // lanes broadcast those values to each other.
 //
-// Workgroup size 8 = one subgroup (subgroups are at least 8 wide where this kernel is used):
-// the workgroup computes a 16 x 32 tile of C, invocation `li` its columns col0 + 4 li .. +3 of
+// Workgroup size 8 = one subgroup, of any size from 8 up: a wider subgroup (16, 32, 64) holds
+// the workgroup as lanes 0..7, the broadcast sources, with its other lanes inactive. Subgroups
+// narrower than 8 would split the workgroup, so the host never uses this kernel where the
+// adapter may run them (kernels::gemm::subgroup_sizes_fit). Lane `lane` loads k-slice `lane`
+// and the broadcast from lane s yields slice s, whichever invocation that lane is. The
+// workgroup computes a 16 x 32 tile of C, invocation `li` its columns col0 + 4 li .. +3 of
 // all 16 rows (a register block of 16 x 4: 16 vec4 accumulators). Per 32 k-steps, lane `lane`
 // loads A[row][k0 + 4 lane .. +3] for the 16 rows; the B values of its own 4 columns are read
 // straight from B (each is used by this invocation only).

@@ -38,7 +38,15 @@ fn kernels_here(ctx: &Context) -> Vec<MatmulImpl> {
     let mut v = vec![MatmulImpl::Tiled];
     match gemm::subgroup_support(ctx) {
         Ok(()) => v.push(MatmulImpl::Subgroup),
-        Err(e) => eprintln!("subgroup GEMM not tested on this adapter: {e}"),
+        Err(e) => {
+            // Where CI requires subgroups, an adapter that has them but cannot run this kernel
+            // (subgroups under 8 lanes) must fail the run rather than skip it.
+            assert!(
+                !common::required_features().iter().any(|f| f == "subgroups"),
+                "WEBFORMER_REQUIRE_FEATURES names subgroups, but the subgroup GEMM cannot run: {e}"
+            );
+            eprintln!("SKIPPED subgroup GEMM on this adapter: {e}");
+        }
     }
     v
 }
@@ -227,6 +235,8 @@ fn gemm_f16_b_matches_reference() {
             Err(e) => assert!(e.to_string().contains("SHADER_F16"), "{e}"),
             Ok(_) => panic!("an f16 matmul was lowered on an adapter without SHADER_F16"),
         }
+        // Refusal checked; a failure instead of a skip where CI requires shader-f16.
+        assert!(!common::require_feature(&ctx, wgpu::Features::SHADER_F16, "shader-f16"));
         return;
     }
     for imp in kernels_here(&ctx) {
@@ -330,5 +340,48 @@ fn auto_routes_to_gemm() {
     if let Err(why) = gemm::subgroup_support(&ctx) {
         let e = lower(&ctx, MatmulImpl::Subgroup, DType::F32).unwrap_err();
         assert_eq!(e.to_string(), why.to_string());
+    }
+}
+
+#[test]
+fn subgroup_gemm_runs_only_where_the_workgroup_fits_one_subgroup() {
+    // The kernel's 8-invocation workgroup must be one subgroup: the adapter's smallest
+    // subgroup must hold 8 lanes. Checked here from the adapter's own report, not through the
+    // library's guard. On lavapipe, LP_NATIVE_VECTOR_WIDTH=128 / 256 / 512 / 1024 / 2048 gives
+    // subgroups of 4 / 8 / 16 / 32 / 64: the whole file passes at each, the subgroup kernel
+    // refused at 4 and run (against the reference) at the others.
+    let Some(ctx) = gpu() else { return };
+    let a = ctx.adapter();
+    let [min, max] = a.subgroup_size;
+    let fits = ctx.has(wgpu::Features::SUBGROUP) && min >= 8;
+    let support = gemm::subgroup_support(&ctx);
+    assert_eq!(support.is_ok(), fits, "subgroup sizes {min}..{max}, SUBGROUP {}: {support:?}", a.subgroups);
+    let auto = match lower(&ctx, MatmulImpl::Auto, DType::F32).unwrap().key {
+        KernelKey::Gemm(v) => v.kernel,
+        other => panic!("Auto with f32 b lowered to {other:?}"),
+    };
+    let cpu_adapter = a.device_type == "Cpu";
+    assert_eq!(auto == Kernel::Subgroup, fits && cpu_adapter, "Auto at subgroup sizes {min}..{max} on {}", a.name);
+    match lower(&ctx, MatmulImpl::Subgroup, DType::F32) {
+        Ok(d) => {
+            assert!(fits, "the subgroup kernel was lowered at subgroup sizes {min}..{max}");
+            assert!(matches!(d.key, KernelKey::Gemm(v) if v.kernel == Kernel::Subgroup));
+            // Every lane's broadcast matters: k = 100 is three whole 32-step chunks and a
+            // partial one, n = 37 two column tiles (the second with 5 columns).
+            let s = seed("gemm subgroup sizes");
+            for (m, k, n) in [(19, 100, 37), (1, 32, 8)] {
+                for trans_b in [false, true] {
+                    let case = Case { batch: &[], m, k, n, trans_b, b_batched: false };
+                    check(&ctx, MatmulImpl::Subgroup, case, DType::F32, false, None, s + k as u64);
+                }
+            }
+            eprintln!("subgroup GEMM checked at subgroup sizes {min}..{max} ({})", a.name);
+        }
+        Err(e) if !ctx.has(wgpu::Features::SUBGROUP) => assert!(e.to_string().contains("SUBGROUP"), "{e}"),
+        Err(e) => {
+            assert!(!fits);
+            let msg = e.to_string();
+            assert!(msg.contains("at least 8") && msg.contains(&format!("sizes {min} to {max}")), "{msg}");
+        }
     }
 }

@@ -27,8 +27,22 @@ use crate::gpu::Context;
 use crate::graph::{Activation, MatmulImpl};
 use crate::tensor::DType;
 
-/// Lanes the subgroup kernel broadcasts A between: its workgroups are one subgroup of 8.
+/// Lanes the subgroup kernel broadcasts A between: its workgroups are 8 invocations, which
+/// must lie in one subgroup (see [`subgroup_sizes_fit`]).
 pub const SUBGROUP_LANES: u32 = 8;
+
+/// Whether the subgroup kernel is correct on an adapter whose subgroups have `min` to `max`
+/// invocations (wgpu's `AdapterInfo::subgroup_min_size` / `subgroup_max_size`; a device may pick
+/// any size in that range per pipeline). Its workgroup of SUBGROUP_LANES invocations takes A
+/// from lanes 0..7 by subgroupBroadcast, so the whole workgroup must sit in one subgroup. Every
+/// size of at least 8 does that: 8 (lavapipe with 256-bit vectors), 16, 32 (NVIDIA, Apple), 64
+/// (AMD) hold the workgroup as lanes 0..7 with the rest inactive. Subgroups of 4 (SwiftShader,
+/// lavapipe with 128-bit vectors, some mobile GPUs) would split it, and the broadcasts would
+/// read lanes of another subgroup: refused there, where `Auto` takes the tiled kernel. Size 0
+/// (not reported) is refused too.
+pub fn subgroup_sizes_fit(min: u32, max: u32) -> bool {
+    min >= SUBGROUP_LANES && max >= min
+}
 
 /// Which GEMM kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,10 +135,10 @@ pub fn subgroup_support(ctx: &Context) -> Result<()> {
             adapter: adapter.name.clone(),
         });
     }
-    let min = adapter.subgroup_size[0];
-    if min < SUBGROUP_LANES {
+    let [min, max] = adapter.subgroup_size;
+    if !subgroup_sizes_fit(min, max) {
         return Err(Error::Usage(format!(
-            "the subgroup GEMM (MatmulImpl::Subgroup) needs subgroups of at least {SUBGROUP_LANES} invocations, but '{}' reports a minimum subgroup size of {min}",
+            "the subgroup GEMM (MatmulImpl::Subgroup) needs subgroups of at least {SUBGROUP_LANES} invocations, but '{}' reports subgroup sizes {min} to {max}",
             adapter.name
         )));
     }
@@ -248,6 +262,18 @@ mod tests {
         assert_eq!(d.workgroups, [65535, 3, 1]);
         let p: Params = bytemuck::pod_read_unaligned(&d.params);
         assert_eq!((p.vec_a, p.vec_b), (1, 1));
+    }
+
+    #[test]
+    fn subgroup_kernel_needs_the_workgroup_in_one_subgroup() {
+        // (min, max) subgroup sizes as adapters report them.
+        for (min, max) in [(8, 8), (16, 16), (32, 32), (64, 64), (128, 128), (8, 32), (32, 64)] {
+            assert!(subgroup_sizes_fit(min, max), "{min}..{max}");
+        }
+        // 4: SwiftShader, lavapipe at 128 bits; 4..32: may run at 4; 0: not reported.
+        for (min, max) in [(4, 4), (4, 32), (1, 64), (0, 0), (0, 128)] {
+            assert!(!subgroup_sizes_fit(min, max), "{min}..{max}");
+        }
     }
 
     #[test]

@@ -29,6 +29,20 @@ echo "== native tests (GPU and model tests may not skip: WEBFORMER_REQUIRE_GPU=1
 WEBFORMER_REQUIRE_GPU=1 WEBFORMER_REQUIRE_MODELS=1 cargo test --all-targets 2>&1
 WEBFORMER_REQUIRE_GPU=1 WEBFORMER_REQUIRE_MODELS=1 cargo test --doc 2>&1
 
+# lavapipe's subgroup size follows its vector width (256 bits: 8 lanes, 512: 16); the subgroup
+# GEMM and GEMV run again at 16 lanes, so a kernel that assumes CI's 8 fails here. (At 128 bits,
+# 4 lanes, the subgroup GEMM is refused; tests/gemm.rs checks that rule without a GPU.)
+for width in 512; do
+    echo "== subgroup kernels at lavapipe vector width $width"
+    if ! LP_NATIVE_VECTOR_WIDTH=$width WEBFORMER_REQUIRE_GPU=1 cargo test --quiet --test gemm --test gemv \
+        >/tmp/webformer-width.txt 2>&1; then
+        cat /tmp/webformer-width.txt
+        echo "test: gemm/gemv failed at lavapipe vector width $width" >&2
+        exit 1
+    fi
+    grep -E "test result" /tmp/webformer-width.txt
+done
+
 echo "== CLI smoke"
 cargo build --quiet
 ./target/debug/webformer info | tee /tmp/webformer-info.txt

@@ -99,10 +99,24 @@ enum Command {
         #[arg(long, default_value_t = 96)]
         hidden: usize,
     },
-    /// Benchmarks (GPU timestamps where the adapter has them; medians of repeats).
+    /// Benchmarks (GPU timestamps where the adapter has them; medians of repeats). Either a
+    /// suite (`bench --suite all --json FILE`: fixed sizes, one JSON schema shared with
+    /// scripts/bench_torch.py) or one benchmark with its own options (`bench gemm ...`).
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        which: Bench,
+        which: Option<Bench>,
+        /// The suite to run: kernels, attention, lsh, fft, decode or all.
+        #[arg(long)]
+        suite: Option<String>,
+        /// Write the suite's JSON here (a table goes to stdout either way).
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        /// One small size per benchmark: a smoke run of the suite.
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
     },
 }
 
@@ -312,7 +326,10 @@ fn main() -> ExitCode {
             Command::Forward { model, ids, lsh_rotations } => models::forward(model, ids, lsh_rotations).await,
             Command::Info { json } => info(json).await,
             Command::Demo { tokens, hidden } => demo(tokens, hidden).await,
-            Command::Bench { which } => bench(which).await,
+            Command::Bench { which: Some(which), .. } => bench(which).await,
+            Command::Bench { which: None, suite, json, quick, repeats } => {
+                bench_suite(suite.as_deref(), json.as_deref(), quick, repeats).await
+            }
         }
     });
     match result {
@@ -384,6 +401,31 @@ const MAX_TEXT_BYTES: usize = 1 << 30;
 const MAX_DISPATCH_NODES: usize = 100_000;
 /// Most repeats of any benchmark.
 const MAX_REPEATS: usize = 1_000_000;
+
+/// `webformer bench --suite NAME [--json FILE] [--quick]`.
+async fn bench_suite(
+    suite: Option<&str>,
+    json: Option<&std::path::Path>,
+    quick: bool,
+    repeats: usize,
+) -> webformer::Result<()> {
+    use webformer::bench::suite::{self, Suite};
+    let Some(name) = suite else {
+        return Err(webformer::Error::Usage(format!(
+            "bench needs --suite ({}) or a benchmark name (see webformer bench --help)",
+            Suite::NAMES
+        )));
+    };
+    let which = Suite::parse(name)?;
+    check_count("--repeats", repeats, 1, MAX_REPEATS)?;
+    let ctx = open().await?;
+    let v = suite::run(&ctx, which, quick, repeats).await?;
+    if let Some(path) = json {
+        suite::write(&v, path)?;
+        note(format_args!("wrote {} rows to {}", v["rows"].as_array().map_or(0, |r| r.len()), path.display()));
+    }
+    emit(&suite::table(&v))
+}
 
 async fn bench(which: Bench) -> webformer::Result<()> {
     match which {

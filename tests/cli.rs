@@ -206,3 +206,29 @@ fn bench_generate_runs_a_synthetic_model() {
     assert!((mib - 92.1).abs() < 0.1, "{mib} MiB of weights");
     fails(&["bench", "generate", "--synthetic", "gpt-9"], &["no synthetic model named 'gpt-9'", "smollm2-135m"]);
 }
+
+/// `bench --suite NAME --quick --json FILE` writes the shared schema (the rows that
+/// scripts/bench_torch.py also prints) and a table; a bad suite name is one clear line.
+#[test]
+fn bench_suite_writes_the_shared_schema() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let path = temp("suite.json");
+    let o = webformer(&["bench", "--suite", "fft", "--quick", "--repeats", "1", "--json", path.to_str().unwrap()]);
+    assert!(o.ok, "{:?}", o.stderr);
+    assert!(o.stdout.contains("fourier_mix"), "{}", o.stdout);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(v["schema"], "webformer-bench/1");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in rows {
+        for key in ["bench", "case", "dtype", "variant"] {
+            assert!(r[key].is_string(), "{key} in {r}");
+        }
+        assert!(r["ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert_eq!(rows[0]["case"], "L512 d768");
+    fails(&["bench", "--suite", "everything"], &["--suite=everything", "kernels, attention, lsh, fft, decode, all"]);
+    fails(&["bench"], &["--suite"]);
+}

@@ -39,5 +39,8 @@ timeout 150 python3 scripts/bench_torch.py --suite all "${quick[@]}" --json "$ou
 
 if [ -s "$out/webformer.json" ] && [ -s "$out/torch.json" ]; then
     python3 scripts/bench_compare.py "$out/webformer.json" "$out/torch.json" | tee "$out/compare.md"
+    python3 scripts/bench_plot.py "$out" "$out/webformer.json" "$out/torch.json"
+elif [ -s "$out/webformer.json" ]; then
+    python3 scripts/bench_plot.py "$out" "$out/webformer.json"
 fi
 echo "== results in $out/"

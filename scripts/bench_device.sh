@@ -29,7 +29,8 @@ if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig
 fi
-"$bin" info | head -5
+"$bin" info > "$out/info.txt"
+head -5 "$out/info.txt"
 
 # Ours first, then theirs, each with its own budget: 270 s + 150 s leaves room for start-up.
 echo "== webformer bench --suite all ${quick[*]}"

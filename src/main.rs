@@ -419,9 +419,13 @@ async fn bench_suite(
     let which = Suite::parse(name)?;
     check_count("--repeats", repeats, 1, MAX_REPEATS)?;
     let ctx = open().await?;
-    let v = suite::run(&ctx, which, quick, repeats).await?;
+    // The file is rewritten after each benchmark: a run cut short keeps what it measured.
+    let v = suite::run(&ctx, which, quick, repeats, &mut |doc| match json {
+        Some(path) => suite::write(doc, path),
+        None => Ok(()),
+    })
+    .await?;
     if let Some(path) = json {
-        suite::write(&v, path)?;
         note(format_args!("wrote {} rows to {}", v["rows"].as_array().map_or(0, |r| r.len()), path.display()));
     }
     emit(&suite::table(&v))

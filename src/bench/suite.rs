@@ -167,30 +167,38 @@ async fn decode(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>
 }
 
 /// Runs `suite` (`quick`: one small size per benchmark, for a smoke run) and returns the
-/// document: schema, engine, adapter, timing source, date and the rows.
-pub async fn run(ctx: &Context, suite: Suite, quick: bool, repeats: usize) -> Result<Value> {
-    let mut rows = Vec::new();
-    if suite.has(Suite::Kernels) {
-        kernels(ctx, quick, repeats, &mut rows).await?;
-    }
-    if suite.has(Suite::Attention) {
-        attention(ctx, quick, repeats, &mut rows).await?;
-    }
-    if suite.has(Suite::Lsh) {
-        lsh(ctx, quick, repeats, &mut rows).await?;
-    }
-    if suite.has(Suite::Fft) {
-        fft(ctx, quick, repeats, &mut rows).await?;
-    }
-    if suite.has(Suite::Decode) {
-        decode(ctx, quick, repeats, &mut rows).await?;
-    }
+/// document: schema, engine, adapter, timing source, date and the rows. `progress` sees the
+/// document after each benchmark, so a run stopped by a time limit still leaves its rows.
+pub async fn run(
+    ctx: &Context,
+    suite: Suite,
+    quick: bool,
+    repeats: usize,
+    progress: &mut dyn FnMut(&Value) -> Result<()>,
+) -> Result<Value> {
     let timing = if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { "gpu timestamps" } else { "wall clock" };
-    Ok(json!({
+    let unix_time =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let mut doc = json!({
         "schema": SCHEMA, "engine": "webformer", "adapter": ctx.adapter().one_line(), "timing": timing,
-        "repeats": repeats, "quick": quick, "unix_time": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-        "rows": rows,
-    }))
+        "repeats": repeats, "quick": quick, "unix_time": unix_time, "rows": [],
+    });
+    let mut rows = Vec::new();
+    for part in [Suite::Kernels, Suite::Attention, Suite::Lsh, Suite::Fft, Suite::Decode] {
+        if !suite.has(part) {
+            continue;
+        }
+        match part {
+            Suite::Kernels => kernels(ctx, quick, repeats, &mut rows).await?,
+            Suite::Attention => attention(ctx, quick, repeats, &mut rows).await?,
+            Suite::Lsh => lsh(ctx, quick, repeats, &mut rows).await?,
+            Suite::Fft => fft(ctx, quick, repeats, &mut rows).await?,
+            Suite::Decode | Suite::All => decode(ctx, quick, repeats, &mut rows).await?,
+        }
+        doc["rows"] = rows.clone().into();
+        progress(&doc)?;
+    }
+    Ok(doc)
 }
 
 /// The rows as a table.

@@ -317,3 +317,22 @@ fn bluestein_out(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let v = cmul(vec2<f32>(src[2u * a], src[2u * a + 1u]), chirp(k));
     store(line, k, p.scale * v);
 }
+
+// FNet mixing's last step: dst [lines = B·L, n = D] real from src [B·L, inner = H] real, the
+// columns k < H = D/2 + 1 transformed over the sequence axis (m = L points). The input being
+// real, Re Y[t, D - k] = Re Y[(L - t) mod L, k] gives the other columns.
+@compute @workgroup_size(WG)
+fn mix_mirror(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let g = flat(wid, nwg, lid);
+    if (g >= p.lines * p.n) { return; }
+    let row = g / p.n;
+    var k = g % p.n;
+    var src_row = row;
+    if (k >= p.inner) {
+        let t = row % p.m;
+        src_row = row - t + (p.m - t) % p.m;
+        k = p.n - k;
+    }
+    dst[g] = src[src_row * p.inner + k];
+}

@@ -198,6 +198,12 @@ enum Bench {
         heads: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Longest L at which attention is timed too (dense, it grows as L²).
+        #[arg(long, default_value_t = 4096)]
+        attention_max: usize,
+        /// Repeats of the attention runs (default: --repeats).
+        #[arg(long)]
+        attention_repeats: Option<usize>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -483,7 +489,8 @@ fn check_bench_counts(which: &Bench) -> webformer::Result<()> {
             }
             repeats
         }
-        Bench::Fft { lens, hidden, heads, repeats, .. } => {
+        Bench::Fft { lens, hidden, heads, repeats, attention_repeats, .. } => {
+            check_count("--attention-repeats", attention_repeats.unwrap_or(*repeats), 1, MAX_REPEATS)?;
             for &l in lens {
                 check_count("--lens", l, 1, 1 << 20)?;
             }
@@ -587,9 +594,10 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::attention::run(ctx, &config).await?;
             table_or_json(&v, json, webformer::bench::attention::table)
         }
-        Bench::Fft { lens, hidden, heads, repeats, json } => {
-            let v = webformer::bench::fft::run(ctx, &webformer::bench::fft::Config { lens, hidden, heads, repeats })
-                .await?;
+        Bench::Fft { lens, hidden, heads, repeats, attention_max, attention_repeats, json } => {
+            let attention_repeats = attention_repeats.unwrap_or(repeats);
+            let c = webformer::bench::fft::Config { lens, hidden, heads, repeats, attention_max, attention_repeats };
+            let v = webformer::bench::fft::run(ctx, &c).await?;
             table_or_json(&v, json, webformer::bench::fft::table)
         }
         Bench::Lsh { lens, heads, head_dim, rounds, chunk, dense_max, repeats, json } => {

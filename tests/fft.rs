@@ -204,11 +204,21 @@ fn gpu_fft_middle_axis_of_a_3d_array() {
 fn gpu_fourier_mix_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let seed = common::seed("gpu_fourier_mix_matches_reference");
-    for (i, shape) in
-        [vec![7, 12], vec![2, 13, 36], vec![1, 1, 1], vec![2, 64, 768], vec![1, 1031, 5], vec![1, 4096, 3]]
-            .iter()
-            .enumerate()
-    {
+    // Odd and even widths (the mirrored columns of the real-input path: d = 1, 2, 3, 5, 9, 11, 12, 36,
+    // 768), batches, sequence lengths through workgroup memory, global passes (4096) and
+    // Bluestein (1031, 17, 11).
+    let shapes = [
+        vec![7, 12],
+        vec![2, 13, 36],
+        vec![1, 1, 1],
+        vec![2, 64, 768],
+        vec![1, 1031, 5],
+        vec![1, 4096, 3],
+        vec![3, 17, 11],
+        vec![2, 6, 2],
+        vec![2, 1, 9],
+    ];
+    for (i, shape) in shapes.iter().enumerate() {
         let x = common::random(seed + i as u64, shape.iter().product(), -1.0, 1.0);
         let mut g = Graph::new();
         let xi = g.input("x", shape, webformer::DType::F32).unwrap();

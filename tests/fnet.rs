@@ -193,3 +193,77 @@ fn cli_forward_runs_an_fnet_folder() {
         assert!(err <= TOL, "{name}: CLI output differs from transformers by {err:e}");
     }
 }
+
+/// A word-level tokenizer.json for a fixture's vocabulary: token i is `t{i}`, except that
+/// `cls` and `sep` are the ids of "[CLS]" and "[SEP]", which a template post-processor puts
+/// around every text (as FNet's own tokenizer does).
+fn word_tokenizer(vocab: usize, cls: u32, sep: u32) -> serde_json::Value {
+    let name = |i: u32| match i {
+        _ if i == cls => "[CLS]".to_string(),
+        _ if i == sep => "[SEP]".to_string(),
+        _ => format!("t{i}"),
+    };
+    let words: serde_json::Map<String, serde_json::Value> =
+        (0..vocab as u32).map(|i| (name(i), serde_json::json!(i))).collect();
+    let special = |t: &str, id: u32| serde_json::json!({"id": t, "ids": [id], "tokens": [t]});
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "WhitespaceSplit"}, "decoder": null,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                       {"SpecialToken": {"id": "[SEP]", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"[CLS]": special("[CLS]", cls), "[SEP]": special("[SEP]", sep)}
+        },
+        "model": {"type": "WordLevel", "vocab": words, "unk_token": name(0)}
+    })
+}
+
+/// `webformer embed` on an FNet folder with a tokenizer.json: the text is tokenized to the
+/// fixture's ids ([CLS] and [SEP] from the post-processor), and the embedding is the mean of
+/// transformers' last hidden state over the tokens, L2-normalised (computed here in f64).
+///
+/// Tolerance: the hidden state matches within TOL·max|h| per element (fnet_matches_hugging_face);
+/// the mean keeps that bound, and normalising by ‖mean‖ turns an error δ into at most 2δ/‖mean‖
+/// (one δ/‖mean‖ from the numerator, one from the norm), so 2·TOL·max|h|/‖mean‖.
+#[test]
+fn cli_embed_runs_an_fnet_folder_with_a_tokenizer() {
+    if gpu().is_none() {
+        return;
+    }
+    let name = FIXTURES[0]; // token types 0, as embed passes
+    let e = expected(name);
+    let (t, vocab) = (e.ids.len(), files::load_fnet(&dir(name)).unwrap().config.vocab_size);
+    let folder = std::env::temp_dir().join(format!("webformer-fnet-embed-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(dir(name).join(f), folder.join(f)).unwrap();
+    }
+    let (cls, sep) = (e.ids[0], e.ids[t - 1]);
+    std::fs::write(folder.join("tokenizer.json"), word_tokenizer(vocab, cls, sep).to_string()).unwrap();
+    let text: Vec<String> = e.ids[1..t - 1].iter().map(|i| format!("t{i}")).collect();
+
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_webformer"))
+        .args(["embed", "--model", folder.to_str().unwrap(), &text.join(" "), &text[..2].join(" ")])
+        .output()
+        .expect("the webformer binary runs");
+    let _ = std::fs::remove_dir_all(&folder);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Vec<Vec<f32>> = serde_json::from_slice(&o.stdout).expect("a JSON array of embeddings on stdout");
+    assert_eq!(v.len(), 2, "one embedding per text");
+
+    let d = e.hidden.len() / t;
+    let mean: Vec<f64> = (0..d).map(|j| (0..t).map(|i| e.hidden[i * d + j] as f64).sum::<f64>() / t as f64).collect();
+    let norm = mean.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let want: Vec<f32> = mean.iter().map(|x| (x / norm) as f32).collect();
+    let max_h = e.hidden.iter().fold(0.0f32, |m, x| m.max(x.abs())) as f64;
+    let tol = (2.0 * TOL as f64 * max_h / norm) as f32;
+    assert_eq!(v[0].len(), d);
+    let err = v[0].iter().zip(&want).fold(0.0f32, |m, (g, w)| m.max((g - w).abs()));
+    eprintln!("{name}: embed vs transformers' normalised mean {err:.2e} (bound {tol:.2e})");
+    assert!(err <= tol, "{name}: embedding differs from transformers' normalised mean by {err:e} > {tol:e}");
+    let unit = v[1].iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    assert!((unit - 1.0).abs() < 1e-5, "the second embedding has norm {unit}, not 1");
+    assert!(v[0] != v[1], "different texts, different embeddings");
+}

@@ -1,6 +1,7 @@
 //! FNet token mixing (`Graph::fourier_mix`, Re(FFT2) of [L, hidden]) against the fused
-//! bidirectional attention it replaces, at the same sequence length and width. Times are
-//! medians of GPU timestamps (wall clock without TIMESTAMP_QUERY).
+//! bidirectional attention it replaces, at the same sequence length and width, and against the
+//! full complex 2-D transform of the same size (two `Graph::fft`, what mixing costs without its
+//! real-input path). Times are medians of GPU timestamps (wall clock without TIMESTAMP_QUERY).
 
 use super::{time, values};
 use crate::error::Result;
@@ -19,6 +20,10 @@ pub struct Config {
     /// Attention heads of the comparison (head_dim = hidden / heads).
     pub heads: usize,
     pub repeats: usize,
+    /// Longest L at which attention is timed too (it grows as L², dense).
+    pub attention_max: usize,
+    /// Repeats of the attention runs (each is as slow as L² makes it).
+    pub attention_repeats: usize,
 }
 
 async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<f64> {
@@ -40,23 +45,34 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
         g.output(y)?;
         let mix_us = time_graph(ctx, &g, c.repeats).await?;
         let mut g = Graph::new();
-        let q = g.input("q", &[l, h, d / h], DType::F32)?;
-        let k = g.input("k", &[l, h, d / h], DType::F32)?;
-        let v = g.input("v", &[l, h, d / h], DType::F32)?;
-        let y = g.attention(q, k, v, AttentionOptions::default())?;
+        let z = g.input("z", &[l, d, 2], DType::F32)?;
+        let zr = g.fft(z, 1, false)?;
+        let y = g.fft(zr, 0, false)?;
         g.output(y)?;
-        let attn_us = time_graph(ctx, &g, c.repeats).await?;
+        let complex_us = time_graph(ctx, &g, c.repeats).await?;
+        let attn_us = if l <= c.attention_max {
+            let mut g = Graph::new();
+            let q = g.input("q", &[l, h, d / h], DType::F32)?;
+            let k = g.input("k", &[l, h, d / h], DType::F32)?;
+            let v = g.input("v", &[l, h, d / h], DType::F32)?;
+            let y = g.attention(q, k, v, AttentionOptions::default())?;
+            g.output(y)?;
+            Some(time_graph(ctx, &g, c.attention_repeats).await?)
+        } else {
+            None
+        };
         // The usual FFT figure of merit, 5·N·log2(N) for the N = L·d point 2-D transform.
         let n = (l * d) as f64;
         rows.push(serde_json::json!({
             "len": l, "mix_us": mix_us, "mix_gflops_5nlogn": 5.0 * n * n.log2() / mix_us / 1e3,
-            "attention_us": attn_us, "attention_over_mix": attn_us / mix_us,
+            "mix_complex_us": complex_us, "complex_over_mix": complex_us / mix_us,
+            "attention_us": attn_us, "attention_over_mix": attn_us.map(|a| a / mix_us),
         }));
     }
     Ok(serde_json::json!({
         "bench": "fft", "adapter": ctx.adapter().one_line(),
         "timing": if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { "gpu timestamps" } else { "wall clock" },
-        "hidden": d, "heads": h, "repeats": c.repeats, "rows": rows,
+        "hidden": d, "heads": h, "repeats": c.repeats, "attention_repeats": c.attention_repeats, "rows": rows,
     }))
 }
 
@@ -70,15 +86,21 @@ pub fn table(v: &serde_json::Value) -> String {
         v["hidden"],
         v["heads"]
     );
-    s += &format!("{:>7} {:>12} {:>16} {:>14} {:>10}\n", "L", "mixing us", "GFLOP/s 5NlogN", "attention us", "ratio");
+    let ratio = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    s += &format!(
+        "{:>7} {:>12} {:>16} {:>12} {:>8} {:>14} {:>10}\n",
+        "L", "mixing us", "GFLOP/s 5NlogN", "complex us", "ratio", "attention us", "ratio"
+    );
     for r in v["rows"].as_array().into_iter().flatten() {
         s += &format!(
-            "{:>7} {:>12} {:>16} {:>14} {:>10}\n",
+            "{:>7} {:>12} {:>16} {:>12} {:>8} {:>14} {:>10}\n",
             r["len"].to_string(),
             f(&r["mix_us"]),
             f(&r["mix_gflops_5nlogn"]),
+            f(&r["mix_complex_us"]),
+            ratio(&r["complex_over_mix"]),
             f(&r["attention_us"]),
-            format!("{:.2}", r["attention_over_mix"].as_f64().unwrap_or(0.0))
+            ratio(&r["attention_over_mix"])
         );
     }
     s

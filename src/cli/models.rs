@@ -201,16 +201,27 @@ pub async fn embed(model: Option<PathBuf>, texts: Vec<String>) -> Result<()> {
         return Err(Error::Usage("give at least one TEXT to embed".into()));
     }
     let path = model_path(model, DefaultModel::MiniLm)?;
-    if files::detect(&path)? != ModelKind::BertFolder {
-        return Err(Error::Usage(format!(
-            "{} is not a sentence-transformers (BERT) folder, which embed needs",
-            path.display()
-        )));
-    }
-    let mut embedder = files::load_embedder(&super::open().await?, &path)?;
+    let kind = files::detect(&path)?;
     let mut all = Vec::new();
-    for t in &texts {
-        all.push(embedder.embed(t).await?);
+    match kind {
+        ModelKind::BertFolder => {
+            let mut embedder = files::load_embedder(&super::open().await?, &path)?;
+            for t in &texts {
+                all.push(embedder.embed(t).await?);
+            }
+        }
+        ModelKind::FNetFolder => {
+            let mut embedder = files::load_fnet_embedder(&super::open().await?, &path)?;
+            for t in &texts {
+                all.push(embedder.embed(t).await?);
+            }
+        }
+        _ => {
+            return Err(Error::Usage(format!(
+                "{} is not an encoder folder (BERT or FNet with a tokenizer.json), which embed needs",
+                path.display()
+            )))
+        }
     }
     say!("{}", serde_json::to_string(&all).map_err(|e| Error::Usage(e.to_string()))?);
     Ok(())

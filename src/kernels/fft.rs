@@ -59,6 +59,8 @@ pub enum Variant {
     BluesteinMul,
     /// Bluestein: the chirp times the convolution, into the destination.
     BluesteinOut,
+    /// FNet mixing's last step: the columns left out by symmetry, mirrored from those computed.
+    MixMirror,
 }
 
 impl Variant {
@@ -78,6 +80,7 @@ impl Variant {
             Variant::BluesteinChirp => "bluestein_chirp",
             Variant::BluesteinMul => "bluestein_mul",
             Variant::BluesteinOut => "bluestein_out",
+            Variant::MixMirror => "mix_mirror",
         }
     }
 
@@ -260,6 +263,34 @@ impl Planner {
     }
 }
 
+/// FNet mixing of real x [b, l, d]: Re(FFT over d, then over l). The input is real, so its
+/// hidden-axis spectrum is conjugate-symmetric, X[t, d - k] = conj(X[t, k]), and then
+/// Re Y[m, d - k] = Re Y[(l - m) mod l, k]: only the h = d/2 + 1 columns k <= d/2 go through
+/// the sequence-axis transform (about half of the work, and most of it once l outgrows
+/// workgroup memory), and `mix_mirror` fills in the other columns.
+fn mix(pl: &mut Planner, b: usize, l: usize, d: usize) -> Result<()> {
+    let h = d / 2 + 1;
+    // Over the hidden axis (contiguous real rows) into complex scratch [b, l, d].
+    let mid = pl.scratch(b * l * d);
+    let src = Side { slot: Slot::Input(0), os: d, is: 0, es: 1, real: true };
+    pl.transform(d, b * l, 1, src, Side::packed(mid, d, 1), -1.0, 1.0)?;
+    // Over the sequence axis for columns k < h only (stride d in mid), real parts into
+    // [b, l, h] (the scratch is counted in complex points, twice what real values need).
+    let half = pl.scratch((b * l * h).div_ceil(2));
+    let from = Side { slot: mid, os: l * d, is: 1, es: d, real: false };
+    let to = Side { slot: half, os: l * h, is: 1, es: h, real: true };
+    pl.transform(l, b * h, h, from, to, -1.0, 1.0)?;
+    let p = Params {
+        n: as_u32("fft length", d)?,
+        lines: as_u32("fft lines", b * l)?,
+        inner: as_u32("fft lines", h)?,
+        m: as_u32("fft length", l)?,
+        ..Default::default()
+    };
+    as_u32("fft elements", b * l * d)?;
+    pl.push(Variant::MixMirror, &p, (b * l * d) as u64, Slot::Output, &[half])
+}
+
 /// Launches of an FFT node (shapes were checked when it was built).
 pub fn lower(cx: &super::Cx, op: &FftOp) -> Result<Lowered> {
     let (ctx, inputs, max_per_dim) = (cx.ctx, cx.inputs, cx.max_per_dim());
@@ -271,13 +302,7 @@ pub fn lower(cx: &super::Cx, op: &FftOp) -> Result<Lowered> {
             let r = shape.len();
             let (l, d) = (shape[r - 2], shape[r - 1]);
             let b: usize = shape[..r - 2].iter().product();
-            // Over the hidden axis (contiguous real rows) into complex scratch, then over the
-            // sequence axis (columns, stride d), keeping only the real part.
-            let mid = pl.scratch(b * l * d);
-            let src = Side { slot: Slot::Input(0), os: d, is: 0, es: 1, real: true };
-            pl.transform(d, b * l, 1, src, Side::packed(mid, d, 1), -1.0, 1.0)?;
-            let col = |slot, real| Side { slot, os: l * d, is: 1, es: d, real };
-            pl.transform(l, b * d, d, col(mid, false), col(Slot::Output, true), -1.0, 1.0)?;
+            mix(&mut pl, b, l, d)?;
         }
         FftOp::Complex { axis, inverse } => {
             let dims = &shape[..shape.len() - 1];

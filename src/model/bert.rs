@@ -104,19 +104,7 @@ impl Bert {
         for l in 0..c.num_hidden_layers {
             h = self.layer(&mut b, l, h, tokens)?;
         }
-        let pooled = match pooling {
-            Pooling::Mean => {
-                // Every token counts (one unpadded sequence): the mean is a [1, T] · [T, d]
-                // product. Named by length: SharedBuffers shares weights by name.
-                let avg =
-                    b.g.weight(&format!("mean_pool.{tokens}"), &[1, tokens], vec![1.0 / tokens as f32; tokens])?;
-                b.g.matmul(avg, h)?
-            }
-            Pooling::Cls => b.g.rows(h, 0, 1)?,
-            Pooling::Max => {
-                return Err(Error::Usage("max pooling is not supported; webformer pools by mean or [CLS]".into()))
-            }
-        };
+        let pooled = pool(&mut b.g, h, tokens, pooling)?;
         b.g.output(h)?;
         b.g.output(pooled)?;
         Ok(BertGraph { graph: b.g, hidden: h, pooled })
@@ -173,6 +161,26 @@ impl Bert {
         let (w, bias) = (b.w(&format!("{prefix}.weight"))?, b.w(&format!("{prefix}.bias"))?);
         b.g.layer_norm(x, w, bias, self.config.layer_norm_eps)
     }
+}
+
+/// Pools the token states `h` [T, d] of one unpadded sequence into [1, d].
+pub(crate) fn pool(g: &mut Graph, h: NodeId, tokens: usize, pooling: Pooling) -> Result<NodeId> {
+    match pooling {
+        Pooling::Mean => {
+            // Every token counts (one unpadded sequence): the mean is a [1, T] · [T, d]
+            // product. Named by length: SharedBuffers shares weights by name.
+            let avg = g.weight(&format!("mean_pool.{tokens}"), &[1, tokens], vec![1.0 / tokens as f32; tokens])?;
+            g.matmul(avg, h)
+        }
+        Pooling::Cls => g.rows(h, 0, 1),
+        Pooling::Max => Err(Error::Usage("max pooling is not supported; webformer pools by mean or [CLS]".into())),
+    }
+}
+
+/// Scales `v` to unit L2 norm (summed in f64; an all-zero vector stays zero).
+pub(crate) fn normalize(v: &mut [f32]) {
+    let norm = v.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
 }
 
 /// A sentence-transformers model on the GPU: text in, embedding out.
@@ -237,8 +245,7 @@ impl Embedder {
         guard::check_output(&hidden, "the hidden states", &self.ctx, &bg.graph, &mut self.shared, &inputs, &[]).await?;
         let mut embedding = exe.read(bg.pooled).await?.to_f32();
         if self.sentence.normalize {
-            let norm = embedding.iter().map(|&x| (x as f64) * (x as f64)).sum::<f64>().sqrt().max(1e-12);
-            embedding.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+            normalize(&mut embedding);
         }
         Ok(Encoded { ids: ids.to_vec(), hidden, embedding })
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::bert::{Bert, Embedder};
 use super::config::{BertConfig, SentenceConfig};
+use super::fnet::FNetEmbedder;
 use super::gguf::Gguf;
 use super::llama::Llama;
 use super::reformer::{Reformer, ReformerConfig, Rotations};
@@ -151,16 +152,33 @@ pub fn load_embedder(ctx: &Context, dir: &Path) -> Result<Embedder> {
     drop(weights);
     let tokenizer = Tokenizer::from_json(&read_in(dir, "tokenizer.json")?, &name("tokenizer.json"))?;
     check_tokenizer_ids(&tokenizer, bert.config.vocab_size, &name("tokenizer.json"))?;
-    let sentence = match (read_in(dir, "sentence_bert_config.json"), read_in(dir, "1_Pooling/config.json")) {
+    let sentence = sentence_config(dir, false)?;
+    Embedder::new(ctx, bert, tokenizer, sentence)
+}
+
+/// The sentence-transformers side files of `dir` when it has them, else mean pooling over at
+/// most 512 tokens, L2-normalised when `normalize` says so.
+fn sentence_config(dir: &Path, normalize: bool) -> Result<SentenceConfig> {
+    match (read_in(dir, "sentence_bert_config.json"), read_in(dir, "1_Pooling/config.json")) {
         (Ok(sb), Ok(pool)) => SentenceConfig::from_json(
             &sb,
             &pool,
             read_in(dir, "modules.json").ok().as_deref(),
             &dir.display().to_string(),
-        )?,
-        _ => SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize: false },
-    };
-    Embedder::new(ctx, bert, tokenizer, sentence)
+        ),
+        _ => Ok(SentenceConfig { max_seq_length: 512, pooling: super::Pooling::Mean, normalize }),
+    }
+}
+
+/// Loads an FNet folder with a tokenizer.json (config.json, model.safetensors, tokenizer.json,
+/// optionally sentence-transformers side files) onto `ctx` as an embedder. Without the side
+/// files it pools by mean and L2-normalises.
+pub fn load_fnet_embedder(ctx: &Context, dir: &Path) -> Result<FNetEmbedder> {
+    let fnet = load_fnet(dir)?;
+    let file = dir.join("tokenizer.json").display().to_string();
+    let tokenizer = Tokenizer::from_json(&read_in(dir, "tokenizer.json")?, &file)?;
+    check_tokenizer_ids(&tokenizer, fnet.config.vocab_size, &file)?;
+    FNetEmbedder::new(ctx, fnet, tokenizer, sentence_config(dir, true)?)
 }
 
 /// Loads a Reformer folder (config.json, model.safetensors) and its LSH rotations: from

@@ -12,18 +12,25 @@
 //! logits = LayerNorm(act(transform.dense(h))) · word_embeddingsᵀ + cls.predictions.bias
 //! (the decoder is tied to the word embeddings unless the file has its own).
 //!
+//! `FNetEmbedder` turns text into one sentence vector: tokenize, encode, pool the last hidden
+//! state (by mean unless a sentence-transformers `1_Pooling/config.json` says otherwise), then
+//! L2-normalise on the host, with the same pooling and normalisation as BERT's `Embedder`.
+//!
 //! Checkpoint tensor names are kept (a leading `fnet.` is dropped, as in checkpoints saved from
 //! a task head), so loading is a lookup.
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{Pooling, SentenceConfig};
 use super::safetensors::Safetensors;
 use super::weights::{Builder, Weights};
+use super::{bert, guard, Tokenizer};
 use crate::error::{Error, Result};
-use crate::exec::GpuExecutor;
+use crate::exec::{GpuExecutor, SharedBuffers};
 use crate::gpu::Context;
+use crate::graph::plan::Plan;
 use crate::graph::{Activation, Graph, NodeId};
-use crate::tensor::DType;
+use crate::tensor::{DType, HostData};
 
 /// An FNet encoder, from Hugging Face's `config.json` (the fields inference uses; others in the
 /// file are ignored).
@@ -208,6 +215,15 @@ impl FNet {
         Ok(FNetGraph { graph: b.g, hidden: h, pooled, logits })
     }
 
+    /// The encoder graph with the last hidden state pooled into a sentence vector [1, hidden]
+    /// (the second result; not normalised).
+    pub fn pooled_graph(&self, tokens: usize, pooling: Pooling) -> Result<(FNetGraph, NodeId)> {
+        let mut fg = self.graph(tokens)?;
+        let pooled = bert::pool(&mut fg.graph, fg.hidden, tokens, pooling)?;
+        fg.graph.output(pooled)?;
+        Ok((fg, pooled))
+    }
+
     /// LayerNorm(act(dense(h))) · decoderᵀ + bias: [T, vocab].
     fn mlm_head(&self, b: &mut Builder, h: NodeId, act: Activation) -> Result<NodeId> {
         let t = self.dense(b, h, "cls.predictions.transform.dense", Some(act))?;
@@ -286,5 +302,70 @@ impl FNet {
             pooled: exe.read(fg.pooled).await?.to_f32(),
             logits,
         })
+    }
+}
+
+/// An FNet encoder with its tokenizer on the GPU: text in, sentence embedding out.
+pub struct FNetEmbedder {
+    ctx: Context,
+    fnet: FNet,
+    tokenizer: Tokenizer,
+    sentence: SentenceConfig,
+    shared: SharedBuffers,
+}
+
+impl FNetEmbedder {
+    /// Truncates the tokenizer to `sentence.max_seq_length` (and the model's positions).
+    pub fn new(ctx: &Context, fnet: FNet, mut tokenizer: Tokenizer, sentence: SentenceConfig) -> Result<Self> {
+        let max = sentence.max_seq_length.min(fnet.config.max_position_embeddings);
+        tokenizer.truncate(max)?;
+        Ok(Self { ctx: ctx.clone(), fnet, tokenizer, sentence, shared: SharedBuffers::new() })
+    }
+
+    /// The encoder.
+    pub fn fnet(&self) -> &FNet {
+        &self.fnet
+    }
+
+    /// The tokenizer (truncating to the embedder's sequence length).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The pooled, normalised (if configured) embedding of `text` (special tokens added as the
+    /// tokenizer's post-processor says; token types 0).
+    pub async fn embed(&mut self, text: &str) -> Result<Vec<f32>> {
+        let ids = self.tokenizer.encode(text, true)?;
+        self.embed_ids(&ids).await
+    }
+
+    /// The pooled, normalised (if configured) embedding of token ids.
+    pub async fn embed_ids(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        let vocab = self.fnet.config.vocab_size;
+        if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+            return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {vocab}")));
+        }
+        if ids.is_empty() {
+            return Err(Error::Usage("the text has no tokens to embed".into()));
+        }
+        let t = ids.len();
+        let (fg, pooled) = self.fnet.pooled_graph(t, self.sentence.pooling)?;
+        let mut exe = GpuExecutor::with_shared(&self.ctx, &fg.graph, &Plan::new(&fg.graph), &mut self.shared)?;
+        let inputs = [
+            ("ids", HostData::U32(ids.to_vec())),
+            ("positions", HostData::U32((0..t as u32).collect())),
+            ("types", HostData::U32(vec![0; t])),
+        ];
+        for (name, data) in &inputs {
+            exe.set_input_host(name, data)?;
+        }
+        exe.run()?;
+        let mut embedding = exe.read(pooled).await?.to_f32();
+        // NaN or infinity is an error naming its source, never an embedding of nulls.
+        guard::check_output(&embedding, "the embedding", &self.ctx, &fg.graph, &mut self.shared, &inputs, &[]).await?;
+        if self.sentence.normalize {
+            bert::normalize(&mut embedding);
+        }
+        Ok(embedding)
     }
 }

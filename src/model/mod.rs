@@ -37,7 +37,7 @@ pub mod weights;
 pub use bert::{Bert, BertGraph, Embedder, Encoded};
 pub use chat::{ChatTemplate, Message};
 pub use config::{BertConfig, LlamaConfig, Pooling, SentenceConfig};
-pub use fnet::{FNet, FNetConfig, FNetGraph, FNetOutputs};
+pub use fnet::{FNet, FNetConfig, FNetEmbedder, FNetGraph, FNetOutputs};
 pub use generate::{GenerateOptions, GenerateStats, Generation, Generator, TextStream};
 pub use gguf::{GgmlType, Gguf, TensorInfo, Value};
 pub use llama::{Head, Llama, LlamaGraph, Sampling};

@@ -12,11 +12,10 @@
 // Usage: node browser-test.mjs [--root DIR] --page /smoke.html:smokeResult ...
 // Environment: CHROMIUM (default /usr/bin/chromium), PAGE_TIMEOUT_MS (default 600000).
 
-import http from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { FLAGS, serve } from './server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -28,74 +27,6 @@ const PAGES = opt('--page').map((p) => {
 });
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT_MS = Number(process.env.PAGE_TIMEOUT_MS || 600000);
-const FLAGS = [
-  '--headless=new',
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-gpu-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const MIME = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.ts': 'text/plain; charset=utf-8',
-};
-
-/** The file a request path names: a mounted model file, or one under ROOT; null if neither. */
-function resolve(rel) {
-  const gguf = process.env.WEBFORMER_GGUF;
-  const minilm = process.env.WEBFORMER_MINILM;
-  const expected = process.env.WEBFORMER_EXPECTED;
-  if (rel === '/models/smollm2.gguf' && gguf) return gguf;
-  if (rel === '/expected.json' && expected) return expected;
-  if (rel.startsWith('/models/minilm/') && minilm) {
-    const file = path.resolve(minilm, '.' + rel.slice('/models/minilm'.length));
-    return file.startsWith(path.resolve(minilm) + path.sep) ? file : null;
-  }
-  const file = path.resolve(ROOT, '.' + rel);
-  return file.startsWith(ROOT + path.sep) ? file : null;
-}
-
-/** A static file server for ROOT and the mounts, refusing paths that leave them. */
-function serve() {
-  const server = http.createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url, 'http://localhost');
-      let rel = decodeURIComponent(url.pathname);
-      if (rel.endsWith('/')) rel += 'index.html';
-      const file = resolve(rel);
-      if (!file) {
-        res.writeHead(403).end('forbidden');
-        return;
-      }
-      if (!(await stat(file)).isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
-      const body = await readFile(file);
-      res.writeHead(200, {
-        'content-type': MIME[path.extname(file)] || 'application/octet-stream',
-        'cache-control': 'no-store',
-      });
-      res.end(body);
-    } catch (e) {
-      const missing = e.code === 'ENOENT' || e.code === 'ENOTDIR';
-      res.writeHead(missing ? 404 : 500).end(missing ? 'not found' : String(e));
-      if (!missing) console.error(`[server] ${req.url}: ${e}`);
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
 /** Opens one page and waits for window[variable]; console errors fail it. */
 async function runPage(browser, base, { page: pagePath, variable }) {
   const page = await browser.newPage();
@@ -131,7 +62,7 @@ async function runPage(browser, base, { page: pagePath, variable }) {
 }
 
 async function main() {
-  const server = await serve();
+  const server = await serve(ROOT);
   const base = `http://127.0.0.1:${server.address().port}`;
   console.log(`serving ${ROOT} at ${base}`);
   let browser;

@@ -10,7 +10,7 @@
 // and fails a page that logs console errors. The last line is "N passed, M failed".
 //
 // Usage: node browser-test.mjs [--root DIR] --page /smoke.html:smokeResult ...
-// Environment: CHROMIUM (default /usr/bin/chromium), PAGE_TIMEOUT_MS (default 600000).
+// Environment: CHROMIUM (default /usr/bin/chromium), PAGE_TIMEOUT_MS (default 900000).
 
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ const PAGES = opt('--page').map((p) => {
   return { page, variable: variable || 'testResult' };
 });
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT_MS = Number(process.env.PAGE_TIMEOUT_MS || 600000);
+const TIMEOUT_MS = Number(process.env.PAGE_TIMEOUT_MS || 900000);
 /** Opens one page and waits for window[variable]; console errors fail it. */
 async function runPage(browser, base, { page: pagePath, variable }) {
   const page = await browser.newPage();

@@ -226,9 +226,11 @@ export class Model {
       if (onPiece !== undefined && typeof onPiece !== 'function') throw new Error('model.generate: onPiece must be a function');
       const { signal, ...rest } = o;
       if (signal?.aborted) throw new Error('model.generate: the signal was aborted before generation started');
+      // Checked after onPiece too, so an abort from inside it stops before the next token.
       const piece = (text, id) => {
         if (signal?.aborted) return false;
-        return onPiece ? onPiece(text, id) : true;
+        const go = onPiece ? onPiece(text, id) : true;
+        return signal?.aborted ? false : go;
       };
       const r = await raw.generate(prompt, JSON.stringify(rest), piece);
       r.aborted = Boolean(signal?.aborted);

@@ -120,7 +120,7 @@ $('gen-run').onclick = async () => {
       $('gen-stats').textContent = `${n} tokens, ${(n / Math.max(elapsedS, 1e-3)).toFixed(2)} tokens/s`;
     });
     const s = r.stats;
-    $('gen-stats').textContent = `prompt ${s.promptTokens} tokens at ${s.prefillTokensPerS.toFixed(1)} tokens/s; ${s.generatedTokens} new tokens, decode ${s.decodeTokensPerS.toFixed(2)} tokens/s${r.aborted ? ' (stopped)' : ''}${r.stoppedAtEos ? ' (end of sequence)' : ''}`;
+    $('gen-stats').textContent = `prompt ${s.promptTokens} tokens at ${s.prefillTokensPerS.toPrecision(2)} tokens/s; ${s.generatedTokens} new tokens, decode ${s.decodeTokensPerS.toPrecision(2)} tokens/s${r.aborted ? ' (stopped)' : ''}${r.stoppedAtEos ? ' (end of sequence)' : ''}`;
     window.demo.generated = r;
   } catch (e) {
     fail(out, e);

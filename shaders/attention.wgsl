@@ -54,7 +54,8 @@ struct Params {
 }
 
 const NO_SLOT: u32 = 0xffffffffu;
-const MASKED: f32 = -3.4028235e38;
+// The lowest f32 exactly (-3.4028235e38 rounds past it, which browsers' WGSL compilers refuse).
+const MASKED: f32 = -3.4028234663852886e38;
 const BIG: f32 = 3.0e38;
 // Head size at most 256 (4 · MAX_D4): the decode kernel keeps the query in workgroup memory
 // and spreads the output's vec4 columns over its 64 invocations (and the prefill kernel

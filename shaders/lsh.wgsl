@@ -201,7 +201,7 @@ fn chunk_one(i: u32) {
         q_s[k] = x4[(h * p.l + tq) * p.d4 + k];
         acc[k] = vec4<f32>(0.0);
     }
-    var run = Running(-3.4028235e38, 0.0);
+    var run = Running(-3.4028234663852886e38, 0.0);
     let chunks = p.n / p.chunk;
     let c = sq / p.chunk;
     for (var w = 0u; w <= p.before + p.after; w++) {
@@ -266,7 +266,7 @@ fn lsh_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let d = p.d4 * 4u;
     var rows: array<u32, MAX_ROUNDS>;
     var w: array<f32, MAX_ROUNDS>;
-    var m = -3.4028235e38;
+    var m = -3.4028234663852886e38;
     for (var r = 0u; r < p.rounds; r++) {
         rows[r] = (h * p.n + undo[h * p.n + r * p.l + t]) * (d + 1u);
         w[r] = att[rows[r] + d];
@@ -300,7 +300,7 @@ fn local_one(i: u32) {
         q_s[k] = x4[i * p.d4 + k];
         acc[k] = vec4<f32>(0.0);
     }
-    var run = Running(-3.4028235e38, 0.0);
+    var run = Running(-3.4028234663852886e38, 0.0);
     let chunks = p.l / p.chunk;
     let c = tq / p.chunk;
     for (var w = 0u; w <= p.before + p.after; w++) {

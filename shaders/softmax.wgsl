@@ -32,7 +32,8 @@ struct Params {
 // Marks a masked key in the output row between the two steps. Scores are clamped to
 // [-BIG, BIG] first, so no real score equals it (and an overflowing dot product, +-inf,
 // becomes a large finite score instead of making inf - inf = NaN later).
-const MASKED: f32 = -3.4028235e38;
+// The lowest f32 exactly (-3.4028235e38 rounds past it, which browsers' WGSL compilers refuse).
+const MASKED: f32 = -3.4028234663852886e38;
 const BIG: f32 = 3.0e38;
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -1,4 +1,6 @@
-//! The browser API: a few async functions exported through wasm-bindgen.
+//! The browser API, exported through wasm-bindgen: `RawEngine` and `RawModel` (engine.rs,
+//! model.rs) behind the package's hand-written `webformer.js`, and the smoke page's
+//! `adapter_info`, `matmul` and `gelu` below.
 //!
 //! Everything here is async because on WebGPU a buffer can only be read back by awaiting the
 //! browser's `mapAsync`; there is no blocking poll on the web. Errors come back as JS `Error`s
@@ -9,6 +11,11 @@ use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
 
 use crate::{exec, Context, ContextOptions, DType, Graph, HostData};
+
+mod cpu;
+mod engine;
+mod model;
+mod options;
 
 /// Runs when the module is instantiated: without the hook a Rust panic shows in the console as
 /// a bare `unreachable` trap with no message.
@@ -26,14 +33,14 @@ thread_local! {
 }
 
 /// Turns any displayable error into a JS `Error` with the same text.
-fn js_err(e: impl std::fmt::Display) -> JsValue {
+pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
 /// wgpu panics when it creates a WebGPU instance without `navigator.gpu`; checking first gives
 /// the page an error it can catch and explain. Reflect on the global object works in windows
 /// and in workers alike.
-fn check_webgpu() -> Result<(), JsValue> {
+pub(crate) fn check_webgpu() -> Result<(), JsValue> {
     let global = js_sys::global();
     let navigator = js_sys::Reflect::get(&global, &JsValue::from_str("navigator")).unwrap_or(JsValue::UNDEFINED);
     let gpu = if navigator.is_object() {
@@ -55,6 +62,14 @@ async fn context() -> Result<Context, JsValue> {
     if let Some(ctx) = CONTEXT.with(|c| c.borrow().clone()) {
         return Ok(ctx);
     }
+    let ctx = open_context().await?;
+    // Two first calls racing each open a device; the later one is kept, both work.
+    CONTEXT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+    Ok(ctx)
+}
+
+/// Opens a new Context on the browser's WebGPU adapter, with errors that say what to do.
+pub(crate) async fn open_context() -> Result<Context, JsValue> {
     check_webgpu()?;
     // On wasm the backend is always the browser's WebGPU; the options only name no adapter.
     let options =
@@ -67,8 +82,6 @@ async fn context() -> Result<Context, JsValue> {
         ),
         e => js_err(e),
     })?;
-    // Two first calls racing each open a device; the later one is kept, both work.
-    CONTEXT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
     Ok(ctx)
 }
 
@@ -94,19 +107,20 @@ pub async fn adapter_info() -> Result<JsValue, JsValue> {
     js_sys::JSON::parse(&value.to_string())
 }
 
+/// The graph of a [m, k] · b [k, n] -> [m, n] (inputs "a" and "b").
+pub(crate) fn matmul_graph(m: usize, k: usize, n: usize) -> crate::Result<Graph> {
+    let mut g = Graph::new();
+    let a = g.input("a", &[m, k], DType::F32)?;
+    let b = g.input("b", &[k, n], DType::F32)?;
+    let c = g.matmul(a, b)?;
+    g.output(c)?;
+    Ok(g)
+}
+
 /// a [m, k] · b [k, n] -> [m, n], all row-major.
 #[wasm_bindgen]
 pub async fn matmul(a: Vec<f32>, b: Vec<f32>, m: u32, k: u32, n: u32) -> Result<Vec<f32>, JsValue> {
-    let (m, k, n) = (m as usize, k as usize, n as usize);
-    let build = || -> crate::Result<Graph> {
-        let mut g = Graph::new();
-        let a = g.input("a", &[m, k], DType::F32)?;
-        let b = g.input("b", &[k, n], DType::F32)?;
-        let c = g.matmul(a, b)?;
-        g.output(c)?;
-        Ok(g)
-    };
-    let g = build().map_err(js_err)?;
+    let g = matmul_graph(m as usize, k as usize, n as usize).map_err(js_err)?;
     run_f32(&g, &[("a", HostData::F32(a)), ("b", HostData::F32(b))]).await
 }
 

@@ -2,7 +2,7 @@
 // checked against float64 references computed right here. The outcome goes to
 // window.smokeResult (for web/browser-test.mjs) and to the page text (for people).
 
-import init, { adapter_info, matmul, gelu } from './pkg/webformer.js';
+import init, { adapter_info, matmul, gelu } from './pkg/webformer_wasm.js';
 import * as ref from './reference.js';
 
 const RTOL = 1e-4; // f32 kernels against float64 references

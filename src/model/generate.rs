@@ -121,7 +121,8 @@ pub struct Generator {
 }
 
 /// A fresh, reproducible u32 seed for every sampled token: SplitMix64 of (seed, step).
-fn seed_for(seed: u64, step: usize) -> u32 {
+/// Crate-visible so the browser's CPU backend draws the same tokens as the GPU path.
+pub(crate) fn seed_for(seed: u64, step: usize) -> u32 {
     splitmix64(seed.wrapping_add((step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))) as u32
 }
 
@@ -139,9 +140,11 @@ fn now() -> f64 {
         static START: OnceLock<std::time::Instant> = OnceLock::new();
         START.get_or_init(std::time::Instant::now).elapsed().as_secs_f64()
     }
-    // No monotonic clock without web-sys here; timings read 0 in the browser.
+    // No std clock on wasm32: the JS clock (milliseconds), enough for tokens per second.
     #[cfg(target_arch = "wasm32")]
-    0.0
+    {
+        js_sys::Date::now() / 1e3
+    }
 }
 
 impl Generator {

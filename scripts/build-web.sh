@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds webformer for the browser: wasm32 library -> wasm-bindgen JS glue in web/pkg.
+# Builds the npm package `webformer` into web/pkg/: the wasm32 library, its wasm-bindgen glue
+# (webformer_wasm.js + webformer_wasm_bg.wasm) and the hand-written API from web/package/
+# (webformer.js, webformer.d.ts, package.json, README.md). `npm pack web/pkg` makes the tarball.
 #
 # Why this way (see NOTES.md section 4): no rustup wasm32 std can be downloaded here, so Debian's
 # rustc-web builds std from source (-Zbuild-std). /usr/bin goes first in PATH for this build
-# only. CARGO_TARGET_DIR=target/wasm keeps it off the native build's lock and artefacts.
+# only. A target dir of its own (${CARGO_TARGET_DIR:-target}/wasm) keeps it off the native
+# build's lock and artefacts.
 # wasm-bindgen-cli must be exactly the wasm-bindgen in Cargo.lock; it is installed once into
 # a cache folder ($WEBFORMER_CACHE, default ~/.cache/webformer) and reused.
 set -euo pipefail
@@ -12,9 +15,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CACHE="${WEBFORMER_CACHE:-$HOME/.cache/webformer}"
 OUT_DIR="$ROOT/web/pkg"
-TARGET_DIR="$ROOT/target/wasm"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/wasm"
 
-say() { printf '[wasm-build] %s\n' "$*"; }
+say() { printf '[build-web] %s\n' "$*"; }
 sudo_if() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # 1. Toolchain: Debian's rustc-web with std sources, LLVM tools and lld for rust-lld.
@@ -29,7 +32,7 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 # 2. The library for wasm32.
-say "cargo build --release --lib -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown (target dir target/wasm)"
+say "cargo build --release --lib -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown (target dir $TARGET_DIR)"
 start=$(date +%s)
 PATH="/usr/bin:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$TARGET_DIR" \
     /usr/bin/cargo build --release --lib -Zbuild-std=std,panic_abort --target wasm32-unknown-unknown
@@ -53,8 +56,9 @@ else
     say "wasm-bindgen-cli install took $(( $(date +%s) - start )) s"
 fi
 
-# 4. JS glue + final module.
-say "wasm-bindgen --target web --out-dir web/pkg"
+# 4. JS glue (webformer_wasm*) and the package's own files beside it.
+say "wasm-bindgen --target web --out-name webformer_wasm --out-dir web/pkg"
 rm -rf "$OUT_DIR"
-"$BINDGEN" --target web --out-dir "$OUT_DIR" "$WASM"
-say "wrote $(ls "$OUT_DIR" | tr '\n' ' ')($(du -h "$OUT_DIR/webformer_bg.wasm" | cut -f1) wasm)"
+"$BINDGEN" --target web --out-name webformer_wasm --out-dir "$OUT_DIR" "$WASM"
+cp web/package/webformer.js web/package/webformer.d.ts web/package/package.json web/package/README.md "$OUT_DIR/"
+say "wrote $(ls "$OUT_DIR" | tr '\n' ' ')($(du -h "$OUT_DIR/webformer_wasm_bg.wasm" | cut -f1) wasm)"

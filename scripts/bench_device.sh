@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmark suites on a GPU machine, ours and PyTorch's side by side in one session,
+# Runs the benchmark suites on a GPU machine, ours and PyTorch's side by side in one run,
 # and writes both JSON files and a comparison table:
 #
 #   bash scripts/bench_device.sh [--quick] [OUT_DIR]      # default OUT_DIR: bench-out

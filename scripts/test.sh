@@ -49,6 +49,22 @@ cargo build --quiet
 grep -q "backend Vulkan" /tmp/webformer-info.txt || { echo "test: no Vulkan adapter listed" >&2; exit 1; }
 ./target/debug/webformer demo >/dev/null
 
+echo "== benchmark suite, quick (every benchmark once at a small size; valid webformer-bench/1 JSON, no speed checked)"
+./target/debug/webformer bench --suite all --quick --repeats 1 --json /tmp/webformer-suite.json >/dev/null
+python3 - /tmp/webformer-suite.json <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["schema"] == "webformer-bench/1", doc.get("schema")
+benches = {r["bench"] for r in doc["rows"]}
+want = {"gemm", "gemv", "attention_prefill", "attention_decode", "lsh_attention", "dense_attention",
+        "fourier_mix", "encoder_attention", "prefill", "decode"}
+assert want <= benches, f"missing rows: {sorted(want - benches)}"
+for r in doc["rows"]:
+    assert all(isinstance(r[k], str) for k in ("bench", "case", "dtype", "variant")), r
+    assert r["ms"] > 0, r
+print(f"bench suite: {len(doc['rows'])} rows of {len(benches)} benchmarks")
+PY
+
 echo "== examples (examples/*.rs, run as a library user runs them)"
 cargo build --quiet --examples
 ./target/debug/examples/matmul

@@ -53,12 +53,22 @@ fn weight(dtype: DType, w: Vec<f32>) -> HostData {
 
 /// Times every kernel on every shape (median of `repeats` after a warm-up run).
 pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
+    run_shapes(ctx, repeats, SHAPES, PREFILL_SHAPES).await
+}
+
+/// `run` over chosen decode and prefill (K, N) shapes (the suite's quick mode takes one).
+pub async fn run_shapes(
+    ctx: &Context,
+    repeats: usize,
+    shapes: &[(usize, usize)],
+    prefill_shapes: &[(usize, usize)],
+) -> Result<Value> {
     let has_f16 = ctx.has(wgpu::Features::SHADER_F16);
     let mut rows = Vec::new();
-    let cases = SHAPES
+    let cases = shapes
         .iter()
         .map(|&s| (1, s, KERNELS))
-        .chain(PREFILL_SHAPES.iter().map(|&s| (PREFILL_TOKENS, s, PREFILL_KERNELS)));
+        .chain(prefill_shapes.iter().map(|&s| (PREFILL_TOKENS, s, PREFILL_KERNELS)));
     for (c, (m, (k, n), list)) in cases.enumerate() {
         let w = values(100 + c as u64, n * k);
         let mut naive_us = None;

@@ -68,7 +68,11 @@ async fn kernels(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value
         x["gflops"] = r["gflops"].clone();
         out.push(x);
     }
-    let gemv = super::gemv::run(ctx, repeats).await?;
+    let gemv = if quick {
+        super::gemv::run_shapes(ctx, repeats, &[(576, 576)], &[]).await?
+    } else {
+        super::gemv::run(ctx, repeats).await?
+    };
     for r in rows_of(&gemv, "rows").iter().filter(|r| r.get("skipped").is_none()) {
         let case = format!("m{} k{} n{}", r["m"], r["k"], r["n"]);
         let mut x =
@@ -110,12 +114,12 @@ async fn attention(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Val
 
 async fn lsh(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -> Result<()> {
     let c = super::lsh::Config {
-        lens: if quick { vec![1024] } else { vec![1024, 4096, 16384, 65536] },
+        lens: if quick { vec![512] } else { vec![1024, 4096, 16384, 65536] },
         heads: 8,
         head_dim: 64,
         rounds: 4,
         chunk: 64,
-        dense_max: if quick { 1024 } else { 16384 },
+        dense_max: if quick { 512 } else { 16384 },
         repeats,
     };
     let v = super::lsh::run(ctx, &c).await?;

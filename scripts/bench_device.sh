@@ -24,7 +24,8 @@ mkdir -p "$out"
 bin=${WEBFORMER_BIN:-target/release/webformer}
 [ -x "$bin" ] || { echo "bench_device: no $bin; build it with cargo build --release (or set WEBFORMER_BIN)" >&2; exit 1; }
 
-if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1; then
+# grep reads all of it (no -q): an early exit would stop ldconfig with SIGPIPE, which pipefail counts.
+if ! ldconfig -p 2>/dev/null | grep libvulkan.so.1 >/dev/null; then
     ls .gl/*.deb >/dev/null 2>&1 || { echo "bench_device: no Vulkan loader and no .gl/*.deb to unpack" >&2; exit 1; }
     for f in .gl/*.deb; do dpkg -x "$f" /; done
     ldconfig

@@ -40,6 +40,7 @@ struct Params {
     dst_is: u32,
     dst_es: u32,
     dst_real: u32,
+    src_rows: u32,   // src_real == 2: the real lines the paired source holds
 }
 
 // WG, FFT_CAP and FFT_CAP2 come from src/kernels/fft.rs (wgsl_consts).
@@ -156,7 +157,13 @@ fn dst_index(q: u32, j: u32) -> u32 {
     return (q / p.inner) * p.dst_os + (q % p.inner) * p.dst_is + j * p.dst_es;
 }
 
+// src_real: 0 complex, 1 real, 2 two real lines 2q (re) and 2q + 1 (im, zero past src_rows).
 fn load(q: u32, j: u32) -> vec2<f32> {
+    if (p.src_real == 2u) {
+        var im = 0.0;
+        if (2u * q + 1u < p.src_rows) { im = src[src_index(2u * q + 1u, j)]; }
+        return vec2<f32>(src[src_index(2u * q, j)], im);
+    }
     let a = src_index(q, j);
     if (p.src_real != 0u) { return vec2<f32>(src[a], 0.0); }
     return vec2<f32>(src[2u * a], src[2u * a + 1u]);
@@ -318,6 +325,29 @@ fn bluestein_out(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     store(line, k, p.scale * v);
 }
 
+// FNet mixing, hidden axis: src [lines/2, n = D] complex is the transform of real rows 2q + i·(2q+1);
+// dst [lines = B·L, inner = H] complex is each row's spectrum at k < H = D/2 + 1:
+// (Z[k] + conj Z[D - k]) / 2 for even rows, (Z[k] - conj Z[D - k]) / 2i for odd ones.
+@compute @workgroup_size(WG)
+fn mix_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let g = flat(wid, nwg, lid);
+    if (g >= p.lines * p.inner) { return; }
+    let row = g / p.inner;
+    let k = g % p.inner;
+    let a = (row / 2u) * p.n + k;
+    let b = (row / 2u) * p.n + (p.n - k) % p.n;
+    let z = vec2<f32>(src[2u * a], src[2u * a + 1u]);
+    let c = vec2<f32>(src[2u * b], -src[2u * b + 1u]);
+    var v = 0.5 * (z + c);
+    if (row % 2u == 1u) {
+        let t = 0.5 * (z - c);
+        v = vec2<f32>(t.y, -t.x);
+    }
+    dst[2u * g] = v.x;
+    dst[2u * g + 1u] = v.y;
+}
+
 // FNet mixing's last step: dst [lines = B·L, n = D] real from src [B·L, inner = H] real, the
 // columns k < H = D/2 + 1 transformed over the sequence axis (m = L points). The input being
 // real, Re Y[t, D - k] = Re Y[(L - t) mod L, k] gives the other columns.
@@ -335,4 +365,36 @@ fn mix_mirror(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         k = p.n - k;
     }
     dst[g] = src[src_row * p.inner + k];
+}
+
+// DFT-as-matmul (src/kernels/fft.rs, mix_dft): W [n, 2n] = [C | sign·S] with
+// C[r][c] = cos(2π·rc/n) and S[r][c] = sin(2π·rc/n), the angle reduced exactly from integers
+// (rc mod n, then `root`), so the matrix is as accurate as the FFT's twiddles.
+@compute @workgroup_size(WG)
+fn dft_matrix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let g = flat(wid, nwg, lid);
+    let n = p.n;
+    if (g >= 2u * n * n) { return; }
+    let r = g / (2u * n);
+    let c = g % (2u * n);
+    let w = root((r * (c % n)) % n, n);
+    dst[g] = select(p.sign * w.y, w.x, c < n);
+}
+
+// DFT-as-matmul: the first GEMM's rows T [b, L, 2D] = [X·C | X·S] restacked per batch as
+// Z [b, 2L, D] = [X·C ; X·S], the right factor of the second GEMM (n = D, m = L, lines = b).
+@compute @workgroup_size(WG)
+fn dft_stack(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let g = flat(wid, nwg, lid);
+    let d = p.n;
+    let l = p.m;
+    if (g >= p.lines * 2u * l * d) { return; }
+    let j = g % d;
+    let row = g / d;
+    let b = row / (2u * l);
+    let s = (row % (2u * l)) / l;
+    let i = row % l;
+    dst[g] = src[(b * l + i) * 2u * d + s * d + j];
 }

@@ -201,6 +201,9 @@ enum Bench {
         /// Longest L at which attention is timed too (dense, it grows as L²).
         #[arg(long, default_value_t = 4096)]
         attention_max: usize,
+        /// Longest L at which the DFT-as-matmul path of mixing is timed too (it grows as L²).
+        #[arg(long, default_value_t = 2048)]
+        dft_max: usize,
         /// Repeats of the attention runs (default: --repeats).
         #[arg(long)]
         attention_repeats: Option<usize>,
@@ -594,9 +597,17 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::attention::run(ctx, &config).await?;
             table_or_json(&v, json, webformer::bench::attention::table)
         }
-        Bench::Fft { lens, hidden, heads, repeats, attention_max, attention_repeats, json } => {
+        Bench::Fft { lens, hidden, heads, repeats, attention_max, dft_max, attention_repeats, json } => {
             let attention_repeats = attention_repeats.unwrap_or(repeats);
-            let c = webformer::bench::fft::Config { lens, hidden, heads, repeats, attention_max, attention_repeats };
+            let c = webformer::bench::fft::Config {
+                lens,
+                hidden,
+                heads,
+                repeats,
+                attention_max,
+                dft_max,
+                attention_repeats,
+            };
             let v = webformer::bench::fft::run(ctx, &c).await?;
             table_or_json(&v, json, webformer::bench::fft::table)
         }

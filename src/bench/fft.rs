@@ -1,13 +1,15 @@
 //! FNet token mixing (`Graph::fourier_mix`, Re(FFT2) of [L, hidden]) against the fused
-//! bidirectional attention it replaces, at the same sequence length and width, and against the
-//! full complex 2-D transform of the same size (two `Graph::fft`, what mixing costs without its
-//! real-input path). Times are medians of GPU timestamps (wall clock without TIMESTAMP_QUERY).
+//! bidirectional attention it replaces, at the same sequence length and width; against the full
+//! complex 2-D transform of the same size (two `Graph::fft`, what mixing costs without its
+//! real-input path); and against the DFT-as-matmul path of the same mixing (`MixImpl::Dft`,
+//! where its matrices fit), which `MixImpl::Auto` does not take while it measures slower. Times
+//! are medians of GPU timestamps (wall clock without TIMESTAMP_QUERY).
 
 use super::{time, values};
 use crate::error::Result;
 use crate::exec::GpuExecutor;
 use crate::gpu::Context;
-use crate::graph::{AttentionOptions, Graph};
+use crate::graph::{AttentionOptions, Graph, MixImpl};
 use crate::tensor::DType;
 
 /// What to measure.
@@ -22,6 +24,8 @@ pub struct Config {
     pub repeats: usize,
     /// Longest L at which attention is timed too (it grows as L², dense).
     pub attention_max: usize,
+    /// Longest L at which the DFT-as-matmul path is timed too (O(L²·D) work).
+    pub dft_max: usize,
     /// Repeats of the attention runs (each is as slow as L² makes it).
     pub attention_repeats: usize,
 }
@@ -34,16 +38,24 @@ async fn time_graph(ctx: &Context, g: &Graph, repeats: usize) -> Result<f64> {
     Ok(time(ctx, &mut exe, repeats).await?.us())
 }
 
-/// Runs the benchmark: one row per length with both times and their ratio.
+async fn time_mix(ctx: &Context, l: usize, d: usize, imp: MixImpl, repeats: usize) -> Result<f64> {
+    let mut g = Graph::new();
+    let x = g.input("x", &[l, d], DType::F32)?;
+    let y = g.fourier_mix_with(x, imp)?;
+    g.output(y)?;
+    time_graph(ctx, &g, repeats).await
+}
+
+/// Runs the benchmark: one row per length with the times and their ratios.
 pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
     let (d, h) = (c.hidden, c.heads);
     let mut rows = Vec::new();
     for &l in &c.lens {
-        let mut g = Graph::new();
-        let x = g.input("x", &[l, d], DType::F32)?;
-        let y = g.fourier_mix(x)?;
-        g.output(y)?;
-        let mix_us = time_graph(ctx, &g, c.repeats).await?;
+        let mix_us = time_mix(ctx, l, d, MixImpl::Fft, c.repeats).await?;
+        let dft_us = match l <= c.dft_max && crate::kernels::fft::dft_fits(ctx, 1, l, d) {
+            true => Some(time_mix(ctx, l, d, MixImpl::Dft, c.repeats).await?),
+            false => None,
+        };
         let mut g = Graph::new();
         let z = g.input("z", &[l, d, 2], DType::F32)?;
         let zr = g.fft(z, 1, false)?;
@@ -65,6 +77,7 @@ pub async fn run(ctx: &Context, c: &Config) -> Result<serde_json::Value> {
         let n = (l * d) as f64;
         rows.push(serde_json::json!({
             "len": l, "mix_us": mix_us, "mix_gflops_5nlogn": 5.0 * n * n.log2() / mix_us / 1e3,
+            "mix_dft_us": dft_us, "dft_over_fft": dft_us.map(|t| t / mix_us),
             "mix_complex_us": complex_us, "complex_over_mix": complex_us / mix_us,
             "attention_us": attn_us, "attention_over_mix": attn_us.map(|a| a / mix_us),
         }));
@@ -88,15 +101,17 @@ pub fn table(v: &serde_json::Value) -> String {
     );
     let ratio = |x: &serde_json::Value| x.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
     s += &format!(
-        "{:>7} {:>12} {:>16} {:>12} {:>8} {:>14} {:>10}\n",
-        "L", "mixing us", "GFLOP/s 5NlogN", "complex us", "ratio", "attention us", "ratio"
+        "{:>7} {:>12} {:>16} {:>12} {:>8} {:>12} {:>8} {:>14} {:>10}\n",
+        "L", "mixing us", "GFLOP/s 5NlogN", "dft us", "ratio", "complex us", "ratio", "attention us", "ratio"
     );
     for r in v["rows"].as_array().into_iter().flatten() {
         s += &format!(
-            "{:>7} {:>12} {:>16} {:>12} {:>8} {:>14} {:>10}\n",
+            "{:>7} {:>12} {:>16} {:>12} {:>8} {:>12} {:>8} {:>14} {:>10}\n",
             r["len"].to_string(),
             f(&r["mix_us"]),
             f(&r["mix_gflops_5nlogn"]),
+            f(&r["mix_dft_us"]),
+            ratio(&r["dft_over_fft"]),
             f(&r["mix_complex_us"]),
             ratio(&r["complex_over_mix"]),
             f(&r["attention_us"]),

@@ -140,10 +140,23 @@ async fn lsh(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -
 async fn fft(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -> Result<()> {
     let lens = if quick { vec![512] } else { vec![512, 4096, 16384] };
     let attention_max = if quick { 512 } else { 16384 };
-    let c = super::fft::Config { lens, hidden: 768, heads: 12, repeats, attention_max, attention_repeats: repeats };
+    // The DFT-as-matmul path too, up to 4096 (its [L, 2L] matrix is 128 MiB there).
+    let dft_max = if quick { 512 } else { 4096 };
+    let c = super::fft::Config {
+        lens,
+        hidden: 768,
+        heads: 12,
+        repeats,
+        attention_max,
+        dft_max,
+        attention_repeats: repeats,
+    };
     let v = super::fft::run(ctx, &c).await?;
     for r in rows_of(&v, "rows") {
         out.push(row("fourier_mix", format!("L{} d768", r["len"]), "f32", "real-input fft", f(&r["mix_us"])));
+        if let Some(us) = r["mix_dft_us"].as_f64() {
+            out.push(row("fourier_mix", format!("L{} d768", r["len"]), "f32", "dft-as-matmul", us));
+        }
         // The attention FNet replaces, at the same shape (bidirectional: an encoder's).
         if r["attention_us"].is_number() {
             out.push(row("encoder_attention", format!("L{} h12 d64", r["len"]), "f32", "fused", f(&r["attention_us"])));

@@ -285,7 +285,7 @@ pub fn dft_naive(x: &[C64], inverse: bool) -> Vec<C64> {
 pub fn eval(cx: &super::Cx, op: &crate::graph::FftOp) -> crate::error::Result<crate::tensor::HostData> {
     let (x, shape) = (cx.f32(0, "fft")?, cx.shapes[0]);
     Ok(crate::tensor::HostData::F32(match *op {
-        crate::graph::FftOp::Mix => fnet_mixing(x, shape),
+        crate::graph::FftOp::Mix(_) => fnet_mixing(x, shape),
         crate::graph::FftOp::Complex { axis, inverse } => fft_interleaved(x, shape, axis as usize, inverse),
     }))
 }

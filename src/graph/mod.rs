@@ -20,7 +20,7 @@ pub mod plan;
 mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
-pub use fft::FftOp;
+pub use fft::{FftOp, MixImpl};
 pub use lsh::{
     Buckets, ChunkOptions, LocalOptions, LshOp, LshOptions, LSH_MAX_HEAD_DIM, MASK_VALUE, MAX_ROUNDS as LSH_MAX_ROUNDS,
     SELF_MASK_VALUE,

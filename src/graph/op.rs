@@ -244,7 +244,7 @@ impl Op {
             Op::Sample(SampleOp::Draw { .. }) => "sample",
             Op::Sort(s) => s.name(),
             Op::Lsh(l) => l.name(),
-            Op::Fft(super::fft::FftOp::Mix) => "fourier_mix",
+            Op::Fft(super::fft::FftOp::Mix(_)) => "fourier_mix",
             Op::Fft(super::fft::FftOp::Complex { .. }) => "fft",
         }
     }

@@ -8,7 +8,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{as_u32, grid_1d, Dispatch, KernelKey, Lowered, Slot};
 use crate::error::{Error, Result};
-use crate::graph::FftOp;
+use crate::gpu::Context;
+use crate::graph::{FftOp, MatmulImpl, MixImpl};
+use crate::tensor::DType;
 
 /// Invocations per workgroup of every FFT kernel.
 pub const WORKGROUP: u32 = 256;
@@ -59,8 +61,14 @@ pub enum Variant {
     BluesteinMul,
     /// Bluestein: the chirp times the convolution, into the destination.
     BluesteinOut,
+    /// FNet mixing, hidden axis: two real rows' spectra separated from their paired transform.
+    MixSplit,
     /// FNet mixing's last step: the columns left out by symmetry, mirrored from those computed.
     MixMirror,
+    /// DFT-as-matmul: the matrix [C | ±S] of a length (writes only).
+    DftMatrix,
+    /// DFT-as-matmul: the first GEMM's [X·C | X·S] rows restacked as [X·C ; X·S].
+    DftStack,
 }
 
 impl Variant {
@@ -80,14 +88,17 @@ impl Variant {
             Variant::BluesteinChirp => "bluestein_chirp",
             Variant::BluesteinMul => "bluestein_mul",
             Variant::BluesteinOut => "bluestein_out",
+            Variant::MixSplit => "mix_split",
             Variant::MixMirror => "mix_mirror",
+            Variant::DftMatrix => "dft_matrix",
+            Variant::DftStack => "dft_stack",
         }
     }
 
     /// (outputs, inputs) storage bindings.
     pub fn io_counts(self) -> (u32, u32) {
         match self {
-            Variant::BluesteinKernel => (1, 0),
+            Variant::BluesteinKernel | Variant::DftMatrix => (1, 0),
             Variant::BluesteinMul => (1, 2),
             _ => (1, 1),
         }
@@ -111,23 +122,54 @@ struct Params {
     m: u32,
     src: [u32; 4],
     dst: [u32; 4],
+    src_rows: u32,
 }
 
 /// Where a transform reads or writes: line q = (o, i) = (q / inner, q % inner), point j at
-/// element o·os + i·is + j·es of `slot` (complex pairs, or single f32 when `real`).
+/// element o·os + i·is + j·es of `slot`, as `values` says.
 #[derive(Clone, Copy, Debug)]
 struct Side {
     slot: Slot,
     os: usize,
     is: usize,
     es: usize,
-    real: bool,
+    values: Values,
+}
+
+/// What one point of a `Side` is (shaders/fft.wgsl `load` / `store`).
+#[derive(Clone, Copy, Debug)]
+enum Values {
+    /// Two f32: re, im.
+    Complex,
+    /// One f32 (the imaginary part is zero on load, dropped on store).
+    Real,
+    /// Reads only: line q is real line 2q (re) and 2q + 1 (im, zero past `rows`), two real
+    /// transforms for the price of one complex one (split apart by `mix_split`).
+    Pair { rows: usize },
+}
+
+impl Values {
+    fn code(self) -> u32 {
+        match self {
+            Values::Complex => 0,
+            Values::Real => 1,
+            Values::Pair { .. } => 2,
+        }
+    }
 }
 
 impl Side {
     /// Lines stored one after another, `n` points each (any `inner`).
     fn packed(slot: Slot, n: usize, inner: usize) -> Self {
-        Self { slot, os: n * inner, is: n, es: 1, real: false }
+        Self { slot, os: n * inner, is: n, es: 1, values: Values::Complex }
+    }
+
+    /// The real lines a `Pair` side holds (0 otherwise).
+    fn rows(&self) -> Result<u32> {
+        match self.values {
+            Values::Pair { rows } => as_u32("fft lines", rows),
+            _ => Ok(0),
+        }
     }
 
     fn words(&self) -> Result<[u32; 4]> {
@@ -135,7 +177,7 @@ impl Side {
             as_u32("fft stride", self.os)?,
             as_u32("fft stride", self.is)?,
             as_u32("fft stride", self.es)?,
-            self.real as u32,
+            self.values.code(),
         ])
     }
 }
@@ -159,7 +201,12 @@ struct Planner {
 impl Planner {
     /// A new scratch buffer of `points` complex values.
     fn scratch(&mut self, points: usize) -> Slot {
-        self.scratch.push(8 * points as u64);
+        self.scratch_f32(2 * points)
+    }
+
+    /// A new scratch buffer of `n` f32 values.
+    fn scratch_f32(&mut self, n: usize) -> Slot {
+        self.scratch.push(4 * n as u64);
         Slot::Scratch(self.scratch.len() - 1)
     }
 
@@ -190,6 +237,7 @@ impl Planner {
             sign,
             scale,
             src: src.words()?,
+            src_rows: src.rows()?,
             dst: dst.words()?,
             ..Default::default()
         };
@@ -246,6 +294,7 @@ impl Planner {
             scale,
             m: as_u32("bluestein length", m)?,
             src: src.words()?,
+            src_rows: src.rows()?,
             dst: dst.words()?,
             ..Default::default()
         };
@@ -263,32 +312,88 @@ impl Planner {
     }
 }
 
-/// FNet mixing of real x [b, l, d]: Re(FFT over d, then over l). The input is real, so its
-/// hidden-axis spectrum is conjugate-symmetric, X[t, d - k] = conj(X[t, k]), and then
-/// Re Y[m, d - k] = Re Y[(l - m) mod l, k]: only the h = d/2 + 1 columns k <= d/2 go through
-/// the sequence-axis transform (about half of the work, and most of it once l outgrows
-/// workgroup memory), and `mix_mirror` fills in the other columns.
+/// FNet mixing of real x [b, l, d]: Re(FFT over d, then over l), on the real-input path.
+/// Over the hidden axis, rows 2q and 2q + 1 go through one complex transform as re and im
+/// (`Values::Pair`), half the transforms, and `mix_split` separates them: with Z that
+/// transform, row 2q's spectrum is (Z[k] + conj Z[d - k]) / 2 and row 2q + 1's is
+/// (Z[k] - conj Z[d - k]) / 2i. A real row's spectrum is conjugate-symmetric,
+/// X[t, d - k] = conj(X[t, k]), so only its h = d/2 + 1 columns k <= d/2 are kept, and then
+/// Re Y[m, d - k] = Re Y[(l - m) mod l, k]: only those columns go through the sequence-axis
+/// transform, and `mix_mirror` fills in the others. Both axes thus do about half of the
+/// complex 2-D transform's work.
 fn mix(pl: &mut Planner, b: usize, l: usize, d: usize) -> Result<()> {
-    let h = d / 2 + 1;
-    // Over the hidden axis (contiguous real rows) into complex scratch [b, l, d].
-    let mid = pl.scratch(b * l * d);
-    let src = Side { slot: Slot::Input(0), os: d, is: 0, es: 1, real: true };
-    pl.transform(d, b * l, 1, src, Side::packed(mid, d, 1), -1.0, 1.0)?;
-    // Over the sequence axis for columns k < h only (stride d in mid), real parts into
-    // [b, l, h] (the scratch is counted in complex points, twice what real values need).
-    let half = pl.scratch((b * l * h).div_ceil(2));
-    let from = Side { slot: mid, os: l * d, is: 1, es: d, real: false };
-    let to = Side { slot: half, os: l * h, is: 1, es: h, real: true };
+    let (h, rows) = (d / 2 + 1, b * l);
+    // Over the hidden axis, two real rows per complex line, into packed scratch [rows/2, d].
+    let pairs = rows.div_ceil(2);
+    let z = pl.scratch(pairs * d);
+    let src = Side { slot: Slot::Input(0), os: d, is: 0, es: 1, values: Values::Pair { rows } };
+    pl.transform(d, pairs, 1, src, Side::packed(z, d, 1), -1.0, 1.0)?;
+    // Each row's columns k < h into [b, l, h] complex.
+    let mid = pl.scratch(rows * h);
+    let p = Params {
+        n: as_u32("fft length", d)?,
+        lines: as_u32("fft lines", rows)?,
+        inner: as_u32("fft lines", h)?,
+        ..Default::default()
+    };
+    as_u32("fft elements", 2 * rows * h)?;
+    pl.push(Variant::MixSplit, &p, (rows * h) as u64, mid, &[z])?;
+    // Over the sequence axis (stride h in mid), real parts into [b, l, h] (the scratch is
+    // counted in complex points, twice what real values need).
+    let half = pl.scratch((rows * h).div_ceil(2));
+    let from = Side { slot: mid, os: l * h, is: 1, es: h, values: Values::Complex };
+    let to = Side { slot: half, os: l * h, is: 1, es: h, values: Values::Real };
     pl.transform(l, b * h, h, from, to, -1.0, 1.0)?;
     let p = Params {
         n: as_u32("fft length", d)?,
-        lines: as_u32("fft lines", b * l)?,
+        lines: as_u32("fft lines", rows)?,
         inner: as_u32("fft lines", h)?,
         m: as_u32("fft length", l)?,
         ..Default::default()
     };
-    as_u32("fft elements", b * l * d)?;
-    pl.push(Variant::MixMirror, &p, (b * l * d) as u64, Slot::Output, &[half])
+    as_u32("fft elements", rows * d)?;
+    pl.push(Variant::MixMirror, &p, (rows * d) as u64, Slot::Output, &[half])
+}
+
+/// FNet mixing through the GEMM. With F_n = C_n − i·S_n (the cosine and sine matrices,
+/// symmetric), Re(F_L·X·F_D) = C_L·(X·C_D) − S_L·(X·S_D): first T = X·[C_D | S_D] over all
+/// b·L rows at once, then per batch Y = [C_L | −S_L]·[X·C_D ; X·S_D], the [L, 2L] matrix shared
+/// by the batch (stride 0) and `dft_stack` turning T's halves into the stacked right factor.
+/// 4·b·L·D·(L + D) flops on the tuned GEMM, against the FFT's ~b·L·D·log2(L·D) in several
+/// memory-bound passes (`MixImpl::Dft`; `MixImpl` says when it wins).
+fn mix_dft(pl: &mut Planner, ctx: &Context, b: usize, l: usize, d: usize) -> Result<()> {
+    let (wd, wl) = (pl.scratch_f32(2 * d * d), pl.scratch_f32(2 * l * l));
+    let (t, z) = (pl.scratch_f32(2 * b * l * d), pl.scratch_f32(2 * b * l * d));
+    for (n, sign, w) in [(d, 1.0, wd), (l, -1.0, wl)] {
+        as_u32("dft matrix elements", 2 * n * n)?;
+        let p = Params { n: as_u32("dft length", n)?, sign, ..Default::default() };
+        pl.push(Variant::DftMatrix, &p, (2 * n * n) as u64, w, &[])?;
+    }
+    let (kernel, _) = super::gemm::choose(ctx, MatmulImpl::Auto, DType::F32)?;
+    let v = super::gemm::Variant { kernel, b: DType::F32, trans_b: false, bias: false };
+    let first = super::gemm::dispatch(v, None, &[&[b * l, d], &[d, 2 * d]], &[b * l, 2 * d], pl.max_per_dim)?;
+    pl.dispatches.push(first.bind(&[t], &[Slot::Input(0), wd]));
+    let p = Params {
+        n: as_u32("fft length", d)?,
+        lines: as_u32("fft lines", b)?,
+        m: as_u32("fft length", l)?,
+        ..Default::default()
+    };
+    pl.push(Variant::DftStack, &p, (2 * b * l * d) as u64, z, &[t])?;
+    let shapes: [&[usize]; 2] = [&[l, 2 * l], &[b, 2 * l, d]];
+    let second = super::gemm::dispatch_with(v, None, &shapes, &[b, l, d], pl.max_per_dim, true)?;
+    pl.dispatches.push(second.bind(&[Slot::Output], &[wl, z]));
+    Ok(())
+}
+
+/// Bytes of the largest buffer the DFT path of mixing [b, l, d] needs (T and Z, or W_L).
+fn dft_largest_buffer(b: usize, l: usize, d: usize) -> u64 {
+    4 * (2 * b * l * d).max(2 * l * l).max(2 * d * d) as u64
+}
+
+/// Whether every buffer of the DFT path of mixing [b, l, d] fits one binding on this device.
+pub fn dft_fits(ctx: &Context, b: usize, l: usize, d: usize) -> bool {
+    dft_largest_buffer(b, l, d) <= ctx.limits().max_storage_buffer_binding_size
 }
 
 /// Launches of an FFT node (shapes were checked when it was built).
@@ -298,11 +403,27 @@ pub fn lower(cx: &super::Cx, op: &FftOp) -> Result<Lowered> {
     let mut pl = Planner { cap, max_per_dim, dispatches: Vec::new(), scratch: Vec::new() };
     let shape = inputs[0].shape;
     match *op {
-        FftOp::Mix => {
+        FftOp::Mix(imp) => {
             let r = shape.len();
             let (l, d) = (shape[r - 2], shape[r - 1]);
             let b: usize = shape[..r - 2].iter().product();
-            mix(&mut pl, b, l, d)?;
+            let dft = match imp {
+                // The FFT: measured, the DFT path was slower at every size tried (see MixImpl).
+                MixImpl::Auto | MixImpl::Fft => false,
+                MixImpl::Dft if !dft_fits(ctx, b, l, d) => {
+                    return Err(Error::Usage(format!(
+                        "fourier_mix [{b}, {l}, {d}] as DFT matrices needs a {} byte buffer, over this device's max_storage_buffer_binding_size of {}; use MixImpl::Fft or Auto",
+                        dft_largest_buffer(b, l, d),
+                        ctx.limits().max_storage_buffer_binding_size
+                    )))
+                }
+                MixImpl::Dft => true,
+            };
+            if dft {
+                mix_dft(&mut pl, ctx, b, l, d)?;
+            } else {
+                mix(&mut pl, b, l, d)?;
+            }
         }
         FftOp::Complex { axis, inverse } => {
             let dims = &shape[..shape.len() - 1];
@@ -310,7 +431,7 @@ pub fn lower(cx: &super::Cx, op: &FftOp) -> Result<Lowered> {
             let n = dims[axis];
             let inner: usize = dims[axis + 1..].iter().product();
             let outer: usize = dims[..axis].iter().product();
-            let side = |slot| Side { slot, os: n * inner, is: 1, es: inner, real: false };
+            let side = |slot| Side { slot, os: n * inner, is: 1, es: inner, values: Values::Complex };
             let (sign, scale) = if inverse { (1.0, 1.0 / n as f32) } else { (-1.0, 1.0) };
             pl.transform(n, outer * inner, inner, side(Slot::Input(0)), side(Slot::Output), sign, scale)?;
         }

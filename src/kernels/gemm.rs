@@ -204,6 +204,19 @@ pub fn dispatch(
     out: &[usize],
     max_per_dim: u32,
 ) -> Result<Dispatch> {
+    dispatch_with(variant, act, inputs, out, max_per_dim, false)
+}
+
+/// `dispatch`, where `shared_a` makes one A [m, k] serve every batch of B and C (stride_a = 0,
+/// as stride_b = 0 shares B): a constant left factor, such as a DFT matrix, times batched data.
+pub fn dispatch_with(
+    variant: Variant,
+    act: Option<Activation>,
+    inputs: &[&[usize]],
+    out: &[usize],
+    max_per_dim: u32,
+    shared_a: bool,
+) -> Result<Dispatch> {
     let (a, b) = (inputs[0], inputs[1]);
     let k = a[a.len() - 1];
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
@@ -216,7 +229,7 @@ pub fn dispatch(
     }
     let b_batched = b.len() > 2;
     // Shaders index whole tensors (batch offset included) with u32.
-    as_u32("matmul a (all batches)", batch * m * k)?;
+    as_u32("matmul a (all batches)", if shared_a { m * k } else { batch * m * k })?;
     as_u32("matmul b (all batches)", if b_batched { batch * k * n } else { k * n })?;
     as_u32("matmul output (all batches)", batch * m * n)?;
     let (rows, cols) = variant.tile();
@@ -227,7 +240,7 @@ pub fn dispatch(
         n: as_u32("matmul n", n)?,
         k: as_u32("matmul k", k)?,
         batch: as_u32("matmul batch", batch)?,
-        stride_a: as_u32("matmul a", m * k)?,
+        stride_a: if shared_a { 0 } else { as_u32("matmul a", m * k)? },
         stride_b: if b_batched { as_u32("matmul b", k * n)? } else { 0 },
         stride_c: as_u32("matmul output", m * n)?,
         tiles_m: as_u32("matmul row tiles", tiles_m)?,

@@ -324,7 +324,17 @@ impl KernelKey {
         use lsh::Variant as L;
         keys.extend([L::Hash, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
         use fft::{Cap, Variant as F};
-        let ffts = [F::Pass, F::BluesteinKernel, F::BluesteinChirp, F::BluesteinMul, F::BluesteinOut, F::MixMirror];
+        let ffts = [
+            F::Pass,
+            F::BluesteinKernel,
+            F::BluesteinChirp,
+            F::BluesteinMul,
+            F::BluesteinOut,
+            F::MixSplit,
+            F::MixMirror,
+            F::DftMatrix,
+            F::DftStack,
+        ];
         keys.extend([Cap::K16, Cap::K32, Cap::K48].map(|c| KernelKey::Fft(F::Rows(c))));
         keys.extend(ffts.map(KernelKey::Fft));
         let gemms = [

@@ -8,10 +8,13 @@
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
-# Needs the nightly toolchain (`rustup toolchain install nightly`) and cargo-fuzz; cargo-fuzz is
-# installed into ${FUZZ_TOOLS:-$HOME/.cache/webformer/fuzz-tools} when missing. The parsers are
-# safe Rust, so the default build has no sanitizer (faster to build and run); set
-# FUZZ_SANITIZER=address for AddressSanitizer.
+# libFuzzer needs unstable compiler flags: the nightly toolchain when rustup has one
+# (`rustup toolchain install nightly`), else the default toolchain with RUSTC_BOOTSTRAP=1 (which
+# unlocks them on a stable rustc). cargo-fuzz is installed into
+# ${FUZZ_TOOLS:-$HOME/.cache/webformer/fuzz-tools} when missing, and the build is kept in
+# ${FUZZ_TARGET:-$HOME/.cache/webformer/fuzz-target} so that later runs rebuild webformer only.
+# The parsers are safe Rust, so the default build has no sanitizer (faster to build and run);
+# set FUZZ_SANITIZER=address for AddressSanitizer (nightly only).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
@@ -24,17 +27,24 @@ if ! command -v cargo-fuzz >/dev/null; then
     echo "fuzz: installing cargo-fuzz into $tools"
     cargo install --quiet cargo-fuzz --root "$tools"
 fi
-cargo +nightly --version >/dev/null 2>&1 || { echo "fuzz: needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+export CARGO_TARGET_DIR=${FUZZ_TARGET:-$HOME/.cache/webformer/fuzz-target}
+if cargo +nightly --version >/dev/null 2>&1; then
+    cargo=(cargo +nightly)
+else
+    echo "fuzz: no nightly toolchain; using $(cargo --version) with RUSTC_BOOTSTRAP=1"
+    export RUSTC_BOOTSTRAP=1
+    cargo=(cargo)
+fi
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     echo "== fuzz $t for ${seconds} s"
     # -rss_limit_mb: a parser that allocates what a hostile header asks for fails here.
     set +e
-    cargo +nightly fuzz run --sanitizer "${FUZZ_SANITIZER:-none}" "$t" "corpus/$t" "seeds/$t" -- \
+    "${cargo[@]}" fuzz run --sanitizer "${FUZZ_SANITIZER:-none}" "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 \
-        | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|==|SUMMARY|.*ERROR|.*panicked|.*Test unit written)"
+        | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|==|SUMMARY|error.*|.*ERROR|.*panicked|.*Test unit written)"
     status=${PIPESTATUS[0]}
     set -e
-    [ "$status" -eq 0 ] || { echo "fuzz: target $t failed (status $status); see fuzz/artifacts/$t" >&2; exit 1; }
+    [ "$status" -eq 0 ] || { echo "fuzz: target $t failed (status $status); see fuzz/artifacts/$t and the build output above" >&2; exit 1; }
 done
 echo "== fuzz: no crashes in ${#targets[@]} targets x ${seconds} s"

@@ -79,6 +79,9 @@ got="$(./target/debug/examples/generate --prompt "$prompt" --max-tokens 8 2>/dev
 [ "$got" = "$want" ] || { echo "test: the generate example printed '$got', the CLI '$want'" >&2; exit 1; }
 echo "generate example: $got"
 
+echo "== fuzz targets, ${WEBFORMER_FUZZ_SECONDS:-60} s each (cargo-fuzz; the seeds and past crashes also replay in tests/robust.rs)"
+bash scripts/fuzz.sh "${WEBFORMER_FUZZ_SECONDS:-60}"
+
 echo "== wasm32 build and browser smoke test"
 bash scripts/browser-test.sh
 

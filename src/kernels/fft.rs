@@ -250,7 +250,7 @@ impl Planner {
                 self.push(Variant::Rows(self.cap), &p, lines.div_ceil(rpw) as u64, dst.slot, &[src.slot])
             }
             Some(r) => self.passes(&r, base, lines, src, dst),
-            None => self.bluestein(n, lines, inner, src, dst, sign, scale),
+            None => self.bluestein(base, src, dst),
         }
     }
 
@@ -273,31 +273,12 @@ impl Planner {
     }
 
     /// Chirp-z: X[k] = w[k]·(a ⊛ conj(w))[k] with a[j] = x[j]·w[j], the circular convolution
-    /// of length m (a power of two >= 2n - 1) computed as IFFT(FFT(a)·FFT(kernel)).
-    #[allow(clippy::too_many_arguments)]
-    fn bluestein(
-        &mut self,
-        n: usize,
-        lines: usize,
-        inner: usize,
-        src: Side,
-        dst: Side,
-        sign: f32,
-        scale: f32,
-    ) -> Result<()> {
+    /// of length m (a power of two >= 2n - 1) computed as IFFT(FFT(a)·FFT(kernel)). `base`
+    /// is the transform's (length, lines, sign, scale, sides).
+    fn bluestein(&mut self, base: Params, src: Side, dst: Side) -> Result<()> {
+        let (n, lines, scale) = (base.n as usize, base.lines as usize, base.scale);
         let m = (2 * n - 1).next_power_of_two();
-        let base = Params {
-            n: as_u32("fft length", n)?,
-            lines: as_u32("fft lines", lines)?,
-            inner: as_u32("fft lines", inner)?,
-            sign,
-            scale,
-            m: as_u32("bluestein length", m)?,
-            src: src.words()?,
-            src_rows: src.rows()?,
-            dst: dst.words()?,
-            ..Default::default()
-        };
+        let base = Params { m: as_u32("bluestein length", m)?, ..base };
         as_u32("bluestein elements", 2 * m * lines)?;
         let (k, kf) = (self.scratch(m), self.scratch(m));
         let (a, af) = (self.scratch(lines * m), self.scratch(lines * m));

@@ -183,10 +183,37 @@ pub(crate) fn normalize(v: &mut [f32]) {
     v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
 }
 
-/// A sentence-transformers model on the GPU: text in, embedding out.
-pub struct Embedder {
+/// An encoder that an [`Embedder`] runs: BERT, FNet.
+pub trait SentenceEncoder {
+    /// The longest input, in tokens.
+    fn max_positions(&self) -> usize;
+    /// The number of token ids it embeds.
+    fn vocab_size(&self) -> usize;
+    /// Its graph over `tokens` ids (inputs "ids", "positions", "types"): (graph, last hidden
+    /// state [T, hidden], the pooled vector [1, hidden] before normalisation), both outputs.
+    fn pooled_graph(&self, tokens: usize, pooling: Pooling) -> Result<(Graph, NodeId, NodeId)>;
+}
+
+impl SentenceEncoder for Bert {
+    fn max_positions(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
+    }
+
+    fn pooled_graph(&self, tokens: usize, pooling: Pooling) -> Result<(Graph, NodeId, NodeId)> {
+        let bg = self.graph(tokens, pooling)?;
+        Ok((bg.graph, bg.hidden, bg.pooled))
+    }
+}
+
+/// A sentence-transformers model on the GPU: text in, embedding out (BERT by default; FNet
+/// through [`super::FNetEmbedder`]).
+pub struct Embedder<M: SentenceEncoder = Bert> {
     ctx: Context,
-    bert: Bert,
+    model: M,
     tokenizer: Tokenizer,
     sentence: SentenceConfig,
     shared: SharedBuffers,
@@ -201,22 +228,33 @@ pub struct Encoded {
     pub embedding: Vec<f32>,
 }
 
-impl Embedder {
-    pub fn new(ctx: &Context, bert: Bert, mut tokenizer: Tokenizer, sentence: SentenceConfig) -> Result<Self> {
-        let max = sentence.max_seq_length.min(bert.config.max_position_embeddings);
-        tokenizer.truncate(max)?;
-        Ok(Self { ctx: ctx.clone(), bert, tokenizer, sentence, shared: SharedBuffers::new() })
-    }
-
+impl Embedder<Bert> {
+    /// The BERT encoder.
     pub fn bert(&self) -> &Bert {
-        &self.bert
+        &self.model
+    }
+}
+
+impl<M: SentenceEncoder> Embedder<M> {
+    /// Truncates the tokenizer to `sentence.max_seq_length` (and the model's positions).
+    pub fn new(ctx: &Context, model: M, mut tokenizer: Tokenizer, sentence: SentenceConfig) -> Result<Self> {
+        let max = sentence.max_seq_length.min(model.max_positions());
+        tokenizer.truncate(max)?;
+        Ok(Self { ctx: ctx.clone(), model, tokenizer, sentence, shared: SharedBuffers::new() })
     }
 
+    /// The encoder.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The tokenizer (truncating to the embedder's sequence length).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
 
-    /// The normalised (if configured) sentence embedding of `text`.
+    /// The pooled, normalised (if configured) sentence embedding of `text` (special tokens
+    /// added as the tokenizer's post-processor says; token types 0).
     pub async fn embed(&mut self, text: &str) -> Result<Vec<f32>> {
         let ids = self.tokenizer.encode(text, true)?;
         Ok(self.encode_ids(&ids).await?.embedding)
@@ -224,13 +262,16 @@ impl Embedder {
 
     /// Runs the encoder on token ids (special tokens included).
     pub async fn encode_ids(&mut self, ids: &[u32]) -> Result<Encoded> {
-        let vocab = self.bert.config.vocab_size;
+        let vocab = self.model.vocab_size();
         if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
             return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {vocab}")));
         }
+        if ids.is_empty() {
+            return Err(Error::Usage("the text has no tokens to embed".into()));
+        }
         let t = ids.len();
-        let bg = self.bert.graph(t, self.sentence.pooling)?;
-        let mut exe = GpuExecutor::with_shared(&self.ctx, &bg.graph, &Plan::new(&bg.graph), &mut self.shared)?;
+        let (graph, hidden_id, pooled_id) = self.model.pooled_graph(t, self.sentence.pooling)?;
+        let mut exe = GpuExecutor::with_shared(&self.ctx, &graph, &Plan::new(&graph), &mut self.shared)?;
         let inputs = [
             ("ids", HostData::U32(ids.to_vec())),
             ("positions", HostData::U32((0..t as u32).collect())),
@@ -240,10 +281,10 @@ impl Embedder {
             exe.set_input_host(name, data)?;
         }
         exe.run()?;
-        let hidden = exe.read(bg.hidden).await?.to_f32();
+        let hidden = exe.read(hidden_id).await?.to_f32();
         // NaN or infinity is an error naming its source, never an embedding of nulls.
-        guard::check_output(&hidden, "the hidden states", &self.ctx, &bg.graph, &mut self.shared, &inputs, &[]).await?;
-        let mut embedding = exe.read(bg.pooled).await?.to_f32();
+        guard::check_output(&hidden, "the hidden states", &self.ctx, &graph, &mut self.shared, &inputs, &[]).await?;
+        let mut embedding = exe.read(pooled_id).await?.to_f32();
         if self.sentence.normalize {
             normalize(&mut embedding);
         }

@@ -57,10 +57,10 @@ pub struct LlamaConfig {
 
 /// Largest model width, head count or head width accepted from a file: far above any real
 /// model, low enough that products of them cannot overflow.
-const MAX_WIDTH: usize = 1 << 20;
+pub(crate) const MAX_WIDTH: usize = 1 << 20;
 
 /// Refuses an integer outside `min..=max`, naming the file and the key.
-fn int_in(file: &str, key: &str, v: usize, min: usize, max: usize) -> Result<usize> {
+pub(crate) fn int_in(file: &str, key: &str, v: usize, min: usize, max: usize) -> Result<usize> {
     if (min..=max).contains(&v) {
         return Ok(v);
     }
@@ -68,7 +68,7 @@ fn int_in(file: &str, key: &str, v: usize, min: usize, max: usize) -> Result<usi
 }
 
 /// Refuses a float that is not finite or not inside (`above`, `below`), naming the file and key.
-fn float_in(file: &str, key: &str, v: f64, above: f64, below: f64) -> Result<f64> {
+pub(crate) fn float_in(file: &str, key: &str, v: f64, above: f64, below: f64) -> Result<f64> {
     if v.is_finite() && v > above && v < below {
         return Ok(v);
     }

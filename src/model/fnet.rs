@@ -21,16 +21,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{Pooling, SentenceConfig};
+use super::bert;
+use super::config::Pooling;
 use super::safetensors::Safetensors;
 use super::weights::{Builder, Weights};
-use super::{bert, guard, Tokenizer};
 use crate::error::{Error, Result};
-use crate::exec::{GpuExecutor, SharedBuffers};
+use crate::exec::GpuExecutor;
 use crate::gpu::Context;
-use crate::graph::plan::Plan;
 use crate::graph::{Activation, Graph, NodeId};
-use crate::tensor::{DType, HostData};
+use crate::tensor::DType;
 
 /// An FNet encoder, from Hugging Face's `config.json` (the fields inference uses; others in the
 /// file are ignored).
@@ -72,7 +71,22 @@ impl FNetConfig {
     pub fn from_json(bytes: &[u8], file: &str) -> Result<Self> {
         let c: FNetConfig = serde_json::from_slice(bytes)
             .map_err(|e| Error::Model { file: file.into(), detail: format!("not an FNet config.json: {e}") })?;
+        c.check(file)?;
         Ok(c)
+    }
+
+    /// Checks every size against the range webformer runs, naming the key and the range (as
+    /// BERT's config does).
+    fn check(&self, file: &str) -> Result<()> {
+        use super::config::{float_in, int_in, MAX_WIDTH};
+        int_in(file, "vocab_size", self.vocab_size, 1, u32::MAX as usize)?;
+        int_in(file, "hidden_size", self.hidden_size, 1, MAX_WIDTH)?;
+        int_in(file, "num_hidden_layers", self.num_hidden_layers, 1, 4096)?;
+        int_in(file, "intermediate_size", self.intermediate_size, 1, MAX_WIDTH * 16)?;
+        int_in(file, "max_position_embeddings", self.max_position_embeddings, 1, u32::MAX as usize)?;
+        int_in(file, "type_vocab_size", self.type_vocab_size, 1, u32::MAX as usize)?;
+        float_in(file, "layer_norm_eps", self.layer_norm_eps as f64, 0.0, 1.0)?;
+        Ok(())
     }
 
     /// The feed-forward activation, or why it is not supported.
@@ -306,66 +320,19 @@ impl FNet {
 }
 
 /// An FNet encoder with its tokenizer on the GPU: text in, sentence embedding out.
-pub struct FNetEmbedder {
-    ctx: Context,
-    fnet: FNet,
-    tokenizer: Tokenizer,
-    sentence: SentenceConfig,
-    shared: SharedBuffers,
-}
+pub type FNetEmbedder = bert::Embedder<FNet>;
 
-impl FNetEmbedder {
-    /// Truncates the tokenizer to `sentence.max_seq_length` (and the model's positions).
-    pub fn new(ctx: &Context, fnet: FNet, mut tokenizer: Tokenizer, sentence: SentenceConfig) -> Result<Self> {
-        let max = sentence.max_seq_length.min(fnet.config.max_position_embeddings);
-        tokenizer.truncate(max)?;
-        Ok(Self { ctx: ctx.clone(), fnet, tokenizer, sentence, shared: SharedBuffers::new() })
+impl bert::SentenceEncoder for FNet {
+    fn max_positions(&self) -> usize {
+        self.config.max_position_embeddings
     }
 
-    /// The encoder.
-    pub fn fnet(&self) -> &FNet {
-        &self.fnet
+    fn vocab_size(&self) -> usize {
+        self.config.vocab_size
     }
 
-    /// The tokenizer (truncating to the embedder's sequence length).
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
-    }
-
-    /// The pooled, normalised (if configured) embedding of `text` (special tokens added as the
-    /// tokenizer's post-processor says; token types 0).
-    pub async fn embed(&mut self, text: &str) -> Result<Vec<f32>> {
-        let ids = self.tokenizer.encode(text, true)?;
-        self.embed_ids(&ids).await
-    }
-
-    /// The pooled, normalised (if configured) embedding of token ids.
-    pub async fn embed_ids(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        let vocab = self.fnet.config.vocab_size;
-        if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-            return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {vocab}")));
-        }
-        if ids.is_empty() {
-            return Err(Error::Usage("the text has no tokens to embed".into()));
-        }
-        let t = ids.len();
-        let (fg, pooled) = self.fnet.pooled_graph(t, self.sentence.pooling)?;
-        let mut exe = GpuExecutor::with_shared(&self.ctx, &fg.graph, &Plan::new(&fg.graph), &mut self.shared)?;
-        let inputs = [
-            ("ids", HostData::U32(ids.to_vec())),
-            ("positions", HostData::U32((0..t as u32).collect())),
-            ("types", HostData::U32(vec![0; t])),
-        ];
-        for (name, data) in &inputs {
-            exe.set_input_host(name, data)?;
-        }
-        exe.run()?;
-        let mut embedding = exe.read(pooled).await?.to_f32();
-        // NaN or infinity is an error naming its source, never an embedding of nulls.
-        guard::check_output(&embedding, "the embedding", &self.ctx, &fg.graph, &mut self.shared, &inputs, &[]).await?;
-        if self.sentence.normalize {
-            bert::normalize(&mut embedding);
-        }
-        Ok(embedding)
+    fn pooled_graph(&self, tokens: usize, pooling: Pooling) -> Result<(Graph, NodeId, NodeId)> {
+        let (fg, pooled) = FNet::pooled_graph(self, tokens, pooling)?;
+        Ok((fg.graph, fg.hidden, pooled))
     }
 }

@@ -330,17 +330,23 @@ function drawLsh(p, causal) {
   }
   g.fillStyle = '#000';
   for (let c = 0; c <= l / chunk; c++) g.fillRect(x0 + c * chunk * w - 1, 74, 2, 30);
-  // 3. Attention patterns, query rows against key columns (token order).
-  const size = 400;
-  const cell = size / l;
+  // 3-5. Attention patterns, query rows against key columns: LSH in sorted order (each
+  // sorted chunk sees itself and the chunk before: a band of blocks), the same pairs in token
+  // order, and dense causal attention. Whole pixels per cell, so no moiré.
+  const cell = Math.max(1, Math.floor(300 / l));
+  const size = cell * l;
   const top = 140;
   const seen = lshPattern(p, causal);
   const panels = [
-    [x0, `3. LSH attention${causal ? ' (causal)' : ''}: keys each query attends to`, (q, k) => (seen[q * l + k] < 0 ? null : q === k ? '#999' : bucketColour(bucket[seen[q * l + k]], buckets))],
-    [x0 + size + 120, '4. dense causal attention: every earlier key', (q, k) => (k <= q ? '#245' : null)],
+    [x0, `3. LSH${causal ? ' (causal)' : ''}, sorted order: chunk blocks`, (s, s2) => {
+      const [q, k] = [perm[s], perm[s2]];
+      return seen[q * l + k] === k ? (q === k ? '#999' : bucketColour(bucket[k], buckets)) : null;
+    }],
+    [x0 + size + 80, '4. the same pairs in token order', (q, k) => (seen[q * l + k] < 0 ? null : q === k ? '#999' : bucketColour(bucket[seen[q * l + k]], buckets))],
+    [x0 + 2 * (size + 80), '5. dense causal attention: every earlier key', (q, k) => (k <= q ? '#245' : null)],
   ];
   let used = 0;
-  for (const [x, title, colour] of panels) {
+  for (const [i, [x, title, colour]] of panels.entries()) {
     g.fillStyle = '#222';
     g.fillText(title, x, top - 8);
     g.strokeStyle = '#888';
@@ -352,12 +358,19 @@ function drawLsh(p, causal) {
         if (!c) continue;
         n++;
         g.fillStyle = c;
-        g.fillRect(x + k * cell, top + q * cell, Math.max(cell, 1), Math.max(cell, 1));
+        g.fillRect(x + k * cell, top + q * cell, cell, cell);
+      }
+    }
+    if (i === 0) {
+      g.fillStyle = '#000';
+      for (let c = 1; c < l / chunk; c++) {
+        g.fillRect(x + c * chunk * cell, top + size + 2, 1, 5);
+        g.fillRect(x - 7, top + c * chunk * cell, 5, 1);
       }
     }
     g.fillStyle = '#555';
-    g.fillText(`query ↓  key →   ${n} of ${l * l} pairs (${((100 * n) / (l * l)).toFixed(1)}%)`, x, top + size + 18);
-    if (!used) used = n;
+    g.fillText(`query ↓  key →   ${n} of ${l * l} pairs (${((100 * n) / (l * l)).toFixed(1)}%)`, x, top + size + 20);
+    if (i === 1) used = n;
   }
   return used;
 }
@@ -376,10 +389,12 @@ $('k-pic').onclick = async () => {
 };
 
 // Profile.
-function barChart(el, rows, unit) {
-  const max = Math.max(...rows.map((r) => r.value), 1e-9);
+// Horizontal bars of rows { label, title?, us } with the time and its share of `total`.
+function barChart(el, rows, total) {
+  const max = Math.max(...rows.map((r) => r.us), 1e-9);
+  const time = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`);
   el.innerHTML = rows
-    .map((r) => `<div class="bar"><span class="bar-label" title="${r.title ?? r.label}">${r.label}</span><span class="bar-fill" style="width:${(60 * r.value) / max}%"></span><span class="bar-value">${r.value.toFixed(1)} ${unit}</span></div>`)
+    .map((r) => `<div class="bar"><span class="bar-label" title="${r.title ?? r.label}">${r.label}</span><span class="bar-fill" style="width:${(55 * r.us) / max}%"></span><span class="bar-value">${time(r.us)} (${((100 * r.us) / total).toFixed(1)}%)</span></div>`)
     .join('');
 }
 $('prof-run').onclick = async () => {
@@ -392,10 +407,10 @@ $('prof-run').onclick = async () => {
       const total = r.rows.reduce((s, x) => s + x.ns, 0);
       const byOp = new Map();
       for (const x of r.rows) byOp.set(x.op, (byOp.get(x.op) ?? 0) + x.ns);
-      const ops = [...byOp].map(([op, ns]) => ({ label: op, value: ns / 1e3 })).sort((a, b) => b.value - a.value);
-      barChart($('prof-ops'), ops, 'µs');
+      const ops = [...byOp].map(([op, ns]) => ({ label: `${op} ×${r.rows.filter((x) => x.op === op).length}`, us: ns / 1e3 })).sort((a, b) => b.us - a.us);
+      barChart($('prof-ops'), ops, total / 1e3);
       const slow = [...r.rows].sort((a, b) => b.ns - a.ns).slice(0, 20);
-      barChart($('prof-nodes'), slow.map((x) => ({ label: `#${x.node} ${x.op}`, title: `#${x.node} ${x.op} [${x.shape}]`, value: x.ns / 1e3 })), 'µs');
+      barChart($('prof-nodes'), slow.map((x) => ({ label: `#${x.node} ${x.op} [${x.shape.join('×')}]`, us: x.ns / 1e3 })), total / 1e3);
       status.textContent = `one decode step at position ${num('prof-pos')}: ${r.rows.length} kernels, ${(total / 1e6).toFixed(2)} ms of GPU time (timestamp queries, one pass per node, so slightly more than an unprofiled step)`;
       window.demo.profile = { kernels: r.rows.length, totalMs: total / 1e6, ops: ops.length };
     } else {

@@ -3,8 +3,8 @@
 // reference (on the same size, or on the smaller size named when the full one is too slow for
 // the CPU), a size beyond the adapter's buffer limits refused with a message, the LSH
 // picture's sorted order really sorted by bucket, the Profile panel's bar chart, the Generate
-// panel's model cache (a reload loads without fetching; clear forgets) and drag and drop, and
-// no console errors. The last line is "N passed, M failed".
+// panel's model cache (a reload loads without fetching; clear forgets) and drag and drop, the
+// CPU backend (a kernel, and the LSH picture agreeing with WebGPU's), and no console errors. The last line is "N passed, M failed".
 //
 // Sizes are small and awkward (primes, not multiples of a workgroup): WebGPU on SwiftShader
 // is slow. The tolerances are the engine's own (engine.kernel states and derives each; see
@@ -77,6 +77,32 @@ async function generateCache(page, until, fetches) {
   check('clear cache forgets the model', left === 0, { cachesLeft: left });
 }
 
+// The CPU backend (what a browser without WebGPU gets): a kernel runs there and says it is
+// the reference itself; the LSH picture's buckets and order from the CPU executor agree with
+// the WebGPU kernels' (seeded inputs, the same spec), up to the rare f32 ties the native hash
+// test allows (at most 1 in 200 buckets).
+async function cpuBackend(page, until, gpuPicture) {
+  await page.selectOption('#backend', 'cpu');
+  await until(() => window.demo.device?.backend === 'cpu');
+  await page.click('nav button[data-panel=kernels]');
+  await page.selectOption('#k-op', 'matmul');
+  await setFields(page, { 'k-m': 17, 'k-k': 9, 'k-n': 5 });
+  const n = await page.evaluate(() => window.demo.kernels?.length ?? 0);
+  await page.click('#k-run');
+  await until((k) => (window.demo.kernels?.length ?? 0) > k || window.demo.kernelErrors?.length, n);
+  const r = await page.evaluate(() => window.demo.kernels?.at(-1));
+  check('CPU backend: matmul runs, not compared with itself', r?.backend === 'cpu' && /reference itself/.test(r.checkedOn), { ms: r?.ms, checkedOn: r?.checkedOn });
+  if (!gpuPicture) return;
+  await setFields(page, { 'k-pl': gpuPicture.l, 'k-pc': gpuPicture.chunk, 'k-pb': gpuPicture.buckets, 'k-pr': gpuPicture.rounds });
+  await page.evaluate(() => delete window.demo.lsh);
+  await page.click('#k-pic');
+  await until(() => window.demo.lsh || document.getElementById('k-pic-status').className === 'error');
+  const c = await page.evaluate(() => window.demo.lsh);
+  const differ = c ? c.bucket.filter((b, i) => b !== gpuPicture.bucket[i]).length : Infinity;
+  const samePerm = c && c.perm.every((x, i) => x === gpuPicture.perm[i]);
+  check('LSH picture: CPU executor and WebGPU agree on buckets and order', differ * 200 <= gpuPicture.bucket.length && (differ > 0 || samePerm), { bucketsDiffering: differ, of: gpuPicture.bucket.length, samePerm });
+}
+
 const t0 = Date.now();
     await page.selectOption('#k-op', c.op);
     await setFields(page, c.fields);
@@ -111,7 +137,10 @@ async function lshPicture(page, until) {
   await page.click('#k-pic');
   await until(() => window.demo.lsh || document.getElementById('k-pic-status').className === 'error');
   const p = await page.evaluate(() => window.demo.lsh ?? { error: document.getElementById('k-pic-status').textContent });
-  if (p.error) return check('LSH picture', false, { error: p.error });
+  if (p.error) {
+    check('LSH picture', false, { error: p.error });
+    return null;
+  }
   const n = p.l * p.rounds;
   const isPerm = p.perm.length === n && new Set(p.perm).size === n && p.perm.every((x) => x < n);
   // Sorted order: rounds in order, buckets non-decreasing within a round, ties by token.
@@ -133,6 +162,7 @@ async function lshPicture(page, until) {
     return n;
   });
   check('LSH picture drawn', inked > 20000, { inkedPixels: inked });
+  return p;
 }
 
 async function profile(page, until) {
@@ -175,6 +205,32 @@ async function generateCache(page, until, fetches) {
   check('clear cache forgets the model', left === 0, { cachesLeft: left });
 }
 
+// The CPU backend (what a browser without WebGPU gets): a kernel runs there and says it is
+// the reference itself; the LSH picture's buckets and order from the CPU executor agree with
+// the WebGPU kernels' (seeded inputs, the same spec), up to the rare f32 ties the native hash
+// test allows (at most 1 in 200 buckets).
+async function cpuBackend(page, until, gpuPicture) {
+  await page.selectOption('#backend', 'cpu');
+  await until(() => window.demo.device?.backend === 'cpu');
+  await page.click('nav button[data-panel=kernels]');
+  await page.selectOption('#k-op', 'matmul');
+  await setFields(page, { 'k-m': 17, 'k-k': 9, 'k-n': 5 });
+  const n = await page.evaluate(() => window.demo.kernels?.length ?? 0);
+  await page.click('#k-run');
+  await until((k) => (window.demo.kernels?.length ?? 0) > k || window.demo.kernelErrors?.length, n);
+  const r = await page.evaluate(() => window.demo.kernels?.at(-1));
+  check('CPU backend: matmul runs, not compared with itself', r?.backend === 'cpu' && /reference itself/.test(r.checkedOn), { ms: r?.ms, checkedOn: r?.checkedOn });
+  if (!gpuPicture) return;
+  await setFields(page, { 'k-pl': gpuPicture.l, 'k-pc': gpuPicture.chunk, 'k-pb': gpuPicture.buckets, 'k-pr': gpuPicture.rounds });
+  await page.evaluate(() => delete window.demo.lsh);
+  await page.click('#k-pic');
+  await until(() => window.demo.lsh || document.getElementById('k-pic-status').className === 'error');
+  const c = await page.evaluate(() => window.demo.lsh);
+  const differ = c ? c.bucket.filter((b, i) => b !== gpuPicture.bucket[i]).length : Infinity;
+  const samePerm = c && c.perm.every((x, i) => x === gpuPicture.perm[i]);
+  check('LSH picture: CPU executor and WebGPU agree on buckets and order', differ * 200 <= gpuPicture.bucket.length && (differ > 0 || samePerm), { bucketsDiffering: differ, of: gpuPicture.bucket.length, samePerm });
+}
+
 const t0 = Date.now();
 const server = await serve(ROOT);
 const base = `http://127.0.0.1:${server.address().port}`;
@@ -195,9 +251,10 @@ try {
   console.log(`adapter: ${device.name} (${device.backend}${device.fallback ? ', fallback' : ''}); features ${device.features.join(', ')}`);
   check('WebGPU adapter in use', device.backend === 'webgpu', { name: device.name });
   await kernels(page, until);
-  await lshPicture(page, until);
+  const picture = await lshPicture(page, until);
   await profile(page, until);
   await generateCache(page, until, fetches);
+  await cpuBackend(page, until, picture);
 } catch (e) {
   check('demo page', false, { error: String(e.message || e) });
 } finally {

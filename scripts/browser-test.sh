@@ -2,7 +2,9 @@
 # End-to-end browser tests in headless Chromium through playwright-core (WebGPU on
 # SwiftShader): the smoke page (matmul + GELU against JS references); the package's API
 # (web/test/api.html) with SmolLM2 and MiniLM against the native CLI's outputs, on WebGPU and
-# on the CPU backend; and a consumer project that installs the `npm pack` tarball and imports
+# on the CPU backend; the demo page driven by clicks (web/demo-test.mjs: every Kernels op
+# within tolerance of the CPU reference, the LSH picture, the Profile panel, no console
+# errors); and a consumer project that installs the `npm pack` tarball and imports
 # `webformer` by name.
 #
 # Installs what is missing on a fresh machine: Chromium and Node from apt, playwright-core from
@@ -64,6 +66,9 @@ status=0
 say "node web/browser-test.mjs: smoke page and API tests"
 node web/browser-test.mjs --page /smoke.html:smokeResult --page "/test/api.html?only=llm:testResult" \
     --page "/test/api.html?only=encoder:testResult" --page "/test/api.html?only=cpu:testResult" || status=1
+
+say "node web/demo-test.mjs: the demo page's Kernels (each op against the CPU reference), LSH picture and Profile panels"
+node web/demo-test.mjs || status=1
 
 say "consumer project: npm pack, install the tarball, import webformer by name"
 bash web/consumer/run.sh "$WORK" || status=1

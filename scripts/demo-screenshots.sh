@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Screenshots of the demo page after each panel has run (device, kernels, embed, generate),
+# Screenshots of the demo page after each panel has run (device, kernels with the LSH picture,
+# embed, generate, profile),
 # in headless Chromium on WebGPU (SwiftShader without a GPU), into target/screenshots/.
 # Usage: bash scripts/demo-screenshots.sh   (builds web/pkg when missing)
 set -euo pipefail

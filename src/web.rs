@@ -14,6 +14,7 @@ use crate::{exec, Context, ContextOptions, DType, Graph, HostData};
 
 mod cpu;
 mod engine;
+mod kernels;
 mod model;
 mod options;
 

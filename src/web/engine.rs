@@ -5,7 +5,7 @@ use wasm_bindgen::prelude::*;
 
 use super::model::{Inner, Model};
 use super::options::{parse, LoadOptions};
-use super::{cpu, js_err, matmul_graph, open_context};
+use super::{cpu, js_err, kernels, matmul_graph, open_context};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
 use crate::model::{Bert, BertConfig, Embedder, Gguf, Llama, Pooling, SentenceConfig, Tokenizer};
@@ -131,6 +131,30 @@ impl Engine {
                 Backend::Cpu => cpu::matmul(a, b, m, k, n).map_err(js_err)?,
             };
             Ok(js_sys::Float32Array::from(out.as_slice()).into())
+        })
+    }
+
+    /// Runs one kernel benchmark (`spec`: JSON of `{ op: "matmul" | "attention" | "lsh" |
+    /// "fft", ...sizes }`) on this backend, timed and checked against the CPU reference;
+    /// resolves to the result as JSON (see `kernels::run`).
+    pub fn kernel(&self, spec: String) -> js_sys::Promise {
+        let backend = self.backend.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let spec: kernels::KernelSpec = parse(&spec, "engine.kernel").map_err(js_err)?;
+            let v = kernels::run(&backend, spec).await.map_err(js_err)?;
+            Ok(JsValue::from_str(&v.to_string()))
+        })
+    }
+
+    /// The LSH buckets and sorted order of one head (`spec`: JSON of `{ l, d, buckets,
+    /// rounds, chunk }`), from the graph's hash and sort ops on this backend, as JSON.
+    #[wasm_bindgen(js_name = lshPicture)]
+    pub fn lsh_picture(&self, spec: String) -> js_sys::Promise {
+        let backend = self.backend.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let spec: kernels::PictureSpec = parse(&spec, "engine.lshPicture").map_err(js_err)?;
+            let v = kernels::picture(&backend, spec).await.map_err(js_err)?;
+            Ok(JsValue::from_str(&v.to_string()))
         })
     }
 

@@ -6,6 +6,7 @@ import init, { Engine } from '../pkg/webformer.js';
 
 let engine = null;
 const models = {};
+const specs = {};
 let stopper = null;
 
 const commands = {
@@ -23,9 +24,15 @@ const commands = {
     models[slot]?.free();
     delete models[slot];
     models[slot] = await engine.load(spec);
+    specs[slot] = spec;
     return models[slot].info;
   },
   async generate({ id, prompt, options }) {
+    // top-p is compiled into the decode graph when a model loads: a new value rebuilds it
+    // from the bytes kept here (the weights upload again; the file is not read again).
+    const { topP, ...rest } = options;
+    if ((specs.llm.topP ?? 1) !== (topP ?? 1)) await commands.load({ slot: 'llm', spec: { ...specs.llm, topP } });
+    options = rest;
     stopper = new AbortController();
     const t0 = performance.now();
     const r = await models.llm.generate(prompt, { ...options, signal: stopper.signal }, (piece, tokenId) => {
@@ -43,26 +50,20 @@ const commands = {
     const vecs = await models.enc.embed(texts);
     return { vecs, ms: performance.now() - t0 };
   },
-  async matmul({ m, k, n }) {
-    const rand = (len, seed) => {
-      const a = new Float32Array(len);
-      let s = seed >>> 0;
-      for (let i = 0; i < len; i++) {
-        s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-        a[i] = s / 2 ** 32 - 0.5;
-      }
-      return a;
-    };
-    const a = rand(m * k, 1);
-    const b = rand(k * n, 2);
-    await engine.matmul(a.subarray(0, k), b, 1, k, n); // compiles the pipeline outside the timing
-    const t0 = performance.now();
-    const got = await engine.matmul(a, b, m, k, n);
-    const ms = performance.now() - t0;
-    const want = await engine.matmulReference(a, b, m, k, n);
-    let maxErr = 0;
-    for (let i = 0; i < want.length; i++) maxErr = Math.max(maxErr, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
-    return { ms, gflops: (2 * m * k * n) / (ms * 1e6), maxErr, backend: engine.adapter.backend };
+  async kernel({ spec }) {
+    return engine.kernel(spec);
+  },
+  async lshPicture({ spec }) {
+    return engine.lshPicture(spec);
+  },
+  // Per-node GPU times of one decode step; without timestamp queries, the wall time of a
+  // decode step from a short greedy generation instead.
+  async profile({ position }) {
+    if (!models.llm) throw new Error('load a GGUF model in the Generate panel first');
+    if (engine.adapter.features.includes('timestamp-query')) return models.llm.profileDecode(position);
+    const r = await models.llm.generate('Hello', { maxTokens: 4, temperature: 0 });
+    const reason = engine.adapter.backend === 'webgpu' ? 'this adapter has no timestamp-query feature' : 'the CPU backend has no GPU timestamps';
+    return { rows: null, reason, wallMsPerStep: 1000 / r.stats.decodeTokensPerS };
   },
 };
 

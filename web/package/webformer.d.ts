@@ -176,6 +176,13 @@ export class Engine {
   matmul(a: Float32Array | number[], b: Float32Array | number[], m: number, k: number, n: number): Promise<Float32Array>;
   /** The same on webformer's CPU reference (float64 accumulation). */
   matmulReference(a: Float32Array | number[], b: Float32Array | number[], m: number, k: number, n: number): Promise<Float32Array>;
+  /**
+   * One kernel at a chosen size on this backend: timed (a warm-up run first) and checked
+   * against the CPU reference of the same graph. Inputs are seeded random in [-1, 1).
+   */
+  kernel(spec: KernelSpec): Promise<KernelResult>;
+  /** Buckets and sorted order of one LSH head, from the hash and sort ops LSH attention runs. */
+  lshPicture(spec?: { l?: number; d?: number; buckets?: number; rounds?: number; chunk?: number }): Promise<LshPicture>;
   free(): void;
 }
 
@@ -191,4 +198,59 @@ export class Model {
   /** Per-node GPU times of one decode step at `position` (WebGPU with timestamp queries). */
   profileDecode(position?: number): Promise<Profile>;
   free(): void;
+}
+
+/** A kernel benchmark: the op and its sizes. */
+export type KernelSpec =
+  | { op: 'matmul'; m: number; k: number; n: number }
+  /** Fused dense attention, q, k, v [l, heads, d] (d a multiple of 4, at most 256). */
+  | { op: 'attention'; l: number; heads: number; d: number; causal?: boolean }
+  /** Reformer LSH attention, qk, v [heads, l, d] (d a multiple of 4, at most 128; l a multiple of chunk). Chunks look one chunk back. */
+  | { op: 'lsh'; l: number; heads: number; d: number; buckets: number; rounds: number; chunk: number; causal?: boolean }
+  /** FNet mixing, Re(FFT2) of x [batch, l, d]. */
+  | { op: 'fft'; batch: number; l: number; d: number };
+
+/** The outcome of `engine.kernel`. */
+export interface KernelResult {
+  op: 'matmul' | 'attention' | 'lsh_attention' | 'fourier_mix';
+  /** The size as text, e.g. "L=256 H=4 d=64 causal". */
+  size: string;
+  backend: 'webgpu' | 'cpu';
+  /** Wall time of one run, submit to read-back, in ms. */
+  ms: number;
+  /** GPU time of the pass from timestamp queries, or null where the adapter has none. */
+  gpuMs: number | null;
+  /** 'GPU timestamps' or 'wall clock': which time the throughput uses. */
+  timing: string;
+  /** Floating-point work of one run (the count GFLOP/s uses). */
+  flops: number;
+  /** matmul and attention: GFLOP/s. */
+  gflops?: number;
+  /** lsh (heads × tokens) and fft (batch × tokens): tokens per second. */
+  tokensPerS?: number;
+  /** 'the same size', a smaller size the CPU reference checked instead, or why none was made. */
+  checkedOn: string;
+  /** WebGPU only: max |GPU - CPU reference| over the checked outputs. */
+  maxAbsErr?: number;
+  /** WebGPU only: the allowed error, |got - want| <= atol + rtol·|want|, and why. */
+  tolerance?: { atol: number; rtol: number; why: string };
+  /** WebGPU only: the largest error over its allowance (<= 1 is within tolerance). */
+  errOverTol?: number;
+  withinTol?: boolean;
+}
+
+/** The outcome of `engine.lshPicture`: one head's hashing. */
+export interface LshPicture {
+  l: number;
+  chunk: number;
+  /** Chunks each chunk also attends to before and after it. */
+  before: number;
+  after: number;
+  /** Buckets per round. */
+  buckets: number;
+  rounds: number;
+  /** bucket[r·L + t]: the bucket of token t in round r. */
+  bucket: number[];
+  /** perm[s] = r·L + t: the (round, token) at sorted position s (rounds in order, ties by token). */
+  perm: number[];
 }

@@ -166,6 +166,41 @@ export class Engine {
       this.#live().matmulReference(f32(a, 'a'), f32(b, 'b'), dim(m, 'm'), dim(k, 'k'), dim(n, 'n')));
   }
 
+  /**
+   * Runs one kernel at a chosen size on this engine's backend, timed, and checked against the
+   * CPU reference running the same graph (on a smaller size when the full one would take the
+   * CPU too long; `checkedOn` says which). `spec`: `{ op: 'matmul', m, k, n }`,
+   * `{ op: 'attention', l, heads, d, causal }`, `{ op: 'lsh', l, heads, d, buckets, rounds,
+   * chunk, causal }` or `{ op: 'fft', batch, l, d }`. Inputs are seeded random in [-1, 1).
+   */
+  async kernel(spec) {
+    return guarded('engine.kernel', async () => {
+      const ops = { matmul: ['m', 'k', 'n'], attention: ['l', 'heads', 'd', 'causal'], lsh: ['l', 'heads', 'd', 'buckets', 'rounds', 'chunk', 'causal'], fft: ['batch', 'l', 'd'] };
+      if (!spec || typeof spec !== 'object' || !(spec.op in ops)) {
+        throw new Error(`engine.kernel: spec.op must be one of ${Object.keys(ops).join(', ')}, got ${spec?.op}`);
+      }
+      checkKeys(spec, ['op', ...ops[spec.op]], `engine.kernel (${spec.op})`);
+      for (const k of ops[spec.op]) {
+        if (k === 'causal') spec = { ...spec, causal: Boolean(spec.causal) };
+        else dim(spec[k], k, `engine.kernel (${spec.op})`);
+      }
+      return JSON.parse(await this.#live().kernel(JSON.stringify(spec)));
+    });
+  }
+
+  /**
+   * What LSH attention does to one head of `l` tokens (for a picture): the bucket of every
+   * (round, token) and the stable sorted order, from the same hash and sort ops LSH attention
+   * runs. Resolves to `{ l, chunk, before, after, buckets, rounds, bucket: number[R·L],
+   * perm: number[R·L] }`; perm[s] = r·L + t is the token at sorted position s.
+   */
+  async lshPicture({ l = 64, d = 16, buckets = 8, rounds = 2, chunk = 8 } = {}) {
+    return guarded('engine.lshPicture', async () => {
+      for (const [k, v] of Object.entries({ l, d, buckets, rounds, chunk })) dim(v, k, 'engine.lshPicture');
+      return JSON.parse(await this.#live().lshPicture(JSON.stringify({ l, d, buckets, rounds, chunk })));
+    });
+  }
+
   /** Releases the engine (models already loaded keep working until freed). */
   free() {
     if (this.#raw) this.#raw.free();
@@ -184,8 +219,8 @@ function f32(v, what) {
   throw new Error(`matmul: ${what} must be a Float32Array or an array of numbers`);
 }
 
-function dim(v, what) {
-  if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new Error(`matmul: ${what} must be a positive integer, got ${v}`);
+function dim(v, what, where = 'matmul') {
+  if (!Number.isInteger(v) || v < 1 || v > 0xffffffff) throw new Error(`${where}: ${what} must be a positive integer, got ${v}`);
   return v;
 }
 

@@ -161,6 +161,33 @@ fn a_malformed_tokenizer_decoder_is_refused_not_a_panic() {
 }
 
 #[test]
+fn a_template_with_undefined_pieces_is_refused_not_a_panic() {
+    // tokenizers 0.22 panics on the first encode of either (found by the tokenizer fuzz target;
+    // that input is in fuzz/regressions/tokenizer/).
+    let base: serde_json::Value = serde_json::from_str(&tiny::wordpiece_tokenizer(&["hello"])).unwrap();
+    let ok = webformer::model::Tokenizer::from_json(base.to_string().as_bytes(), "t.json").expect("the valid template");
+    assert_eq!(ok.encode("hello", true).unwrap(), vec![2, 4, 3]);
+    let mut undefined = base.clone();
+    let tokens = undefined["post_processor"]["special_tokens"].as_object_mut().unwrap();
+    let sep = tokens.remove("[SEP]").unwrap();
+    tokens.insert("[QEP]".into(), sep);
+    let mut single_b = base.clone();
+    single_b["post_processor"]["single"][1]["Sequence"]["id"] = "B".into();
+    let mut nested = serde_json::json!({"type": "Sequence", "processors": [{"type": "ByteLevel"}]});
+    nested["processors"].as_array_mut().unwrap().push(undefined["post_processor"].clone());
+    let mut in_sequence = base.clone();
+    in_sequence["post_processor"] = nested;
+    for (json, want) in [
+        (undefined, "post_processor.single uses the special token \"[SEP]\", which post_processor.special_tokens does not define"),
+        (single_b, "post_processor.single uses sequence B"),
+        (in_sequence, "post_processor.processors[1].single uses the special token \"[SEP]\""),
+    ] {
+        let e = webformer::model::Tokenizer::from_json(json.to_string().as_bytes(), "dir/tokenizer.json");
+        contains_all(&e.expect_err("refused").to_string(), &["dir/tokenizer.json", want]);
+    }
+}
+
+#[test]
 fn bert_config_values_out_of_range_name_the_key() {
     let base: serde_json::Value = serde_json::from_str(&tiny::bert_config(1, 20)).unwrap();
     for (key, value, want) in [

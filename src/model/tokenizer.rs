@@ -217,6 +217,9 @@ impl Tokenizer {
         // through an `expect`, so malformed JSON there panics inside `from_bytes`. Syntax
         // errors are caught here first; from a parsed value that step cannot fail.
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
+        if let Some(pp) = value.get("post_processor") {
+            check_templates(pp, "post_processor", file)?;
+        }
         let mut inner: tokenizers::Tokenizer = serde_json::from_value(value).map_err(bad)?;
         inner.with_padding(None);
         inner
@@ -317,6 +320,41 @@ impl std::fmt::Debug for Tokenizer {
             .field("bos", &self.bos_id)
             .field("eos", &self.eos_id)
             .finish()
+    }
+}
+
+/// Refuses a `TemplateProcessing` post-processor that tokenizers 0.22 would panic on at the
+/// first encode: it indexes its special tokens by the template's ids without checking them
+/// (its builder checks; deserialising does not), and takes the second sequence of a `single`
+/// template without one. `Sequence` processors are checked member by member; `at` is the
+/// JSON path, for the message.
+fn check_templates(pp: &serde_json::Value, at: &str, file: &str) -> Result<()> {
+    use serde_json::Value;
+    let refuse = |detail: String| Err(Error::Model { file: file.into(), detail });
+    match pp.get("type").and_then(Value::as_str) {
+        Some("TemplateProcessing") => {
+            let known = pp.get("special_tokens").and_then(Value::as_object);
+            for key in ["single", "pair"] {
+                for piece in pp.get(key).and_then(Value::as_array).into_iter().flatten() {
+                    let special = piece.get("SpecialToken").and_then(|t| t.get("id")).and_then(Value::as_str);
+                    if let Some(id) = special.filter(|id| !known.is_some_and(|k| k.contains_key(*id))) {
+                        return refuse(format!(
+                            "{at}.{key} uses the special token {id:?}, which {at}.special_tokens does not define"
+                        ));
+                    }
+                    let sequence = piece.get("Sequence").and_then(|t| t.get("id")).and_then(Value::as_str);
+                    if key == "single" && sequence == Some("B") {
+                        return refuse(format!("{at}.single uses sequence B, which a single sequence does not have"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Some("Sequence") => {
+            let members = pp.get("processors").and_then(Value::as_array).into_iter().flatten();
+            members.enumerate().try_for_each(|(i, p)| check_templates(p, &format!("{at}.processors[{i}]"), file))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -9,7 +9,9 @@ Run by hand (outputs are committed; CI never runs this, it needs torch):
 Per config, in tests/fixtures/reformer/<name>/:
   config.json, model.safetensors  the checkpoint (save_pretrained; HF tensor names)
   inputs.json                     {"ids": [...], "short_ids": [...], "output": "logits" | "last_hidden_state",
-                                   "padded_length": ..., "lsh_layers": [...], "versions": {...}}
+                                   "padded_length": ..., "lsh_layers": [...], "versions": {...},
+                                   "generate": {"prompt": [...], "new_ids": [...]} (greedy, configs with
+                                   hash_seed only: HF then draws the same rotations on every call)}
   outputs.safetensors             "output" [T, V or 2*hidden] for ids; "short_output" for short_ids
                                   (a length that needs no hashing: plain attention in every layer)
   rotations.safetensors           "layers.{i}.rotations" (heads, head_size, n_hashes, rotation_size/2): the
@@ -90,6 +92,25 @@ CONFIGS = [
             lsh_num_chunks_before=1, lsh_num_chunks_after=1, local_num_chunks_before=0, local_num_chunks_after=1,
             is_decoder=True, vocab_size=20, max_position_embeddings=16, axial_pos_embds=False,
             chunk_size_feed_forward=4, hash_seed=None,
+        ),
+    },
+    {
+        # Causal LM with a chunked feed-forward (chunk_size_feed_forward 4: the FF runs over 8 row
+        # chunks of the 32 padded rows), LSH and local layers, hash_seed set so that HF draws the same
+        # rotations on every call; also greedy generation from a 10-id prompt (every step's input is
+        # longer than the smallest chunk, so HF pads it to a multiple of 8, which the FF chunk divides).
+        "name": "lm_chunked_ff",
+        "lm": True,
+        "length": 29,
+        "short": 4,
+        "generate": {"prompt": 10, "new": 12},
+        "config": dict(
+            attn_layers=["local", "lsh", "local", "lsh"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=16, feed_forward_size=80,
+            hidden_act="gelu_new", num_buckets=4, num_hashes=2, lsh_attn_chunk_length=8, local_attn_chunk_length=4,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=1, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=48, max_position_embeddings=64, axial_pos_shape=[8, 8],
+            axial_pos_embds_dim=[12, 20], chunk_size_feed_forward=4, hash_seed=7,
         ),
     },
 ]
@@ -183,9 +204,31 @@ def run(model, ids):
     return (out.logits if hasattr(out, "logits") else out.last_hidden_state)[0]
 
 
+def generate(model, g, ids, rotations):
+    """Greedy generation with HF's generate (use_cache=False: every step is a full forward over the
+    prefix), checked against a plain argmax loop; with hash_seed set, every call draws the same
+    rotations, checked by recording the draws of one more forward at the longest length."""
+    prompt = ids[: g["prompt"]]
+    with torch.no_grad():
+        out = model.generate(torch.tensor([prompt]), do_sample=False, use_cache=False, max_new_tokens=g["new"],
+                             min_new_tokens=g["new"], pad_token_id=0)
+    new = out[0, len(prompt):].tolist()
+    seq = list(prompt)
+    for _ in range(g["new"]):
+        seq.append(int(run(model, seq)[-1].argmax()))
+    assert seq[len(prompt):] == new, f"generate {new} vs the argmax loop {seq[len(prompt):]}"
+    with Recorder() as rec:
+        run(model, seq[:-1])
+        for i, r in rec.rotations.items():
+            assert torch.equal(r, rotations[i]), "hash_seed must make every draw the same"
+    return {"prompt": prompt, "new_ids": new, "use_cache": False}
+
+
 def make(spec, seed):
+    # The generation fixture has no end-of-sequence id, so that it runs its whole length.
+    eos = None if "generate" in spec else 2
     cfg = ReformerConfig(**spec["config"], hidden_dropout_prob=0.0, local_attention_probs_dropout_prob=0.0,
-                         lsh_attention_probs_dropout_prob=0.0, pad_token_id=0, eos_token_id=2)
+                         lsh_attention_probs_dropout_prob=0.0, pad_token_id=0, eos_token_id=eos)
     model = (ReformerModelWithLMHead if spec["lm"] else ReformerModel)(cfg)
     model.eval()
     randomize(model, seed)
@@ -220,6 +263,8 @@ def make(spec, seed):
     save_file({"output": out.contiguous(), "short_output": short.contiguous()}, d / "outputs.safetensors")
     save_file({f"layers.{i}.rotations": r.contiguous() for i, r in rotations.items()}, d / "rotations.safetensors")
     save_file({k: v.contiguous() for k, v in layers.items()}, d / "layers.safetensors")
+    if "generate" in spec:
+        meta_gen = generate(model, spec["generate"], ids, rotations)
     meta = {
         "ids": ids,
         "short_ids": short_ids,
@@ -228,6 +273,8 @@ def make(spec, seed):
         "lsh_layers": lsh_layers,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
+    if "generate" in spec:
+        meta["generate"] = meta_gen
     (d / "inputs.json").write_text(json.dumps(meta, indent=1) + "\n")
     sizes = {f.name: f.stat().st_size for f in sorted(d.iterdir())}
     print(f"{spec['name']}: T={len(ids)} padded to {padded}, output {tuple(out.shape)}, files {sizes}")

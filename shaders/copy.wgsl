@@ -4,6 +4,8 @@
 //   values without being copied: the plan is replayed and only the slot changes.
 // - rows: a contiguous range of rows, out[r * cols + c] = src[(start + r) * cols + c] (e.g. the
 //   last position's hidden state, so a prefill computes logits for one row, not all).
+// - place_rows: a whole matrix at a row offset, dst[(start + r) * cols + c] = src[r * cols + c]
+//   (one launch per input of concat_rows).
 //
 // One invocation per copied element, 256 per workgroup, 2-D grid as in elementwise.wgsl.
 
@@ -11,7 +13,7 @@ struct Params {
     n: u32,          // elements copied
     cols: u32,
     arg: u32,        // write_rows: rows of dst (writes past the end are dropped, see below);
-                     // rows: the first source row
+                     // rows: the first source row; place_rows: the first destination row
     slot: u32,       // write_rows: runtime slot holding the first destination row
 }
 
@@ -40,4 +42,12 @@ fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     // The grid is rounded up to whole workgroups: skip the excess.
     if (i >= p.n) { return; }
     dst[i] = src[p.arg * p.cols + i];
+}
+
+@compute @workgroup_size(WG)
+fn place_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = flat_group(wid, nwg) * WG + lid;
+    if (i >= p.n) { return; }
+    dst[p.arg * p.cols + i] = src[i];
 }

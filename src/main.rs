@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "cli/models.rs"]
 mod models;
+#[path = "cli/reformer.rs"]
+mod reformer;
 use webformer::bench::values;
 use webformer::{gpu, Context, ContextOptions, CpuExecutor, DType, GpuExecutor, Graph, HostData};
 
@@ -21,11 +23,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate text with a decoder GGUF (default: SmolLM2-135M-Instruct, fetched into the
-    /// cache on first use). Streams the text to stdout; load and speed figures go to stderr.
+    /// cache on first use) or a Reformer LM folder. Streams the text to stdout; load and speed
+    /// figures go to stderr. Reformer: greedy only, and not cached (each step recomputes the
+    /// forward over the whole prefix); a byte-level vocabulary (258 ids) maps a prompt's UTF-8
+    /// bytes to byte + 2 and prints the bytes generated; other vocabularies take --ids and print
+    /// ids.
     Generate {
-        /// GGUF file of a Llama-architecture model.
+        /// GGUF file of a Llama-architecture model, or a Reformer LM folder.
         #[arg(long)]
         model: Option<std::path::PathBuf>,
+        /// Reformer: the prompt as token ids, comma-separated (instead of --prompt).
+        #[arg(long, value_delimiter = ',')]
+        ids: Vec<u32>,
+        /// Reformer: LSH rotations (safetensors, `layers.{i}.rotations`); without it they come
+        /// from webformer's seeded generator.
+        #[arg(long)]
+        lsh_rotations: Option<std::path::PathBuf>,
         /// The prompt (read from stdin when absent).
         #[arg(long)]
         prompt: Option<String>,
@@ -211,6 +224,26 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// A long-context Reformer forward pass: a synthetic model of google/reformer-enwik8's
+    /// shape (12 layers, hidden 1024, 8 heads, 4 hashes, 512 buckets, chunks 256/128; seeded
+    /// random weights) over --len byte ids; time and peak GPU memory. On a real GPU:
+    /// `webformer bench reformer --synthetic enwik8 --len 65536`.
+    Reformer {
+        /// The model shape: enwik8.
+        #[arg(long, default_value = "enwik8")]
+        synthetic: String,
+        /// Tokens (up to 65536, the model's positions).
+        #[arg(long, default_value_t = 65536)]
+        len: usize,
+        /// Feed-forward chunk in rows (0: whole); bounds the [len, 4096] intermediate.
+        #[arg(long, default_value_t = 4096)]
+        ff_chunk: usize,
+        #[arg(long, default_value_t = 1)]
+        repeats: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Reformer's LSH attention against fused dense causal attention over sequence length,
     /// with each plan's peak GPU memory.
     Lsh {
@@ -231,6 +264,9 @@ enum Bench {
         dense_max: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Also time each LSH node once and print where the time goes.
+        #[arg(long)]
+        profile: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -303,6 +339,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Generate {
                 model,
+                ids,
+                lsh_rotations,
                 prompt,
                 max_tokens,
                 temperature,
@@ -317,6 +355,8 @@ fn main() -> ExitCode {
             } => {
                 let args = models::GenerateArgs {
                     model,
+                    ids,
+                    lsh_rotations,
                     prompt,
                     max_tokens,
                     temperature,
@@ -501,6 +541,11 @@ fn check_bench_counts(which: &Bench) -> webformer::Result<()> {
             check_count("--heads", *heads, 1, 1024)?;
             repeats
         }
+        Bench::Reformer { len, ff_chunk, repeats, .. } => {
+            check_count("--len", *len, 1, 65536)?;
+            check_count("--ff-chunk", *ff_chunk, 0, 65536)?;
+            repeats
+        }
         Bench::Lsh { lens, heads, head_dim, rounds, chunk, repeats, .. } => {
             check_count("--heads", *heads, 1, 1024)?;
             check_count("--head-dim", *head_dim, 1, webformer::graph::LSH_MAX_HEAD_DIM)?;
@@ -611,10 +656,15 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::fft::run(ctx, &c).await?;
             table_or_json(&v, json, webformer::bench::fft::table)
         }
-        Bench::Lsh { lens, heads, head_dim, rounds, chunk, dense_max, repeats, json } => {
-            let c = webformer::bench::lsh::Config { lens, heads, head_dim, rounds, chunk, dense_max, repeats };
+        Bench::Lsh { lens, heads, head_dim, rounds, chunk, dense_max, repeats, profile, json } => {
+            let c = webformer::bench::lsh::Config { lens, heads, head_dim, rounds, chunk, dense_max, repeats, profile };
             let v = webformer::bench::lsh::run(ctx, &c).await?;
             table_or_json(&v, json, webformer::bench::lsh::table)
+        }
+        Bench::Reformer { synthetic, len, ff_chunk, repeats, json } => {
+            let c = webformer::bench::reformer::Config { synthetic, len, ff_chunk, repeats };
+            let v = webformer::bench::reformer::run(ctx, &c).await?;
+            table_or_json(&v, json, webformer::bench::reformer::table)
         }
         Bench::Gemv { repeats, json } => {
             let v = webformer::bench::gemv::run(ctx, repeats).await?;

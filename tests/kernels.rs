@@ -237,6 +237,42 @@ fn matmul_epilogue_matches_reference() {
 }
 
 #[test]
+fn concat_rows_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let s = seed("concat_rows");
+    // One input; a single element; odd row counts and widths; a 3-D input flattened into rows;
+    // an input of more than 65535 workgroups (the wrapped grid) after a small one.
+    let cases: &[&[&[usize]]] = &[
+        &[&[1, 1]],
+        &[&[1, 1], &[1, 1]],
+        &[&[3, 7], &[1, 7], &[5, 7]],
+        &[&[2, 3, 13], &[11, 13], &[1, 13]],
+        &[&[2, 3], &[HUGE / 3 + 1, 3]],
+    ];
+    for shapes in cases {
+        let mut g = Graph::new();
+        let xs: Vec<NodeId> =
+            shapes.iter().enumerate().map(|(i, sh)| g.input(&format!("x{i}"), sh, DType::F32).unwrap()).collect();
+        let y = g.concat_rows(&xs).unwrap();
+        g.output(y).unwrap();
+        let data: Vec<HostData> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, sh)| HostData::F32(random(s + i as u64, numel(sh), -1.0, 1.0)))
+            .collect();
+        let names: Vec<String> = (0..shapes.len()).map(|i| format!("x{i}")).collect();
+        let inputs: Vec<(&str, &HostData)> = names.iter().map(String::as_str).zip(&data).collect();
+        let got = run(&ctx, &g, y, &inputs);
+        let want: Vec<f32> = data.iter().flat_map(|d| d.to_f32()).collect();
+        assert_close(&format!("concat_rows {shapes:?}"), &got, &want, 0.0, 0.0);
+    }
+    let mut g = Graph::new();
+    let (a, b) = (g.input("a", &[2, 3], DType::F32).unwrap(), g.input("b", &[2, 4], DType::F32).unwrap());
+    assert!(g.concat_rows(&[a, b]).unwrap_err().to_string().contains("cannot be stacked"));
+    assert!(g.concat_rows(&[]).unwrap_err().to_string().contains("at least one input"));
+}
+
+#[test]
 fn rows_match_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("rows");

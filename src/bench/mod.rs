@@ -11,6 +11,7 @@ pub mod generate;
 pub mod load;
 pub mod lsh;
 pub mod ops;
+pub mod reformer;
 pub mod suite;
 
 use std::time::Instant;

@@ -121,6 +121,7 @@ async fn lsh(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -
         chunk: 64,
         dense_max: if quick { 512 } else { 16384 },
         repeats,
+        profile: false,
     };
     let v = super::lsh::run(ctx, &c).await?;
     for r in rows_of(&v, "rows") {

@@ -15,6 +15,10 @@ use crate::{emit, note, output_error, say};
 /// Settings of `webformer generate`.
 pub struct GenerateArgs {
     pub model: Option<PathBuf>,
+    /// Reformer: the prompt as ids.
+    pub ids: Vec<u32>,
+    /// Reformer: LSH rotations file.
+    pub lsh_rotations: Option<PathBuf>,
     pub prompt: Option<String>,
     pub max_tokens: usize,
     pub temperature: f32,
@@ -61,7 +65,7 @@ fn load_llama(path: &Path) -> Result<files::LoadedLlama> {
     loaded
 }
 
-fn read_prompt(given: Option<String>) -> Result<String> {
+pub(crate) fn read_prompt(given: Option<String>) -> Result<String> {
     if let Some(p) = given {
         return Ok(p);
     }
@@ -96,11 +100,17 @@ fn check_generate_args(a: &GenerateArgs) -> Result<()> {
 /// `webformer generate`.
 pub async fn generate(a: GenerateArgs) -> Result<()> {
     check_generate_args(&a)?;
-    let path = model_path(a.model, DefaultModel::SmolLm2)?;
+    let path = model_path(a.model.clone(), DefaultModel::SmolLm2)?;
     let kind = files::detect(&path)?;
+    if kind == ModelKind::ReformerFolder {
+        return super::reformer::generate(&path, a).await;
+    }
+    if !a.ids.is_empty() || a.lsh_rotations.is_some() {
+        return Err(Error::Usage("--ids and --lsh-rotations apply to Reformer models only".into()));
+    }
     if kind != ModelKind::LlamaGguf {
         return Err(Error::Usage(format!(
-            "{} is an encoder (BERT or FNet); generate needs a decoder GGUF (use embed or forward)",
+            "{} is an encoder (BERT or FNet); generate needs a decoder GGUF or a Reformer LM folder (use embed or forward)",
             path.display()
         )));
     }

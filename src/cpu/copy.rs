@@ -36,6 +36,13 @@ pub fn eval(cx: &Cx, op: &CopyOp) -> Result<HostData> {
             }
             Ok(HostData::F32(write_rows(cx.f32(0, "write_rows")?, src, cols, start)))
         }
+        CopyOp::ConcatRows => {
+            let mut out = Vec::with_capacity(cx.out.iter().product());
+            for i in 0..cx.inputs.len() {
+                out.extend_from_slice(cx.f32(i, "concat_rows")?);
+            }
+            Ok(HostData::F32(out))
+        }
         CopyOp::Rows { start, count } => {
             Ok(HostData::F32(rows(cx.f32(0, "rows")?, cx.out[1], start as usize, count as usize)))
         }

@@ -511,6 +511,31 @@ impl Graph {
         ))
     }
 
+    /// The rows of `xs` one after another: each [..., cols] viewed as [rows_i, cols] ->
+    /// [Σ rows_i, cols] (a copy, one launch per input). With `rows`, this runs an op over a
+    /// matrix in row chunks, so that only one chunk's intermediates are alive at a time.
+    pub fn concat_rows(&mut self, xs: &[NodeId]) -> Result<NodeId> {
+        let name = "concat_rows";
+        let mut total = 0usize;
+        let mut cols = None;
+        for &x in xs {
+            let s = &self.f32_input(name, x)?.shape;
+            let c = s[s.len() - 1];
+            if *cols.get_or_insert(c) != c {
+                return Err(shape_err(
+                    name,
+                    format!("rows of {c} and of {} columns cannot be stacked", cols.unwrap_or(0)),
+                ));
+            }
+            total += numel(s) / c;
+        }
+        let Some(cols) = cols else { return Err(shape_err(name, "needs at least one input".into())) };
+        if u32::try_from(total).is_err() {
+            return Err(shape_err(name, format!("{total} rows exceed 32 bits")));
+        }
+        Ok(self.push(NodeKind::Op(Op::Copy(CopyOp::ConcatRows)), xs.to_vec(), vec![total, cols], DType::F32))
+    }
+
     fn norm_weight(&self, name: &str, id: NodeId, what: &str, n: usize) -> Result<()> {
         let s = &self.f32_input(name, id)?.shape;
         if s[..] != [n] {

@@ -125,6 +125,9 @@ pub enum CopyOp {
     WriteRows { slot: u32 },
     /// Rows start..start+count of a matrix (leading dimensions flattened into rows).
     Rows { start: u32, count: u32 },
+    /// The inputs' rows one after another (each input's leading dimensions flattened into
+    /// rows; all have the same row length).
+    ConcatRows,
 }
 
 /// Output dimension k is input dimension `perm[k]` (the first `rank` entries are used).
@@ -231,6 +234,7 @@ impl Op {
             Op::Matmul(_) => "matmul",
             Op::Copy(CopyOp::WriteRows { .. }) => "write_rows",
             Op::Copy(CopyOp::Rows { .. }) => "rows",
+            Op::Copy(CopyOp::ConcatRows) => "concat_rows",
             Op::Reshape => "reshape",
             Op::Softmax(_) => "softmax",
             Op::Layout(_) => "permute",

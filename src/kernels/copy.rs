@@ -1,5 +1,6 @@
-//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches), row ranges;
-//! shaders/copy_f16.wgsl writes rows into f16 state (half-precision KV caches).
+//! Copy family (shaders/copy.wgsl): in-place row writes into state (KV caches), row ranges,
+//! row concatenation; shaders/copy_f16.wgsl writes rows into f16 state (half-precision KV
+//! caches).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -16,6 +17,7 @@ pub fn lower(cx: &Cx, op: &CopyOp) -> Result<Lowered> {
     match *op {
         CopyOp::WriteRows { slot } => write_rows(cx.ctx, slot, cx.inputs, cx.max_per_dim()),
         CopyOp::Rows { start, .. } => Ok(rows(start, cx.shape(0), cx.out, cx.max_per_dim())?.into()),
+        CopyOp::ConcatRows => concat_rows(cx.inputs, cx.out, cx.max_per_dim()),
     }
 }
 
@@ -25,6 +27,8 @@ pub enum Variant {
     /// f32 rows rounded into an f16 state (module copy_f16, needs SHADER_F16).
     WriteRowsF16,
     Rows,
+    /// A matrix placed at a row offset of the output (one launch per input of concat_rows).
+    PlaceRows,
 }
 
 impl Variant {
@@ -40,6 +44,7 @@ impl Variant {
             Variant::WriteRows => "write_rows",
             Variant::WriteRowsF16 => "write_rows_f16",
             Variant::Rows => "rows",
+            Variant::PlaceRows => "place_rows",
         }
     }
 }
@@ -89,4 +94,26 @@ fn rows(start: u32, src: &[usize], out: &[usize], max_per_dim: u32) -> Result<Di
 /// The constants shaders/copy.wgsl and copy_f16.wgsl share with this module.
 pub fn wgsl_consts() -> String {
     super::wgsl_u32(&[("WG", WORKGROUP as u64)])
+}
+
+/// Launches of concat_rows: input i is copied to the output from row Σ_{j<i} rows_j on.
+fn concat_rows(inputs: &[Operand], out: &[usize], max_per_dim: u32) -> Result<Lowered> {
+    let cols = out[out.len() - 1];
+    let mut at = 0usize;
+    let mut dispatches = Vec::with_capacity(inputs.len());
+    for (i, x) in inputs.iter().enumerate() {
+        let n: usize = x.shape.iter().product();
+        let params = Params {
+            n: as_u32("concat_rows input", n)?,
+            cols: as_u32("concat_rows columns", cols)?,
+            arg: as_u32("concat_rows row offset", at)?,
+            slot: 0,
+        };
+        let grid = grid_1d(n as u64, WORKGROUP, max_per_dim)?;
+        dispatches.push(
+            Dispatch::new(KernelKey::Copy(Variant::PlaceRows), &params, grid).bind(&[Slot::Output], &[Slot::Input(i)]),
+        );
+        at += n / cols;
+    }
+    Ok(Lowered { dispatches, ..Default::default() })
 }

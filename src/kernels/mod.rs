@@ -295,7 +295,8 @@ impl KernelKey {
             keys.push(KernelKey::Elementwise(v));
         }
         keys.extend(tf.map(|bias| KernelKey::Matmul(matmul::Variant::Naive { bias })));
-        for v in [copy::Variant::WriteRows, copy::Variant::WriteRowsF16, copy::Variant::Rows] {
+        for v in [copy::Variant::WriteRows, copy::Variant::WriteRowsF16, copy::Variant::Rows, copy::Variant::PlaceRows]
+        {
             keys.push(KernelKey::Copy(v));
         }
         keys.extend([softmax::Variant::Plain, softmax::Variant::Masked].map(KernelKey::Softmax));

@@ -15,8 +15,16 @@
 //! `hash_seed` (0 when unset) + 0x9E3779B97F4A7C15 · (layer + 1), in the tensor's row-major
 //! order; reproducible across runs and machines, but not torch's numbers.
 //!
-//! The feed-forward runs over all rows at once: HF's `chunk_size_feed_forward` only bounds the
-//! memory of its intermediate and does not change the result.
+//! Feed-forward chunking: with `chunk_size_feed_forward` > 0 the feed-forward runs over row
+//! chunks of that many tokens (rows, then LayerNorm and both linears, then the chunks' outputs
+//! concatenated), so its [tokens, feed_forward_size] intermediate never exists whole: the
+//! planner keeps one chunk's at a time. The result is the same as unchunked (every op is per
+//! row), as in HF's `apply_chunking_to_forward`; unlike HF, a length that is not a multiple of
+//! the chunk is allowed (the last chunk is shorter).
+//!
+//! Decoding (`Reformer::generate_greedy`) is not cached: each step recomputes the forward over
+//! the whole prefix, as HF's `generate(..., use_cache=False)`; HF's `past_buckets_states`
+//! steps are not implemented.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +48,9 @@ pub struct ReformerConfig {
     pub attention_head_size: usize,
     /// Inner width of the feed-forward.
     pub feed_forward_size: usize,
+    /// Tokens per feed-forward chunk; 0 runs the feed-forward over all rows at once.
+    #[serde(default)]
+    pub chunk_size_feed_forward: usize,
     /// "relu", "gelu" (erf), "gelu_new" or "silu".
     pub hidden_act: String,
     /// An even count, or a list of even factors; must be set (HF picks one from the length
@@ -68,6 +79,9 @@ pub struct ReformerConfig {
     /// The id padding is filled with.
     #[serde(default)]
     pub pad_token_id: Option<u32>,
+    /// Generation stops after this id, when set.
+    #[serde(default)]
+    pub eos_token_id: Option<u32>,
     /// Seeds our own rotation generator (HF seeds torch with it).
     #[serde(default)]
     pub hash_seed: Option<u64>,
@@ -192,6 +206,43 @@ impl ReformerConfig {
         })
     }
 
+    /// The shape of HF's google/reformer-enwik8 (NOTES: 12 layers, LSH at 2, 6 and 10 and local
+    /// elsewhere, hidden 1024, 8 heads of 128, 4 hashes, 512 buckets, LSH chunks of 256 and
+    /// local ones of 128 each seeing the chunk before, feed-forward 4096 relu, 258 byte ids,
+    /// axial positions [128, 512] of widths [256, 768], 65,536 positions, causal LM), with a
+    /// feed-forward chunk of `ff_chunk` rows (0: none).
+    pub fn enwik8(ff_chunk: usize) -> Self {
+        let attn_layers = (0..12).map(|i| if i % 4 == 2 { "lsh" } else { "local" }.to_string()).collect();
+        Self {
+            attn_layers,
+            hidden_size: 1024,
+            num_attention_heads: 8,
+            attention_head_size: 128,
+            feed_forward_size: 4096,
+            chunk_size_feed_forward: ff_chunk,
+            hidden_act: "relu".into(),
+            num_buckets: Some(serde_json::json!(512)),
+            num_hashes: 4,
+            lsh_attn_chunk_length: 256,
+            lsh_num_chunks_before: 1,
+            lsh_num_chunks_after: 0,
+            local_attn_chunk_length: 128,
+            local_num_chunks_before: 1,
+            local_num_chunks_after: 0,
+            is_decoder: true,
+            vocab_size: bytes::VOCAB,
+            max_position_embeddings: 65536,
+            axial_pos_embds: true,
+            axial_pos_shape: vec![128, 512],
+            axial_pos_embds_dim: vec![256, 768],
+            layer_norm_eps: 1e-12,
+            pad_token_id: Some(0),
+            eos_token_id: None,
+            hash_seed: None,
+            architectures: vec!["ReformerModelWithLMHead".into()],
+        }
+    }
+
     /// Shape of layer i's rotations: (heads, head_size, num_hashes, rotation_size / 2).
     pub fn rotation_shape(&self) -> Result<[usize; 4]> {
         Ok([self.num_attention_heads, self.attention_head_size, self.num_hashes, self.buckets()?.rotation_half()])
@@ -304,6 +355,30 @@ impl Reformer {
         Ok(Self { config, weights, prefix })
     }
 
+    /// A model of `config`'s shapes with seeded random weights (for benchmarks: speed does not
+    /// depend on the values): LayerNorms of ones and zeros, the rest uniform in ±0.5/√fan_in
+    /// (so activations stay O(1) over the layers), position tables uniform in ±0.05.
+    pub fn synthetic(config: ReformerConfig, seed: u64) -> Result<Self> {
+        config.check("synthetic Reformer config")?;
+        let prefix = if config.has_lm_head() { "reformer." } else { "" };
+        let mut weights = Weights::new(&format!("synthetic Reformer (seed {seed})"));
+        let mut state = seed;
+        for (name, shape) in Self::tensors(&config, prefix) {
+            let n: usize = shape.iter().product();
+            let data = if name.contains("layer_norm") {
+                vec![if name.ends_with("weight") { 1.0 } else { 0.0 }; n]
+            } else {
+                let fan_in = if name.contains("position_embeddings") { 400.0 } else { shape[shape.len() - 1] as f64 };
+                let a = 0.5 / fan_in.sqrt();
+                (0..n)
+                    .map(|_| (((splitmix64(&mut state) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * a) as f32)
+                    .collect()
+            };
+            weights.insert(&name, super::HostTensor { shape, data: HostData::F32(data) });
+        }
+        Ok(Self { config, weights, prefix })
+    }
+
     fn tensors(c: &ReformerConfig, p: &str) -> Vec<(String, Vec<usize>)> {
         let (h, a, f) = (c.hidden_size, c.num_attention_heads * c.attention_head_size, c.feed_forward_size);
         let mut t = vec![(format!("{p}embeddings.word_embeddings.weight"), vec![c.vocab_size, h])];
@@ -345,6 +420,12 @@ impl Reformer {
 
     /// The graph for `t` ids.
     pub fn graph(&self, t: usize) -> Result<ReformerGraph> {
+        self.build(t, false)
+    }
+
+    /// The graph for `t` ids; with `all_padded`, the output keeps all T' padded rows (so that
+    /// one graph serves every length with the same padded length, the mask telling them apart).
+    fn build(&self, t: usize, all_padded: bool) -> Result<ReformerGraph> {
         let c = &self.config;
         if t == 0 {
             return Err(Error::Usage("Reformer needs at least one id".into()));
@@ -372,13 +453,13 @@ impl Reformer {
             }
             let att = self.attention(&mut b, l, kind == "lsh", x2, tp, mask)?;
             x1 = b.g.add(x1, att)?;
-            let ff = self.feed_forward(&mut b, l, x1)?;
+            let ff = self.feed_forward(&mut b, l, x1, tp)?;
             x2 = b.g.add(x2, ff)?;
         }
-        let both = self.concat(&mut b, x1, x2)?; // [T', 2h]
+        let both = self.concat(&mut b, x1, x2, tp)?; // [T', 2h]
         let (w, bias) = (self.w(&mut b, "encoder.layer_norm.weight")?, self.w(&mut b, "encoder.layer_norm.bias")?);
         let mut out = b.g.layer_norm(both, w, bias, c.layer_norm_eps)?;
-        if tp > t {
+        if tp > t && !all_padded {
             out = b.g.rows(out, 0, t)?;
         }
         if c.has_lm_head() {
@@ -474,8 +555,23 @@ impl Reformer {
         b.g.matmul_t(att, wo)
     }
 
-    /// LayerNorm, dense + activation, dense: [T', h].
-    fn feed_forward(&self, b: &mut Builder, l: usize, x: NodeId) -> Result<NodeId> {
+    /// The feed-forward over x [T', h], in row chunks of `chunk_size_feed_forward` when set
+    /// (see the module docs): [T', h].
+    fn feed_forward(&self, b: &mut Builder, l: usize, x: NodeId, tp: usize) -> Result<NodeId> {
+        let chunk = self.config.chunk_size_feed_forward;
+        if chunk == 0 || chunk >= tp {
+            return self.feed_forward_rows(b, l, x);
+        }
+        let mut parts = Vec::with_capacity(tp.div_ceil(chunk));
+        for start in (0..tp).step_by(chunk) {
+            let rows = b.g.rows(x, start, chunk.min(tp - start))?;
+            parts.push(self.feed_forward_rows(b, l, rows)?);
+        }
+        b.g.concat_rows(&parts)
+    }
+
+    /// LayerNorm, dense + activation, dense over the rows of x: [rows, h].
+    fn feed_forward_rows(&self, b: &mut Builder, l: usize, x: NodeId) -> Result<NodeId> {
         let c = &self.config;
         let p = format!("encoder.layers.{l}.feed_forward");
         let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
@@ -486,41 +582,51 @@ impl Reformer {
         b.g.linear(h, w2, Some(b2), None)
     }
 
-    /// [x1, x2] along the last dimension, [T', 2h], as x1·[I 0] + x2·[0 I]: products with
-    /// 0/1 selection matrices are exact in f32, and the graph has no concatenation op.
-    fn concat(&self, b: &mut Builder, x1: NodeId, x2: NodeId) -> Result<NodeId> {
+    /// [x1, x2] along the last dimension, [T', 2h]: the rows of both stacked ([2, T', h]),
+    /// then the two leading dimensions swapped.
+    fn concat(&self, b: &mut Builder, x1: NodeId, x2: NodeId, tp: usize) -> Result<NodeId> {
         let h = self.config.hidden_size;
-        let select = |first: bool| {
-            let mut m = vec![0f32; h * 2 * h];
-            for i in 0..h {
-                m[i * 2 * h + i + if first { 0 } else { h }] = 1.0;
-            }
-            m
-        };
-        let e1 = b.g.weight("reformer.concat.first", &[h, 2 * h], select(true))?;
-        let e2 = b.g.weight("reformer.concat.second", &[h, 2 * h], select(false))?;
-        let a = b.g.matmul(x1, e1)?;
-        let c = b.g.matmul(x2, e2)?;
-        b.g.add(a, c)
+        let both = b.g.concat_rows(&[x1, x2])?;
+        let both = b.g.reshape(both, &[2, tp, h])?;
+        let both = b.g.permute(both, &[1, 0, 2])?;
+        b.g.reshape(both, &[tp, 2 * h])
     }
 
     /// Runs the model on `ids` with the given rotations: returns (shape, data) of the output,
     /// [T, vocab] logits or [T, 2·hidden] hidden states.
     pub async fn run(&self, ctx: &Context, ids: &[u32], rotations: &Rotations) -> Result<(Vec<usize>, Vec<f32>)> {
         let c = &self.config;
-        if let Some(bad) = ids.iter().find(|&&i| i as usize >= c.vocab_size) {
-            return Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {}", c.vocab_size)));
-        }
+        self.check_ids(ids)?;
         let rg = self.graph(ids.len())?;
-        let mut exe = GpuExecutor::new(ctx, &rg.graph)?;
-        let pad = c.pad_token_id.unwrap_or(0);
-        let mut padded = ids.to_vec();
-        padded.resize(rg.padded, pad);
-        exe.set_input("ids", &padded)?;
-        if rg.padded > ids.len() {
-            let mask: Vec<u32> = (0..rg.padded).map(|i| (i < ids.len()) as u32).collect();
-            exe.set_input("mask", &mask)?;
+        let mut exe = self.executor(ctx, &rg, rotations)?;
+        self.set_ids(&mut exe, &rg, ids)?;
+        exe.run()?;
+        let out = exe.read(rg.output).await?.to_f32();
+        let width = if c.has_lm_head() { c.vocab_size } else { 2 * c.hidden_size };
+        Ok((vec![ids.len(), width], out))
+    }
+
+    /// The graph for `ids` and an executor with every input set (ids, mask, rotations), ready
+    /// to run: what `run` does before running, for callers that time the runs.
+    pub fn prepare(&self, ctx: &Context, ids: &[u32], rotations: &Rotations) -> Result<(ReformerGraph, GpuExecutor)> {
+        self.check_ids(ids)?;
+        let rg = self.graph(ids.len())?;
+        let mut exe = self.executor(ctx, &rg, rotations)?;
+        self.set_ids(&mut exe, &rg, ids)?;
+        Ok((rg, exe))
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<()> {
+        let v = self.config.vocab_size;
+        match ids.iter().find(|&&i| i as usize >= v) {
+            Some(bad) => Err(Error::Usage(format!("token id {bad} is outside the model's vocabulary of {v}"))),
+            None => Ok(()),
         }
+    }
+
+    /// An executor for a built graph with the rotations of its hashing layers set.
+    fn executor(&self, ctx: &Context, rg: &ReformerGraph, rotations: &Rotations) -> Result<GpuExecutor> {
+        let mut exe = GpuExecutor::new(ctx, &rg.graph)?;
         for &l in &rg.hashing_layers {
             let r = rotations.layer(l).ok_or_else(|| {
                 Error::Usage(format!(
@@ -529,9 +635,99 @@ impl Reformer {
             })?;
             exe.set_input_host(&format!("layers.{l}.rotations"), &HostData::F32(r.to_vec()))?;
         }
-        exe.run()?;
-        let out = exe.read(rg.output).await?.to_f32();
-        let width = if c.has_lm_head() { c.vocab_size } else { 2 * c.hidden_size };
-        Ok((vec![ids.len(), width], out))
+        Ok(exe)
+    }
+
+    /// Sets "ids" (padded with `pad_token_id`) and, when the graph pads, "mask".
+    fn set_ids(&self, exe: &mut GpuExecutor, rg: &ReformerGraph, ids: &[u32]) -> Result<()> {
+        let mut padded = ids.to_vec();
+        padded.resize(rg.padded, self.config.pad_token_id.unwrap_or(0));
+        exe.set_input("ids", &padded)?;
+        if rg.graph.inputs().any(|(name, _)| name == "mask") {
+            let mask: Vec<u32> = (0..rg.padded).map(|i| (i < ids.len()) as u32).collect();
+            exe.set_input("mask", &mask)?;
+        }
+        Ok(())
+    }
+
+    /// Greedy decoding with the LM head: appends the most likely next id (ties: the lowest)
+    /// up to `max_new` times, stopping after `eos_token_id` or when `on_token` (given the new
+    /// id and the logits it was chosen from) returns false; returns the new ids.
+    ///
+    /// Not cached: every step recomputes the whole forward over the prefix (as HF's
+    /// `generate(..., use_cache=False)`), so a step costs a forward pass over all ids so far.
+    /// One graph and executor serve all lengths with the same padded length (the mask tells
+    /// them apart), so weights are uploaded once per padded length. HF's cached steps
+    /// (`past_buckets_states`) are not implemented: their LSH window around the new query
+    /// wraps within each round's sorted prefix rather than across rounds, so their logits can
+    /// differ from HF's own uncached ones, which these match.
+    pub async fn generate_greedy(
+        &self,
+        ctx: &Context,
+        prompt: &[u32],
+        max_new: usize,
+        rotations: &Rotations,
+        mut on_token: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<Vec<u32>> {
+        let c = &self.config;
+        if !c.has_lm_head() || !c.is_decoder {
+            return Err(Error::Usage(
+                "generation needs a causal Reformer LM (ReformerModelWithLMHead with is_decoder true)".into(),
+            ));
+        }
+        self.check_ids(prompt)?;
+        let mut seq = prompt.to_vec();
+        let mut cached: Option<(usize, bool, ReformerGraph, GpuExecutor)> = None;
+        for _ in 0..max_new {
+            let t = seq.len();
+            let (tp, pads) = (c.padded_length(t), c.padded_length(t) > t);
+            let (_, _, rg, exe) = match cached.take() {
+                Some(e) if e.0 == tp && e.1 == pads => cached.insert(e),
+                _ => {
+                    let rg = self.build(t, true)?;
+                    let exe = self.executor(ctx, &rg, rotations)?;
+                    cached.insert((tp, pads, rg, exe))
+                }
+            };
+            self.set_ids(exe, rg, &seq)?;
+            exe.run()?;
+            let logits = exe.read(rg.output).await?.to_f32();
+            let last = &logits[(t - 1) * c.vocab_size..t * c.vocab_size];
+            let next = argmax(last);
+            seq.push(next);
+            if !on_token(next, last) || c.eos_token_id == Some(next) {
+                break;
+            }
+        }
+        Ok(seq.split_off(prompt.len()))
+    }
+}
+
+/// The index of the largest value (the first of equal ones; NaN never wins).
+fn argmax(x: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Byte-level vocabularies (HF's google/reformer-enwik8, 258 ids): id = byte + 2, as the
+/// encode/decode of that model's card and Tensor2Tensor's `ByteTextEncoder` it was trained
+/// with, whose two reserved ids are 0 = padding and 1 = end of sequence (no byte either).
+pub mod bytes {
+    /// Ids of a byte-level vocabulary.
+    pub const VOCAB: usize = 258;
+
+    /// The ids of `text`'s UTF-8 bytes.
+    pub fn encode(text: &str) -> Vec<u32> {
+        text.bytes().map(|b| b as u32 + 2).collect()
+    }
+
+    /// The bytes of `ids` (ids below 2, and any beyond the vocabulary, give none).
+    pub fn decode(ids: &[u32]) -> Vec<u8> {
+        ids.iter().filter(|&&i| (2..VOCAB as u32).contains(&i)).map(|&i| (i - 2) as u8).collect()
     }
 }

@@ -221,7 +221,10 @@ fn bench_suite_writes_the_shared_schema() {
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(v["schema"], "webformer-bench/1");
     let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    // Mixing on the FFT path and as DFT matrices, and the attention it replaces.
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let variants: Vec<&str> = rows.iter().map(|r| r["variant"].as_str().unwrap_or("")).collect();
+    assert_eq!(variants, ["real-input fft", "dft-as-matmul", "fused"], "{rows:?}");
     for r in rows {
         for key in ["bench", "case", "dtype", "variant"] {
             assert!(r[key].is_string(), "{key} in {r}");

@@ -35,16 +35,19 @@ else
     export RUSTC_BOOTSTRAP=1
     cargo=(cargo)
 fi
+# A fixed seed (FUZZ_SEED, default 1) makes a run repeatable: the same corpus and seed take
+# the same path, so a crash that CI reports is found again here by the same command.
+seed=${FUZZ_SEED:-1}
 for t in "${targets[@]}"; do
     mkdir -p "corpus/$t"
     # Past crashes start the corpus too (libFuzzer reads every directory, writes to the first).
     dirs=("corpus/$t" "seeds/$t")
     [ -d "regressions/$t" ] && dirs+=("regressions/$t")
-    echo "== fuzz $t for ${seconds} s"
+    echo "== fuzz $t for ${seconds} s (seed $seed)"
     # -rss_limit_mb: a parser that allocates what a hostile header asks for fails here.
     set +e
     "${cargo[@]}" fuzz run --sanitizer "${FUZZ_SANITIZER:-none}" "$t" "${dirs[@]}" -- \
-        -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 \
+        -max_total_time="$seconds" -seed="$seed" -rss_limit_mb=2048 -max_len=1048576 -print_final_stats=1 2>&1 \
         | grep -E "^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|==|SUMMARY|error.*|.*ERROR|.*panicked|.*Test unit written)"
     status=${PIPESTATUS[0]}
     set -e

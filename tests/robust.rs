@@ -173,14 +173,22 @@ fn a_template_with_undefined_pieces_is_refused_not_a_panic() {
     tokens.insert("[QEP]".into(), sep);
     let mut single_b = base.clone();
     single_b["post_processor"]["single"][1]["Sequence"]["id"] = "B".into();
-    let mut nested = serde_json::json!({"type": "Sequence", "processors": [{"type": "ByteLevel"}]});
+    let mut nested = serde_json::json!({"type": "Sequence", "processors": [{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": false}]});
     nested["processors"].as_array_mut().unwrap().push(undefined["post_processor"].clone());
     let mut in_sequence = base.clone();
     in_sequence["post_processor"] = nested;
+    // The same two faults spelled as serde also reads them: pieces as arrays, no "type" tag.
+    let mut as_arrays = base.clone();
+    as_arrays["post_processor"]["single"][0] = serde_json::json!({"SpecialToken": ["[QEP]", 0]});
+    let mut untagged_b = base.clone();
+    untagged_b["post_processor"].as_object_mut().unwrap().remove("type");
+    untagged_b["post_processor"]["single"][1] = serde_json::json!({"Sequence": ["B", 0]});
     for (json, want) in [
         (undefined, "post_processor.single uses the special token \"[SEP]\", which post_processor.special_tokens does not define"),
         (single_b, "post_processor.single uses sequence B"),
         (in_sequence, "post_processor.processors[1].single uses the special token \"[SEP]\""),
+        (as_arrays, "post_processor.single uses the special token \"[QEP]\""),
+        (untagged_b, "post_processor.single uses sequence B"),
     ] {
         let e = webformer::model::Tokenizer::from_json(json.to_string().as_bytes(), "dir/tokenizer.json");
         contains_all(&e.expect_err("refused").to_string(), &["dir/tokenizer.json", want]);

@@ -217,10 +217,14 @@ impl Tokenizer {
         // through an `expect`, so malformed JSON there panics inside `from_bytes`. Syntax
         // errors are caught here first; from a parsed value that step cannot fail.
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(bad)?;
-        if let Some(pp) = value.get("post_processor") {
-            check_templates(pp, "post_processor", file)?;
-        }
         let mut inner: tokenizers::Tokenizer = serde_json::from_value(value).map_err(bad)?;
+        // The templates are checked in the form tokenizers itself writes, not as the file
+        // spells them: serde also reads a piece as an array (`{"SpecialToken": ["[X]", 0]}`)
+        // and a processor without its "type" tag, and both reach the same panic.
+        if let Some(pp) = inner.get_post_processor() {
+            let canonical = serde_json::to_value(pp).map_err(bad)?;
+            check_templates(&canonical, "post_processor", file)?;
+        }
         inner.with_padding(None);
         inner
             .with_truncation(None)

@@ -9,7 +9,8 @@
 // token) is shared by the B rows.
 //
 // Entry points, one invocation each per:
-// - lsh_hash:              (row, round, token): the offset bucket, u32 [B, N].
+// - lsh_hash:              (row, round, token): the offset bucket, u32 [B, N]; one
+//                          workgroup per (row, round) and tile of WG tokens.
 // - lsh_key_norm:          (row, token): the key factor rsqrt(mean(x²) + 1e-6) / sqrt(d) into
 //                          scratch [B, L] (HF's _len_and_dim_norm, applied to the dot product
 //                          instead of the key: one pass over keys rather than one per query).
@@ -90,61 +91,68 @@ fn kept(bits: u32) -> bool {
 // ---------------------------------------------------------------------------------------
 // Hashing
 
-fn hash_one(i: u32) {
-    // i = (row · R + round) · L + token
-    let t = i % p.l;
-    let r = (i / p.l) % p.rounds;
-    let h = i / (p.l * p.rounds);
-    var bucket = p.count;
-    if (p.masked == 0u || kept(hash_mask[t])) {
-        bucket = 0u;
-        var start = 0u;
-        var product = 1u;
-        for (var f = 0u; f < p.n_factors; f++) {
-            let half = p.factors[f] / 2u;
-            // argmax over [x·R, -x·R], the first maximum winning (torch.argmax): the largest
-            // column wins unless the most negative one is strictly larger in magnitude.
-            var best_pos = 0u;
-            var max_pos = 0.0;
-            var best_neg = 0u;
-            var min_neg = 0.0;
-            for (var j = 0u; j < half; j++) {
-                var dot = 0.0;
-                for (var k = 0u; k < p.d4; k++) {
-                    let x = x4[(h * p.l + t) * p.d4 + k];
-                    let base = ((h * p.d4 * 4u + 4u * k) * p.rounds + r) * p.s + start + j;
-                    let step = p.rounds * p.s;
-                    dot += x.x * rot[base] + x.y * rot[base + step] + x.z * rot[base + 2u * step]
-                        + x.w * rot[base + 3u * step];
-                }
-                if (j == 0u || dot > max_pos) {
-                    max_pos = dot;
-                    best_pos = j;
-                }
-                if (j == 0u || dot < min_neg) {
-                    min_neg = dot;
-                    best_neg = j;
-                }
-            }
-            var idx = best_pos;
-            if (-min_neg > max_pos) {
-                idx = half + best_neg;
-            }
-            bucket += idx * product;
-            start += half;
-            product *= p.factors[f];
-        }
+// One workgroup hashes WG tokens of one (row, round): wid.x is the token tile, wid.y = row · R
+// + round. The rotation's address then depends on workgroup-uniform values only, and the loops
+// run in uniform control flow (lanes past the last token hash a copy of it and write nothing;
+// masked tokens are replaced at the end), so a compiler that tracks uniformity (llvmpipe's)
+// reads each rotation element once for all lanes instead of once per lane: measured 16x
+// faster on lavapipe than the per-token kernel. The token's row is read into registers once.
+fn hash_bucket(t: u32, h: u32, r: u32) -> u32 {
+    for (var k = 0u; k < p.d4; k++) {
+        q_s[k] = x4[(h * p.l + t) * p.d4 + k];
     }
-    out_u[i] = bucket + r * p.stride;
+    var bucket = 0u;
+    var start = 0u;
+    var product = 1u;
+    let step = p.rounds * p.s;
+    for (var f = 0u; f < p.n_factors; f++) {
+        let half = p.factors[f] / 2u;
+        // argmax over [x·R, -x·R], the first maximum winning (torch.argmax): the largest
+        // column wins unless the most negative one is strictly larger in magnitude.
+        var best_pos = 0u;
+        var max_pos = 0.0;
+        var best_neg = 0u;
+        var min_neg = 0.0;
+        for (var j = 0u; j < half; j++) {
+            var xr = 0.0;
+            var base = (h * p.d4 * 4u * p.rounds + r) * p.s + start + j;
+            for (var k = 0u; k < p.d4; k++) {
+                let w = vec4<f32>(rot[base], rot[base + step], rot[base + 2u * step], rot[base + 3u * step]);
+                xr += dot(q_s[k], w);
+                base += 4u * step;
+            }
+            if (j == 0u || xr > max_pos) {
+                max_pos = xr;
+                best_pos = j;
+            }
+            if (j == 0u || xr < min_neg) {
+                min_neg = xr;
+                best_neg = j;
+            }
+        }
+        var idx = best_pos;
+        if (-min_neg > max_pos) {
+            idx = half + best_neg;
+        }
+        bucket += idx * product;
+        start += half;
+        product *= p.factors[f];
+    }
+    return bucket;
 }
 
 @compute @workgroup_size(WG)
-fn lsh_hash(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
-    if (i >= p.b * p.n) {
+fn lsh_hash(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = wid.x * WG + lane;
+    let hr = wid.y;
+    var bucket = hash_bucket(min(t, p.l - 1u), hr / p.rounds, hr % p.rounds);
+    if (t >= p.l) {
         return;
     }
-    hash_one(i);
+    if (p.masked == 1u && !kept(hash_mask[t])) {
+        bucket = p.count;
+    }
+    out_u[hr * p.l + t] = bucket + (hr % p.rounds) * p.stride;
 }
 
 

@@ -253,6 +253,8 @@ fn hash_kernel_matches_reference() {
     check_hash(&ctx, 3, 67, 12, 2, &[8], true);
     check_hash(&ctx, 2, 131, 16, 4, &[2, 4], false);
     check_hash(&ctx, 1, 65, 32, 3, &[4, 6, 2], true);
+    // Head size 128 (the most a row holds in registers), several token tiles per (row, round).
+    check_hash(&ctx, 2, 200, 128, 2, &[16], false);
 }
 
 /// A random permutation of 0..n per row.

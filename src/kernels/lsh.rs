@@ -120,7 +120,18 @@ pub fn lower(cx: &super::Cx, op: &LshOp) -> Result<Lowered> {
                 factors,
                 ..base
             };
-            Dispatch::new(key(Variant::Hash), &p, grid(b * rounds * l)?)
+            // One workgroup per (row, round) and tile of WORKGROUP tokens (see the shader).
+            let tiles = (l as u32).div_ceil(WORKGROUP);
+            let rows = (b * rounds) as u32;
+            if tiles > max || rows > max {
+                return Err(Error::Limit {
+                    what: format!("LSH hashing of {l} tokens in {b} rows x {rounds} rounds"),
+                    needed: u64::from(tiles.max(rows)),
+                    max: u64::from(max),
+                    limit: "max_compute_workgroups_per_dimension",
+                });
+            }
+            Dispatch::new(key(Variant::Hash), &p, [tiles, rows, 1])
                 .bind(&[Slot::Output], &reads(2, mask, 2))
                 .into()
         }

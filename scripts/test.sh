@@ -42,6 +42,16 @@ for width in 512; do
     fi
     grep -E "test result" /tmp/webformer-width.txt
 done
+# At 128 bits (4 lanes) CPU adapters take the plain LSH hash (the broadcast one needs 8 lanes),
+# the kernel GPUs run: tested here too, so both hash kernels are checked on every run.
+echo "== the plain LSH hash kernel at lavapipe vector width 128"
+if ! LP_NATIVE_VECTOR_WIDTH=128 WEBFORMER_REQUIRE_GPU=1 cargo test --quiet --test lsh hash \
+    >/tmp/webformer-width.txt 2>&1; then
+    cat /tmp/webformer-width.txt
+    echo "test: the LSH hash failed at lavapipe vector width 128" >&2
+    exit 1
+fi
+grep -E "test result" /tmp/webformer-width.txt
 
 echo "== CLI smoke"
 cargo build --quiet

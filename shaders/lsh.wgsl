@@ -98,21 +98,14 @@ fn kept(bits: u32) -> bool {
 // reads each rotation element once for all lanes instead of once per lane: measured 16x
 // faster on lavapipe than the per-token kernel. The token's row is read into registers once.
 fn hash_bucket(t: u32, h: u32, r: u32) -> u32 {
-    for (var k = 0u; k < p.d4; k++) {
-        q_s[k] = x4[(h * p.l + t) * p.d4 + k];
-    }
+    load_row(t, h);
     var bucket = 0u;
     var start = 0u;
     var product = 1u;
     let step = p.rounds * p.s;
     for (var f = 0u; f < p.n_factors; f++) {
         let half = p.factors[f] / 2u;
-        // argmax over [x·R, -x·R], the first maximum winning (torch.argmax): the largest
-        // column wins unless the most negative one is strictly larger in magnitude.
-        var best_pos = 0u;
-        var max_pos = 0.0;
-        var best_neg = 0u;
-        var min_neg = 0.0;
+        var best = Best();
         for (var j = 0u; j < half; j++) {
             var xr = 0.0;
             var base = (h * p.d4 * 4u * p.rounds + r) * p.s + start + j;
@@ -121,38 +114,64 @@ fn hash_bucket(t: u32, h: u32, r: u32) -> u32 {
                 xr += dot(q_s[k], w);
                 base += 4u * step;
             }
-            if (j == 0u || xr > max_pos) {
-                max_pos = xr;
-                best_pos = j;
-            }
-            if (j == 0u || xr < min_neg) {
-                min_neg = xr;
-                best_neg = j;
-            }
+            best_take(&best, xr, j);
         }
-        var idx = best_pos;
-        if (-min_neg > max_pos) {
-            idx = half + best_neg;
-        }
-        bucket += idx * product;
+        bucket += best_index(best, half) * product;
         start += half;
         product *= p.factors[f];
     }
     return bucket;
 }
 
+fn load_row(t: u32, h: u32) {
+    for (var k = 0u; k < p.d4; k++) {
+        q_s[k] = x4[(h * p.l + t) * p.d4 + k];
+    }
+}
+
+// argmax over [x·R, -x·R], the first maximum winning (torch.argmax): the largest column wins
+// unless the most negative one is strictly larger in magnitude. Columns are taken in order
+// from 0; a column taken again (a repeat) never wins, the comparisons being strict.
+struct Best {
+    max_pos: f32,
+    best_pos: u32,
+    min_neg: f32,
+    best_neg: u32,
+}
+
+fn best_take(b: ptr<function, Best>, xr: f32, j: u32) {
+    if (j == 0u || xr > (*b).max_pos) {
+        (*b).max_pos = xr;
+        (*b).best_pos = j;
+    }
+    if (j == 0u || xr < (*b).min_neg) {
+        (*b).min_neg = xr;
+        (*b).best_neg = j;
+    }
+}
+
+fn best_index(b: Best, half: u32) -> u32 {
+    return select(b.best_pos, half + b.best_neg, -b.min_neg > b.max_pos);
+}
+
+// The last steps of both hash entry points: the bucket of token t (row and round hr), or the
+// padding bucket for a masked token, offset by its round.
+fn hash_store(t: u32, hr: u32, bucket: u32) {
+    var v = bucket;
+    if (p.masked == 1u && !kept(hash_mask[t])) {
+        v = p.count;
+    }
+    out_u[hr * p.l + t] = v + (hr % p.rounds) * p.stride;
+}
+
 @compute @workgroup_size(WG)
 fn lsh_hash(@builtin(local_invocation_index) lane: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let t = wid.x * WG + lane;
     let hr = wid.y;
-    var bucket = hash_bucket(min(t, p.l - 1u), hr / p.rounds, hr % p.rounds);
-    if (t >= p.l) {
-        return;
+    let bucket = hash_bucket(min(t, p.l - 1u), hr / p.rounds, hr % p.rounds);
+    if (t < p.l) {
+        hash_store(t, hr, bucket);
     }
-    if (p.masked == 1u && !kept(hash_mask[t])) {
-        bucket = p.count;
-    }
-    out_u[hr * p.l + t] = bucket + (hr % p.rounds) * p.stride;
 }
 
 

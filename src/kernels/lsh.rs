@@ -21,6 +21,8 @@ pub use crate::graph::LSH_MAX_ROUNDS as MAX_ROUNDS;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
     Hash,
+    /// The hash on subgroup broadcasts (module lsh_subgroup), for CPU adapters.
+    HashSubgroup,
     KeyNorm,
     Chunk,
     Combine,
@@ -31,6 +33,7 @@ impl Variant {
     pub fn entry_point(self) -> &'static str {
         match self {
             Variant::Hash => "lsh_hash",
+            Variant::HashSubgroup => "lsh_hash_sg",
             Variant::KeyNorm => "lsh_key_norm",
             Variant::Chunk => "lsh_chunk",
             Variant::Combine => "lsh_combine",
@@ -38,11 +41,19 @@ impl Variant {
         }
     }
 
+    /// The shader module holding the entry point.
+    pub fn family(self) -> &'static str {
+        match self {
+            Variant::HashSubgroup => "lsh_subgroup",
+            _ => "lsh",
+        }
+    }
+
     /// Storage bindings read (after the one written).
     pub fn n_inputs(self) -> u32 {
         match self {
             // qk, rotations, mask
-            Variant::Hash => 3,
+            Variant::Hash | Variant::HashSubgroup => 3,
             Variant::KeyNorm => 1,
             // qk, v, perm, the key norms (scratch), mask
             Variant::Chunk => 5,
@@ -90,6 +101,19 @@ fn reads(n: usize, mask: bool, mask_at: usize) -> Vec<Slot> {
     r
 }
 
+/// The hash kernel for this adapter. On CPU adapters a load that every lane of a subgroup
+/// makes from one address is still made once per lane, and the hash's rotation reads are
+/// such loads: the broadcast kernel makes one per 8 columns (measured on lavapipe in
+/// BENCHMARKS.md, "Where the LSH time goes"). GPUs serve a uniform load once through their
+/// caches, so they keep the plain kernel, which needs no SUBGROUP feature.
+pub fn hash_kernel(ctx: &crate::gpu::Context) -> Variant {
+    if super::gemm::prefers_subgroup(ctx) {
+        Variant::HashSubgroup
+    } else {
+        Variant::Hash
+    }
+}
+
 /// Launches of one `lsh` node. Shapes were checked when the node was built.
 pub fn lower(cx: &super::Cx, op: &LshOp) -> Result<Lowered> {
     let (inputs, out, max) = (cx.inputs, cx.out, cx.max_per_dim());
@@ -131,7 +155,7 @@ pub fn lower(cx: &super::Cx, op: &LshOp) -> Result<Lowered> {
                     limit: "max_compute_workgroups_per_dimension",
                 });
             }
-            Dispatch::new(key(Variant::Hash), &p, [tiles, rows, 1])
+            Dispatch::new(key(hash_kernel(cx.ctx)), &p, [tiles, rows, 1])
                 .bind(&[Slot::Output], &reads(2, mask, 2))
                 .into()
         }

@@ -50,6 +50,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("rope", include_str!("../../shaders/rope.wgsl")),
     ("sample", include_str!("../../shaders/sample.wgsl")),
     ("lsh", include_str!("../../shaders/lsh.wgsl")),
+    ("lsh_subgroup", include_str!("../../shaders/lsh_subgroup.wgsl")),
     ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
     ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
     ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
@@ -105,6 +106,8 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
     ("sort", &[Consts(sort::wgsl_consts), File("sort")]),
     ("lsh", &[Consts(lsh::wgsl_consts), File("lsh")]),
+    // The hash on subgroup broadcasts, for CPU adapters (SUBGROUP; see kernels::lsh::hash_kernel).
+    ("lsh_subgroup", &[Consts(lsh::wgsl_consts), File("lsh"), File("lsh_subgroup")]),
     // FFT: one body; the workgroup-memory line size follows the adapter (see kernels::fft::Cap).
     ("fft", &[Consts(fft::wgsl_consts_k16), File("fft")]),
     ("fft_cap32", &[Consts(fft::wgsl_consts_k32), File("fft")]),
@@ -228,7 +231,7 @@ impl KernelKey {
             KernelKey::Sample(_) => "sample",
             KernelKey::Gemm(v) => v.family(),
             KernelKey::Sort(_) => "sort",
-            KernelKey::Lsh(_) => "lsh",
+            KernelKey::Lsh(v) => v.family(),
             KernelKey::Fft(v) => v.family(),
         }
     }
@@ -323,7 +326,7 @@ impl KernelKey {
         keys.extend([sample::Variant::Argmax, sample::Variant::Sample].map(KernelKey::Sample));
         keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
         use lsh::Variant as L;
-        keys.extend([L::Hash, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
+        keys.extend([L::Hash, L::HashSubgroup, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
         use fft::{Cap, Variant as F};
         let ffts = [
             F::Pass,

@@ -316,6 +316,7 @@ impl KernelKey {
         for (mask, kv_f16) in tf.iter().flat_map(|&m| tf.map(|k| (m, k))) {
             keys.push(KernelKey::Attention(attention::Variant::Prefill { mask, kv_f16 }));
             keys.push(KernelKey::Attention(attention::Variant::Decode { mask, kv_f16 }));
+            keys.push(KernelKey::Attention(attention::Variant::DecodeSingle { mask, kv_f16 }));
         }
         keys.push(KernelKey::Attention(attention::Variant::Merge));
         use gemv::{Reduce, Weight};

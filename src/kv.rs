@@ -4,7 +4,9 @@
 //! attention over the cache, so a single plan is replayed for every step; only that slot and
 //! the inputs change. A prompt plan (many new tokens per run, the tiled prefill kernel) and a
 //! decoding plan (one token per run, the split-key decode kernel) share one cache by building
-//! the executors of both with one `SharedBuffers` (`GpuExecutor::with_shared`).
+//! the executors of both with one `SharedBuffers` (`GpuExecutor::with_shared`). A decoder
+//! whose Q, K and V come from one projection uses `attend_qkv` instead of `attend`: the RoPE
+//! of q and k and both row writes are then one kernel (`Graph::rope_kv`).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &webformer::Context) -> webformer::Result<()> {
@@ -59,7 +61,9 @@ pub struct KvCacheConfig {
 /// How `KvCache::attend_qkv` rotates queries and keys (as `Graph::rope` does).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rotary {
+    /// Which elements pair up.
     pub mode: RopeMode,
+    /// The base of the angles (pair i turns by position · theta^(-2i/d)).
     pub theta: f32,
 }
 
@@ -268,18 +272,8 @@ impl KvCache {
             theta: rope.theta,
             slot: c.slot,
         };
+        // rope_kv checks that qkv's heads have the cache's size (its rows are Hkv·d wide).
         let q = g.rope_kv(qkv, k_state, v_state, p)?;
-        if g.node(q).shape[2] != c.head_dim {
-            return Err(Error::Shape {
-                op: "kv cache attend_qkv".into(),
-                detail: format!(
-                    "qkv {:?} has heads of {}, but the cache holds heads of {}",
-                    g.node(qkv).shape,
-                    g.node(q).shape[2],
-                    c.head_dim
-                ),
-            });
-        }
         // Added after the rope_kv node, so they read the caches with the step's rows in.
         let k = g.reshape(k_state, &[c.max_ctx, c.kv_heads, c.head_dim])?;
         let v = g.reshape(v_state, &[c.max_ctx, c.kv_heads, c.head_dim])?;

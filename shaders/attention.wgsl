@@ -29,6 +29,9 @@
 //   accumulates the output with the invocations spread over the head's vec4 columns. It
 //   writes an unnormalised partial output with its (max, sum).
 // - attention_merge: combines the parts: out = Σ_s acc_s e^(m_s - M) / Σ_s l_s e^(m_s - M).
+// - attention_decode_single(_mask): split-key decode in one part: the workgroup's sums are the
+//   whole softmax, so it writes the normalised output itself (acc / l, what the merge of a
+//   single part computes) and no merge pass runs.
 //
 // The mask binding exists only in the *_mask entry points (a shader that reads a binding at
 // all needs it in its layout), so the shared work lives in functions and the entry points
@@ -484,6 +487,68 @@ fn decode_store_empty(t: KeySpan, lid: u32) {
     if (lid == 0u) {
         out[p.splits * p.lq * p.heads * p.d4 + row] = vec4<f32>(MASKED, 0.0, 0.0, 0.0);
     }
+}
+
+// The single-part store: the parts added up as in decode_store, then divided by their sum
+// into the output [Lq, H, d] (zeros for a query that saw no key, as the merge gives).
+fn decode_store_single(t: KeySpan, lid: u32) {
+    let ln = lane4(lid);
+    acc_shared[lid] = d_acc;
+    l_shared[lid] = d_l;
+    workgroupBarrier();
+    if (lid < p.d4) {
+        var total = vec4<f32>(0.0);
+        var l = 0.0;
+        for (var w = 0u; w < ln.ways; w = w + 1u) {
+            total = total + acc_shared[w * p.d4 + lid];
+            l = l + l_shared[w * p.d4];
+        }
+        out[(t.i * p.heads + t.h) * p.d4 + lid] = select(total / l, vec4<f32>(0.0), l == 0.0);
+    }
+}
+
+// No keys at all (a cache position of 0 with nothing visible): zeros, as the merge gives.
+fn decode_store_single_empty(t: KeySpan, lid: u32) {
+    if (lid < p.d4) {
+        out[(t.i * p.heads + t.h) * p.d4 + lid] = vec4<f32>(0.0);
+    }
+}
+
+@compute @workgroup_size(64)
+fn attention_decode_single(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                           @builtin(local_invocation_index) lid: u32) {
+    let t = key_span(wid, nwg);
+    if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_single_empty(t, lid);
+        return;
+    }
+    decode_begin(t, lid);
+    for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
+        decode_step(t, k0, k0 + lid < t.end, lid);
+    }
+    decode_store_single(t, lid);
+}
+
+@compute @workgroup_size(64)
+fn attention_decode_single_mask(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                                @builtin(local_invocation_index) lid: u32) {
+    let t = key_span(wid, nwg);
+    if (!t.inside) { return; }
+    if (t.start == t.end) {
+        decode_store_single_empty(t, lid);
+        return;
+    }
+    decode_begin(t, lid);
+    for (var k0 = t.start; k0 < t.end; k0 = k0 + DWG) {
+        let j = k0 + lid;
+        var keep = j < t.end;
+        if (keep) {
+            keep = key_kept(j);
+        }
+        decode_step(t, k0, keep, lid);
+    }
+    decode_store_single(t, lid);
 }
 
 @compute @workgroup_size(64)

@@ -4,7 +4,9 @@
 //! attention over the cache, so a single plan is replayed for every step; only that slot and
 //! the inputs change. A prompt plan (many new tokens per run, the tiled prefill kernel) and a
 //! decoding plan (one token per run, the split-key decode kernel) share one cache by building
-//! the executors of both with one `SharedBuffers` (`GpuExecutor::with_shared`).
+//! the executors of both with one `SharedBuffers` (`GpuExecutor::with_shared`). A decoder
+//! whose Q, K and V come from one projection uses `attend_qkv` instead of `attend`: the RoPE
+//! of q and k and both row writes are then one kernel (`Graph::rope_kv`).
 //!
 //! ```no_run
 //! # async fn demo(ctx: &webformer::Context) -> webformer::Result<()> {
@@ -33,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::exec::GpuExecutor;
 use crate::gpu::Context;
 use crate::graph::RUNTIME_SLOTS;
-use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId};
+use crate::graph::{AttentionOptions, Graph, KeyRange, NodeId, RopeKvParams, RopeMode};
 use crate::kernels::attention::{decode_splits, MAX_SPLITS};
 use crate::tensor::DType;
 
@@ -54,6 +56,15 @@ pub struct KvCacheConfig {
     pub head_dim: usize,
     /// Runtime slot holding the position of the step's first new token.
     pub slot: u32,
+}
+
+/// How `KvCache::attend_qkv` rotates queries and keys (as `Graph::rope` does).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rotary {
+    /// Which elements pair up.
+    pub mode: RopeMode,
+    /// The base of the angles (pair i turns by position · theta^(-2i/d)).
+    pub theta: f32,
 }
 
 /// A preallocated KV cache: its configuration and how many positions are filled.
@@ -188,12 +199,7 @@ impl KvCache {
     /// `KeyRange::Runtime(slot)`.
     pub fn append(&self, g: &mut Graph, layer: usize, k_new: NodeId, v_new: NodeId) -> Result<(NodeId, NodeId)> {
         let c = self.config;
-        if layer >= c.layers {
-            return Err(Error::Usage(format!(
-                "KV cache layer {layer} does not exist; the cache has {} layers",
-                c.layers
-            )));
-        }
+        self.check_layer(layer)?;
         let width = c.kv_heads * c.head_dim;
         let (kn, vn) = self.state_names(layer);
         let mut out = Vec::new();
@@ -216,6 +222,64 @@ impl KvCache {
         Ok((out[0], out[1]))
     }
 
+    fn check_layer(&self, layer: usize) -> Result<()> {
+        if layer >= self.config.layers {
+            return Err(Error::Usage(format!(
+                "KV cache layer {layer} does not exist; the cache has {} layers",
+                self.config.layers
+            )));
+        }
+        Ok(())
+    }
+
+    /// The attention over layer `layer`'s caches k and v [max_ctx, Hkv, d], as `attend` and
+    /// `attend_qkv` build it.
+    fn attention(&self, g: &mut Graph, q: NodeId, k: NodeId, v: NodeId, causal: bool) -> Result<NodeId> {
+        let o = AttentionOptions { causal, keys: KeyRange::Runtime(self.config.slot), ..Default::default() };
+        if g.node(q).shape.first().is_some_and(|&t| t <= DECODE_MAX_QUERIES) {
+            g.attention_decode_split(q, k, v, o, self.splits)
+        } else {
+            g.attention(q, k, v, o)
+        }
+    }
+
+    /// The step's fused projection `qkv` [T, (H + 2·Hkv)·d] (each token's `heads` query heads,
+    /// then its key heads and value heads, as one linear layer over stacked Q, K and V weights
+    /// gives them): one `rope_kv` kernel rotates q and k and writes k and v into layer `layer`
+    /// at the slot's position, then the rotated queries [T, H, d] attend over the cache as in
+    /// `attend`.
+    pub fn attend_qkv(
+        &self,
+        g: &mut Graph,
+        layer: usize,
+        qkv: NodeId,
+        heads: usize,
+        rope: Rotary,
+        causal: bool,
+    ) -> Result<NodeId> {
+        let c = self.config;
+        self.check_layer(layer)?;
+        let width = c.kv_heads * c.head_dim;
+        let (kn, vn) = self.state_names(layer);
+        let k_state = g.state(&kn, &[c.max_ctx, width], self.dtype)?;
+        let v_state = g.state(&vn, &[c.max_ctx, width], self.dtype)?;
+        let as_u32 =
+            |n: usize, what: &str| u32::try_from(n).map_err(|_| Error::Usage(format!("{n} {what} exceed 32 bits")));
+        let p = RopeKvParams {
+            heads: as_u32(heads, "query heads")?,
+            kv_heads: as_u32(c.kv_heads, "KV heads")?,
+            mode: rope.mode,
+            theta: rope.theta,
+            slot: c.slot,
+        };
+        // rope_kv checks that qkv's heads have the cache's size (its rows are Hkv·d wide).
+        let q = g.rope_kv(qkv, k_state, v_state, p)?;
+        // Added after the rope_kv node, so they read the caches with the step's rows in.
+        let k = g.reshape(k_state, &[c.max_ctx, c.kv_heads, c.head_dim])?;
+        let v = g.reshape(v_state, &[c.max_ctx, c.kv_heads, c.head_dim])?;
+        self.attention(g, q, k, v, causal)
+    }
+
     /// Appends the step's keys and values to layer `layer` and attends `q` [T, H, d] over the
     /// cache (keys 0..position + T): the split-key decode kernel for up to DECODE_MAX_QUERIES
     /// new tokens, the tiled prefill kernel for longer chunks (a prompt).
@@ -229,12 +293,7 @@ impl KvCache {
         causal: bool,
     ) -> Result<NodeId> {
         let (k, v) = self.append(g, layer, k_new, v_new)?;
-        let o = AttentionOptions { causal, keys: KeyRange::Runtime(self.config.slot), ..Default::default() };
-        if g.node(q).shape.first().is_some_and(|&t| t <= DECODE_MAX_QUERIES) {
-            g.attention_decode_split(q, k, v, o, self.splits)
-        } else {
-            g.attention(q, k, v, o)
-        }
+        self.attention(g, q, k, v, causal)
     }
 
     /// Sets the position slot for a run that appends `new_tokens`, or says why they do not fit.

@@ -46,6 +46,6 @@ pub use gpu::{AdapterSummary, BackendChoice, Context, ContextOptions, LimitsChoi
 pub use graph::plan::{Plan, PlanOptions, Storage};
 pub use graph::{Activation, Graph, MatmulImpl, MatmulOptions, Node, NodeId, NodeKind, Op, Scalar};
 pub use graph::{AttentionOptions, KeyRange, SoftmaxOptions};
-pub use graph::{RopeMode, SampleOptions, SAMPLE_MAX_ROW};
-pub use kv::{KvCache, KvCacheConfig};
+pub use graph::{RopeKvParams, RopeMode, SampleOptions, SAMPLE_MAX_ROW};
+pub use kv::{KvCache, KvCacheConfig, Rotary};
 pub use tensor::{numel, DType, Element, HostData, Tensor};

@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod norm;
 pub mod quant;
 pub mod rope;
+pub mod rope_kv;
 pub mod sample;
 pub mod softmax;
 pub mod sort;
@@ -67,7 +68,24 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Sort(o) => sort::eval(cx, o),
         Op::Lsh(o) => lsh::eval(cx, o),
         Op::Fft(o) => fft::eval(cx, o),
+        Op::RopeKv(o) => rope_kv::eval(cx, o),
         Op::Reshape => Ok(inputs[0].clone()),
+    }
+}
+
+/// The states an op writes in place besides its own value (`Node::state_writes`), as
+/// (input index, new contents); empty for ops without such writes.
+pub fn state_writes(
+    op: &Op,
+    inputs: &[&HostData],
+    shapes: &[&[usize]],
+    out: &[usize],
+    runtime: &[u32],
+) -> Result<Vec<(usize, HostData)>> {
+    let cx = &Cx { inputs, shapes, out, runtime };
+    match op {
+        Op::RopeKv(o) => rope_kv::state_writes(cx, o),
+        _ => Ok(Vec::new()),
     }
 }
 

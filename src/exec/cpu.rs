@@ -98,11 +98,17 @@ impl<'g> CpuExecutor<'g> {
         for &id in &self.order {
             let node = self.graph.node(id);
             let Some(op) = node.op() else { continue };
-            let out = {
+            let (out, writes) = {
                 let ins: Vec<&HostData> = node.inputs.iter().map(|x| self.value(*x)).collect::<Result<_>>()?;
                 let shapes: Vec<&[usize]> = node.inputs.iter().map(|x| self.graph.node(*x).shape.as_slice()).collect();
-                cpu::eval(op, &ins, &shapes, &node.shape, &self.runtime)?
+                let out = cpu::eval(op, &ins, &shapes, &node.shape, &self.runtime)?;
+                (out, cpu::state_writes(op, &ins, &shapes, &node.shape, &self.runtime)?)
             };
+            // States the op writes besides its value (KV caches): later readers see them.
+            for (i, data) in writes {
+                let root = self.graph.storage_root(node.inputs[i]);
+                self.values[root.0] = Some(data);
+            }
             if node.is_in_place() {
                 // The state itself changes, so later runs (and readers of the state) see it.
                 let root = self.graph.storage_root(id);

@@ -17,6 +17,7 @@ mod fft;
 mod lsh;
 mod op;
 pub mod plan;
+mod rope_kv;
 mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
@@ -29,6 +30,7 @@ pub use op::{
     Activation, AttentionImpl, AttentionParams, CopyOp, Elementwise, KeyRange, MatmulImpl, MatmulParams, Norm, Op,
     Permute, RopeMode, RopeParams, SampleOp, Scalar, SoftmaxParams,
 };
+pub use rope_kv::RopeKvParams;
 pub use sort::SortOp;
 
 use std::fmt::Write;
@@ -124,6 +126,16 @@ impl Node {
     /// In-place updates: the node writes into the buffer of its first input (a state).
     pub fn is_in_place(&self) -> bool {
         matches!(self.kind, NodeKind::Op(Op::Copy(CopyOp::WriteRows { .. })))
+    }
+
+    /// Inputs the node writes in place besides computing a value of its own (the KV caches of
+    /// `Op::RopeKv`): their states change when the node runs, and nodes added after it read
+    /// the new contents. Empty for every other op.
+    pub fn state_writes(&self) -> &'static [usize] {
+        match self.kind {
+            NodeKind::Op(Op::RopeKv(_)) => RopeKvParams::STATE_WRITES,
+            _ => &[],
+        }
     }
 
     /// Views: the node is its first input under another shape; nothing runs.

@@ -93,6 +93,10 @@ pub enum Op {
     Lsh(LshOp),
     /// Fourier transforms (FNet mixing, complex FFTs along an axis): see `FftOp`.
     Fft(super::fft::FftOp),
+    /// Rotary embedding of a fused q/k/v projection [T, (H + 2·Hkv)·d] with the keys and values
+    /// written into KV-cache states (inputs[1] and inputs[2], in place) -> rotated q [T, H, d].
+    /// See `Graph::rope_kv`.
+    RopeKv(super::rope_kv::RopeKvParams),
 }
 
 /// Pointwise ops (family elementwise).
@@ -250,6 +254,7 @@ impl Op {
             Op::Lsh(l) => l.name(),
             Op::Fft(super::fft::FftOp::Mix(_)) => "fourier_mix",
             Op::Fft(super::fft::FftOp::Complex { .. }) => "fft",
+            Op::RopeKv(_) => "rope_kv",
         }
     }
 }

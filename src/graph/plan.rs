@@ -179,12 +179,14 @@ impl Plan {
     }
 }
 
-/// Nodes that an output or an in-place state update depends on.
+/// Nodes that an output or an in-place state update (a state node's value, or a state an op
+/// writes besides its own value) depends on.
 fn needed(graph: &Graph) -> Vec<bool> {
     let nodes = graph.nodes();
     let mut live = vec![false; nodes.len()];
     let mut stack: Vec<NodeId> = graph.outputs().to_vec();
-    stack.extend((0..nodes.len()).filter(|&i| nodes[i].is_in_place()).map(NodeId));
+    let writes = |i: usize| nodes[i].is_in_place() || !nodes[i].state_writes().is_empty();
+    stack.extend((0..nodes.len()).filter(|&i| writes(i)).map(NodeId));
     while let Some(id) = stack.pop() {
         if !live[id.0] {
             live[id.0] = true;

@@ -78,6 +78,8 @@ pub enum Variant {
     Prefill { mask: bool, kv_f16: bool },
     /// One part of the key range per workgroup, written as partials.
     Decode { mask: bool, kv_f16: bool },
+    /// Split-key decode in a single part, normalised into the output (no merge).
+    DecodeSingle { mask: bool, kv_f16: bool },
     /// Partials to the output.
     Merge,
 }
@@ -85,7 +87,9 @@ pub enum Variant {
 impl Variant {
     pub fn family(self) -> &'static str {
         match self {
-            Variant::Prefill { kv_f16: true, .. } | Variant::Decode { kv_f16: true, .. } => "attention_f16",
+            Variant::Prefill { kv_f16: true, .. }
+            | Variant::Decode { kv_f16: true, .. }
+            | Variant::DecodeSingle { kv_f16: true, .. } => "attention_f16",
             _ => "attention",
         }
     }
@@ -96,13 +100,17 @@ impl Variant {
             Variant::Prefill { mask: true, .. } => "attention_prefill_mask",
             Variant::Decode { mask: false, .. } => "attention_decode",
             Variant::Decode { mask: true, .. } => "attention_decode_mask",
+            Variant::DecodeSingle { mask: false, .. } => "attention_decode_single",
+            Variant::DecodeSingle { mask: true, .. } => "attention_decode_single_mask",
             Variant::Merge => "attention_merge",
         }
     }
 
     pub fn n_inputs(self) -> u32 {
         match self {
-            Variant::Prefill { mask, .. } | Variant::Decode { mask, .. } => 3 + mask as u32,
+            Variant::Prefill { mask, .. } | Variant::Decode { mask, .. } | Variant::DecodeSingle { mask, .. } => {
+                3 + mask as u32
+            }
             Variant::Merge => 1,
         }
     }
@@ -157,7 +165,8 @@ fn params(a: &AttentionParams, inputs: &[Operand]) -> Result<Params> {
 
 /// Launches of an attention node: one tiled pass, or split-key decode (each part of the key
 /// range a workgroup writing unnormalised partials into scratch, then a merge into the
-/// output). Shapes were checked when the node was built.
+/// output; in one part, a single pass that normalises itself). Shapes were checked when the
+/// node was built.
 pub fn lower(cx: &Cx, a: &AttentionParams) -> Result<Lowered> {
     let (ctx, inputs, max_per_dim) = (cx.ctx, cx.inputs, cx.max_per_dim());
     let kv_f16 = inputs[1].dtype == DType::F16;
@@ -178,6 +187,11 @@ pub fn lower(cx: &Cx, a: &AttentionParams) -> Result<Lowered> {
             let tiles = (p.lq as u64).div_ceil(l.queries as u64) * p.heads as u64;
             let key = KernelKey::Attention(Variant::Prefill { mask: a.mask, kv_f16 });
             Lowered::from(Dispatch::new(key, &p, grid_1d(tiles, 1, max_per_dim)?))
+        }
+        Some(1) => {
+            let p = Params { splits: 1, ..base };
+            let key = KernelKey::Attention(Variant::DecodeSingle { mask: a.mask, kv_f16 });
+            Lowered::from(Dispatch::new(key, &p, grid_1d(p.heads as u64 * p.lq as u64, 1, max_per_dim)?))
         }
         Some(splits) => {
             let p = Params { splits, ..base };

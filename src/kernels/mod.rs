@@ -16,6 +16,7 @@ pub mod norm;
 pub mod qmatmul;
 pub mod quant;
 pub mod rope;
+pub mod rope_kv;
 pub mod sample;
 pub mod softmax;
 pub mod sort;
@@ -47,7 +48,11 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("qmatmul", include_str!("../../shaders/qmatmul.wgsl")),
     ("embedding", include_str!("../../shaders/embedding.wgsl")),
     ("norm", include_str!("../../shaders/norm.wgsl")),
+    ("rope_angle", include_str!("../../shaders/rope_angle.wgsl")),
     ("rope", include_str!("../../shaders/rope.wgsl")),
+    ("rope_kv_f32", include_str!("../../shaders/rope_kv_f32.wgsl")),
+    ("rope_kv_f16", include_str!("../../shaders/rope_kv_f16.wgsl")),
+    ("rope_kv", include_str!("../../shaders/rope_kv.wgsl")),
     ("sample", include_str!("../../shaders/sample.wgsl")),
     ("lsh", include_str!("../../shaders/lsh.wgsl")),
     ("lsh_subgroup", include_str!("../../shaders/lsh_subgroup.wgsl")),
@@ -102,7 +107,10 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("qmatmul", &[Consts(qmatmul::wgsl_consts), File("activation"), File("qmatmul")]),
     ("embedding", &[Consts(embedding::wgsl_consts), File("embedding")]),
     ("norm", &[Consts(norm::wgsl_consts), File("norm")]),
-    ("rope", &[Consts(rope::wgsl_consts), File("rope")]),
+    ("rope", &[Consts(rope::wgsl_consts), File("rope_angle"), File("rope")]),
+    // The fused rope + KV append: caches through rope_kv_f32 or rope_kv_f16 (SHADER_F16).
+    ("rope_kv", &[Consts(rope_kv::wgsl_consts), File("rope_angle"), File("rope_kv_f32"), File("rope_kv")]),
+    ("rope_kv_f16", &[Consts(rope_kv::wgsl_consts), File("rope_angle"), File("rope_kv_f16"), File("rope_kv")]),
     ("sample", &[Consts(sample::wgsl_consts), File("sample")]),
     ("sort", &[Consts(sort::wgsl_consts), File("sort")]),
     ("lsh", &[Consts(lsh::wgsl_consts), File("lsh")]),
@@ -211,6 +219,7 @@ pub enum KernelKey {
     Sort(sort::Variant),
     Lsh(lsh::Variant),
     Fft(fft::Variant),
+    RopeKv(rope_kv::Variant),
 }
 
 impl KernelKey {
@@ -233,6 +242,7 @@ impl KernelKey {
             KernelKey::Sort(_) => "sort",
             KernelKey::Lsh(v) => v.family(),
             KernelKey::Fft(v) => v.family(),
+            KernelKey::RopeKv(v) => v.family(),
         }
     }
 
@@ -254,6 +264,7 @@ impl KernelKey {
             KernelKey::Sort(v) => v.entry_point(),
             KernelKey::Lsh(v) => v.entry_point(),
             KernelKey::Fft(v) => v.entry_point(),
+            KernelKey::RopeKv(v) => v.entry_point(),
         }
     }
 
@@ -276,6 +287,7 @@ impl KernelKey {
             KernelKey::Sort(v) => v.io_counts(),
             KernelKey::Lsh(v) => (1, v.n_inputs()),
             KernelKey::Fft(v) => v.io_counts(),
+            KernelKey::RopeKv(v) => v.io_counts(),
         }
     }
 }
@@ -307,6 +319,7 @@ impl KernelKey {
         for (mask, kv_f16) in tf.iter().flat_map(|&m| tf.map(|k| (m, k))) {
             keys.push(KernelKey::Attention(attention::Variant::Prefill { mask, kv_f16 }));
             keys.push(KernelKey::Attention(attention::Variant::Decode { mask, kv_f16 }));
+            keys.push(KernelKey::Attention(attention::Variant::DecodeSingle { mask, kv_f16 }));
         }
         keys.push(KernelKey::Attention(attention::Variant::Merge));
         use gemv::{Reduce, Weight};
@@ -323,6 +336,7 @@ impl KernelKey {
         keys.extend([E::F32, E::F16, E::Q8_0, E::Q4_1].map(KernelKey::Embedding));
         keys.extend([norm::Variant::LayerNorm, norm::Variant::RmsNorm].map(KernelKey::Norm));
         keys.extend([rope::Variant::Adjacent, rope::Variant::Halves].map(KernelKey::Rope));
+        keys.extend(tf.map(|kv_f16| KernelKey::RopeKv(rope_kv::Variant { kv_f16 })));
         keys.extend([sample::Variant::Argmax, sample::Variant::Sample].map(KernelKey::Sample));
         keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
         use lsh::Variant as L;
@@ -492,6 +506,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Sort(o) => sort::lower(cx, o),
         Op::Lsh(o) => lsh::lower(cx, o),
         Op::Fft(o) => fft::lower(cx, o),
+        Op::RopeKv(o) => rope_kv::lower(cx, o),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),
     }
 }

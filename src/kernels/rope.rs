@@ -42,6 +42,14 @@ pub fn fraction64(v: f64) -> [u32; 2] {
     [q as u32, (q >> 32) as u32]
 }
 
+/// The 64-bit fractions shaders/rope_angle.wgsl builds angles from, for head size `d`:
+/// r = theta^(-2/d) < 1 (theta > 1), which the shader raises to the pair index, and
+/// c = 1 / (2 pi).
+pub fn turn_constants(theta: f32, d: usize) -> ([u32; 2], [u32; 2]) {
+    let r = (-2.0 * (theta as f64).ln() / d as f64).exp();
+    (fraction64(r), fraction64(1.0 / std::f64::consts::TAU))
+}
+
 /// Launch for rope over x [T, H, d] (checked by the builder).
 pub fn lower(cx: &Cx, op: &RopeParams) -> Result<Lowered> {
     let RopeParams { mode, theta, slot } = *op;
@@ -50,15 +58,14 @@ pub fn lower(cx: &Cx, op: &RopeParams) -> Result<Lowered> {
     let pairs = out.iter().product::<usize>() / 2;
     as_u32("rope input", 2 * pairs)?;
     let half_d = d / 2;
-    // r = theta^(-2/d) < 1 (theta > 1), c = 1 / (2 pi): the shader raises r to the pair index.
-    let r = (-2.0 * (theta as f64).ln() / d as f64).exp();
+    let (r, c) = turn_constants(theta, d);
     let params = Params {
         pairs: pairs as u32,
         heads: as_u32("rope heads", heads)?,
         half_d: as_u32("rope half head dim", half_d)?,
         slot,
-        r: fraction64(r),
-        c: fraction64(1.0 / std::f64::consts::TAU),
+        r,
+        c,
     };
     let variant = match mode {
         RopeMode::Adjacent => Variant::Adjacent,

@@ -6,17 +6,18 @@
 //! same per-layer KV cache (`KvCache`, graph state) at the position in runtime slot `POS`, so
 //! no plan is rebuilt while decoding.
 //!
-//! Per layer: RMSNorm → q, k, v projections → RoPE (adjacent pairs: llama.cpp's converter
-//! permuted q and k for it) → append k, v to the cache → causal grouped-query attention over
-//! the cache → output projection → residual; RMSNorm → SwiGLU feed-forward → residual. Then
-//! the final RMSNorm and the LM head (the token embedding when the file ties them).
+//! Per layer: RMSNorm → one q/k/v projection (the three weights stacked at load) → `rope_kv`
+//! (RoPE of q and k, adjacent pairs: llama.cpp's converter permuted q and k for it; k and v
+//! appended to the cache; one kernel) → causal grouped-query attention over the cache →
+//! output projection → residual; RMSNorm → SwiGLU feed-forward → residual. Then the final
+//! RMSNorm and the LM head (the token embedding when the file ties them).
 
 use super::config::LlamaConfig;
 use super::gguf::Gguf;
 use super::weights::{Builder, Weights};
 use crate::error::{Error, Result};
 use crate::graph::{Activation, Graph, NodeId, RopeMode, SampleOptions};
-use crate::kv::{KvCache, KvCacheConfig};
+use crate::kv::{KvCache, KvCacheConfig, Rotary};
 use crate::tensor::DType;
 
 /// Runtime slot: position of the graph's first token (also the KV cache's slot).
@@ -98,7 +99,7 @@ impl Llama {
         }
         let model = Self { config, weights };
         model.check_shapes()?;
-        Ok(model)
+        model.stack_qkv()
     }
 
     /// A model from a config and weights made elsewhere (e.g. [`super::synthetic`]), with the
@@ -106,7 +107,18 @@ impl Llama {
     pub fn from_parts(config: LlamaConfig, weights: Weights) -> Result<Self> {
         let model = Self { config, weights };
         model.check_shapes()?;
-        Ok(model)
+        model.stack_qkv()
+    }
+
+    /// Replaces each layer's Q, K and V weights by one `attn_qkv` weight
+    /// [(heads + 2·kv_heads)·head_dim, hidden] holding their rows in that order, so that one
+    /// projection computes all three (quantized blocks are kept as they are).
+    fn stack_qkv(mut self) -> Result<Self> {
+        for l in 0..self.config.n_layers {
+            let p = |n: &str| format!("blk.{l}.{n}.weight");
+            self.weights.concat_rows(&p("attn_qkv"), &[&p("attn_q"), &p("attn_k"), &p("attn_v")])?;
+        }
+        Ok(self)
     }
 
     fn check_shapes(&self) -> Result<()> {
@@ -192,15 +204,10 @@ impl Llama {
         let p = |n: &str| format!("blk.{l}.{n}.weight");
         let w = b.w(&p("attn_norm"))?;
         let x = b.g.rms_norm(h, w, c.rms_eps)?;
-        let (wq, wk, wv) = (b.w(&p("attn_q"))?, b.w(&p("attn_k"))?, b.w(&p("attn_v"))?);
-        let q = b.g.linear(x, wq, None, None)?; // [t, heads·hd]
-        let k = b.g.linear(x, wk, None, None)?; // [t, kv_heads·hd]
-        let v = b.g.linear(x, wv, None, None)?;
-        let q = b.g.reshape(q, &[t, c.n_heads, c.head_dim])?;
-        let q = b.g.rope(q, RopeMode::Adjacent, c.rope_theta, POS)?;
-        let k = b.g.reshape(k, &[t, c.n_kv_heads, c.head_dim])?;
-        let k = b.g.rope(k, RopeMode::Adjacent, c.rope_theta, POS)?;
-        let a = cache.attend(&mut b.g, l, q, k, v, true)?; // [t, heads, hd]
+        let wqkv = b.w(&p("attn_qkv"))?;
+        let qkv = b.g.linear(x, wqkv, None, None)?; // [t, (heads + 2·kv_heads)·hd]
+        let rope = Rotary { mode: RopeMode::Adjacent, theta: c.rope_theta };
+        let a = cache.attend_qkv(&mut b.g, l, qkv, c.n_heads, rope, true)?; // [t, heads, hd]
         let a = b.g.reshape(a, &[t, c.n_heads * c.head_dim])?;
         let wo = b.w(&p("attn_output"))?;
         let o = b.g.linear(a, wo, None, None)?;

@@ -59,6 +59,40 @@ impl Weights {
         &self.file
     }
 
+    /// Replaces the matrices `parts` (each [out_i, in], one `in` for all) by one weight `name`
+    /// [Σ out_i, in] holding their rows in order, so that one projection computes all of them
+    /// (Q, K and V of an attention layer). GGUF's quantization blocks run along the input
+    /// dimension and never cross a row, so rows of Q8_0/Q4_1 blocks concatenate as they are,
+    /// byte for byte, like f32 and f16 rows. Parts of different dtypes are widened to f32
+    /// first (exactly: every f16 and every dequantized block value is an f32).
+    pub fn concat_rows(&mut self, name: &str, parts: &[&str]) -> Result<()> {
+        let mut found = Vec::with_capacity(parts.len());
+        for &part in parts {
+            let w = self.tensors.get(part).ok_or_else(|| Error::Model {
+                file: self.file.clone(),
+                detail: format!("has no tensor '{part}' to concatenate into '{name}'"),
+            })?;
+            found.push(w);
+        }
+        let cols = found.first().map(|w| w.shape[w.shape.len() - 1]);
+        if found.is_empty() || found.iter().any(|w| w.shape.len() != 2 || Some(w.shape[1]) != cols) {
+            let shapes: Vec<&[usize]> = found.iter().map(|w| w.shape.as_slice()).collect();
+            return Err(Error::Model {
+                file: self.file.clone(),
+                detail: format!("tensors {parts:?} cannot be stacked into '{name}': they must be matrices with one column count, got {shapes:?}"),
+            });
+        }
+        let rows: usize = found.iter().map(|w| w.shape[0]).sum();
+        let datas: Vec<&HostData> = found.iter().map(|w| w.data.as_ref()).collect();
+        let data = stack(&datas);
+        for part in parts {
+            self.tensors.remove(*part);
+        }
+        let cols = cols.unwrap_or(0);
+        self.tensors.insert(name.into(), Weight { shape: vec![rows, cols], data: Arc::new(data) });
+        Ok(())
+    }
+
     /// Checks that `name` exists with `shape` and holds only finite values (a NaN or an
     /// infinity in a weight, or in a quantized block's scale, would turn every output into
     /// NaN), or says which tensor of which file is wrong.
@@ -77,6 +111,22 @@ impl Weights {
                 detail: format!("tensor '{name}' has shape {:?}; {why} needs {shape:?}", w.shape),
             }),
             Some(_) => Ok(()),
+        }
+    }
+}
+
+/// The elements of `parts` one after another, in their common dtype, or in f32 when the dtypes
+/// differ.
+fn stack(parts: &[&HostData]) -> HostData {
+    let dtype = parts[0].dtype();
+    if parts.iter().any(|p| p.dtype() != dtype) {
+        return HostData::F32(parts.iter().flat_map(|p| p.to_f32()).collect());
+    }
+    match dtype {
+        DType::F32 => HostData::F32(parts.iter().flat_map(|p| p.to_f32()).collect()),
+        DType::F16 | DType::U32 | DType::Q8_0 | DType::Q4_1 => {
+            let bytes: Vec<u8> = parts.iter().flat_map(|p| p.as_bytes().iter().copied()).collect();
+            HostData::from_bytes(dtype, parts.iter().map(|p| p.len()).sum(), &bytes)
         }
     }
 }

@@ -40,7 +40,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("attention_kv32", include_str!("../../shaders/attention_kv32.wgsl")),
     ("attention_kv16", include_str!("../../shaders/attention_kv16.wgsl")),
     ("attention", include_str!("../../shaders/attention.wgsl")),
+    ("gemv_head", include_str!("../../shaders/gemv_head.wgsl")),
     ("gemv", include_str!("../../shaders/gemv.wgsl")),
+    ("gemv_io", include_str!("../../shaders/gemv_io.wgsl")),
+    ("gemv_fused", include_str!("../../shaders/gemv_fused.wgsl")),
     ("gemv_subgroup", include_str!("../../shaders/gemv_subgroup.wgsl")),
     ("gemv_f16", include_str!("../../shaders/gemv_f16.wgsl")),
     ("gemv_f16_subgroup", include_str!("../../shaders/gemv_f16_subgroup.wgsl")),
@@ -84,18 +87,94 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("attention", &[Consts(attention::wgsl_consts), File("attention_kv32"), File("attention")]),
     ("attention_f16", &[Consts(attention::wgsl_consts), File("attention_kv16"), File("attention")]),
     // The GEMV modules share gemv.wgsl's body; the subgroup and f16 files add entry points.
-    ("gemv", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv")]),
-    ("gemv_subgroup", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv"), File("gemv_subgroup")]),
-    ("gemv_f16", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv"), File("gemv_f16")]),
+    // The plain ones read x and W through gemv_io (and F16_PLAIN_IO), the fused ones through
+    // gemv_fused (and F16_FUSED_IO), whose entry points kernels::gemv generates.
+    ("gemv", &[Consts(gemv::wgsl_consts), File("activation"), File("gemv_head"), File("gemv_io"), File("gemv")]),
+    (
+        "gemv_subgroup",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_io"),
+            File("gemv"),
+            File("gemv_subgroup"),
+        ],
+    ),
+    (
+        "gemv_f16",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_io"),
+            File("gemv"),
+            Text(gemv::F16_PLAIN_IO),
+            File("gemv_f16"),
+        ],
+    ),
     (
         "gemv_f16_subgroup",
         &[
             Consts(gemv::wgsl_consts),
             File("activation"),
+            File("gemv_head"),
+            File("gemv_io"),
             File("gemv"),
             File("gemv_subgroup"),
+            Text(gemv::F16_PLAIN_IO),
             File("gemv_f16"),
             File("gemv_f16_subgroup"),
+        ],
+    ),
+    (
+        "gemv_fused",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_fused"),
+            File("gemv"),
+            Consts(gemv::wgsl_fused_shared),
+        ],
+    ),
+    (
+        "gemv_fused_subgroup",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_fused"),
+            File("gemv"),
+            File("gemv_subgroup"),
+            Consts(gemv::wgsl_fused_subgroup),
+        ],
+    ),
+    (
+        "gemv_f16_fused",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_fused"),
+            File("gemv"),
+            Text(gemv::F16_FUSED_IO),
+            File("gemv_f16"),
+            Consts(gemv::wgsl_fused_f16),
+        ],
+    ),
+    (
+        "gemv_f16_fused_subgroup",
+        &[
+            Consts(gemv::wgsl_consts),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_fused"),
+            File("gemv"),
+            File("gemv_subgroup"),
+            Text(gemv::F16_FUSED_IO),
+            File("gemv_f16"),
+            Consts(gemv::wgsl_fused_f16_subgroup),
         ],
     ),
     ("qmatmul", &[Consts(qmatmul::wgsl_consts), File("activation"), File("qmatmul")]),
@@ -199,6 +278,7 @@ pub enum KernelKey {
     Layout(layout::Variant),
     Attention(attention::Variant),
     Gemv(gemv::Variant),
+    GemvFused(gemv::Fused),
     QMatmul(qmatmul::Variant),
     Embedding(embedding::Variant),
     Norm(norm::Variant),
@@ -221,6 +301,7 @@ impl KernelKey {
             KernelKey::Layout(_) => "layout",
             KernelKey::Attention(v) => v.family(),
             KernelKey::Gemv(v) => v.family(),
+            KernelKey::GemvFused(v) => v.family(),
             KernelKey::QMatmul(_) => "qmatmul",
             KernelKey::Embedding(_) => "embedding",
             KernelKey::Norm(_) => "norm",
@@ -242,6 +323,7 @@ impl KernelKey {
             KernelKey::Layout(v) => v.entry_point(),
             KernelKey::Attention(v) => v.entry_point(),
             KernelKey::Gemv(v) => v.entry_point(),
+            KernelKey::GemvFused(v) => v.entry_point(),
             KernelKey::QMatmul(v) => v.entry_point(),
             KernelKey::Embedding(v) => v.entry_point(),
             KernelKey::Norm(v) => v.entry_point(),
@@ -264,6 +346,7 @@ impl KernelKey {
             KernelKey::Layout(_) => (1, 1),
             KernelKey::Attention(v) => (1, v.n_inputs()),
             KernelKey::Gemv(v) => (1, v.n_inputs()),
+            KernelKey::GemvFused(v) => (1, v.n_inputs()),
             KernelKey::QMatmul(v) => (1, v.n_inputs()),
             KernelKey::Embedding(_) => (1, 2),
             KernelKey::Norm(v) => (1, v.n_inputs()),
@@ -312,6 +395,7 @@ impl KernelKey {
                 keys.extend(tf.map(|bias| KernelKey::Gemv(gemv::Variant { weight, reduce, bias })));
             }
         }
+        keys.extend(gemv::Fused::all().into_iter().map(KernelKey::GemvFused));
         for bias in tf {
             keys.push(KernelKey::QMatmul(qmatmul::Variant::Q8_0 { bias }));
             keys.push(KernelKey::QMatmul(qmatmul::Variant::Q4_1 { bias }));

@@ -13,8 +13,11 @@ fn partial_f16x4(row0: u32, lid: u32) -> array<f32, ROWS> {
     // u < units: the tail of the row when units is not a multiple of WG.
     for (var u = lid; u < p.units; u = u + WG) {
         let xv = ld_x4(u);
-        for (var r = 0u; r < ROWS; r = r + 1u) {
-            acc[r] = acc[r] + dot(xv, vec4<f32>(ld_wh4(r, w_row(row0, r) * p.units + u)));
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
+            acc[r] = acc[r] + dot(xv, vec4<f32>(ld_wh4(false, w_row(row0, r) * p.units + u)));
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            acc[r] = acc[r] + dot(xv, vec4<f32>(ld_wh4(true, w_row(row0, r) * p.units + u)));
         }
     }
     return acc;
@@ -24,8 +27,11 @@ fn partial_f16(row0: u32, lid: u32) -> array<f32, ROWS> {
     var acc: array<f32, ROWS>;
     for (var u = lid; u < p.units; u = u + WG) {
         let xv = ld_x(u);
-        for (var r = 0u; r < ROWS; r = r + 1u) {
-            acc[r] = acc[r] + xv * f32(ld_wh(r, w_row(row0, r) * p.units + u));
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
+            acc[r] = acc[r] + xv * f32(ld_wh(false, w_row(row0, r) * p.units + u));
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            acc[r] = acc[r] + xv * f32(ld_wh(true, w_row(row0, r) * p.units + u));
         }
     }
     return acc;

@@ -55,11 +55,6 @@ fn row_in_group(r: u32) -> u32 {
     return r;
 }
 
-// Virtual row r reads the up weight.
-fn is_up(r: u32) -> bool {
-    return FUSED_SWIGLU && r >= HALF;
-}
-
 fn ld_x4(i: u32) -> vec4<f32> {
     let v = x4[i];
     if (FUSED_RMS) {
@@ -78,29 +73,29 @@ fn ld_x(i: u32) -> f32 {
     return v;
 }
 
-fn ld_w4(r: u32, i: u32) -> vec4<f32> {
-    if (is_up(r)) {
+fn ld_w4(up: bool, i: u32) -> vec4<f32> {
+    if (up) {
         return wu4[i];
     }
     return w4[i];
 }
 
-fn ld_w(r: u32, i: u32) -> f32 {
-    if (is_up(r)) {
+fn ld_w(up: bool, i: u32) -> f32 {
+    if (up) {
         return wu[i];
     }
     return w[i];
 }
 
-fn ld_wq(r: u32, i: u32) -> vec4<u32> {
-    if (is_up(r)) {
+fn ld_wq(up: bool, i: u32) -> vec4<u32> {
+    if (up) {
         return wuq[i];
     }
     return wq[i];
 }
 
-fn ld_plane(r: u32, word: u32) -> f32 {
-    if (is_up(r)) {
+fn ld_plane(up: bool, word: u32) -> f32 {
+    if (up) {
         return bitcast<f32>(wuq[word >> 2u][word & 3u]);
     }
     return plane(word);

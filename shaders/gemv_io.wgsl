@@ -16,18 +16,18 @@ fn ld_x(i: u32) -> f32 {
     return x[i];
 }
 
-fn ld_w4(r: u32, i: u32) -> vec4<f32> {
+fn ld_w4(up: bool, i: u32) -> vec4<f32> {
     return w4[i];
 }
 
-fn ld_w(r: u32, i: u32) -> f32 {
+fn ld_w(up: bool, i: u32) -> f32 {
     return w[i];
 }
 
-fn ld_wq(r: u32, i: u32) -> vec4<u32> {
+fn ld_wq(up: bool, i: u32) -> vec4<u32> {
     return wq[i];
 }
 
-fn ld_plane(r: u32, word: u32) -> f32 {
+fn ld_plane(up: bool, word: u32) -> f32 {
     return plane(word);
 }

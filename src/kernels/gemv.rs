@@ -363,11 +363,11 @@ enable f16;
 @group(0) @binding(4) var<storage, read> wh4: array<vec4<f16>>;
 // f16 W with any K: one element per unit.
 @group(0) @binding(4) var<storage, read> wh: array<f16>;
-fn ld_wh4(r: u32, i: u32) -> vec4<f16> {
+fn ld_wh4(up: bool, i: u32) -> vec4<f16> {
     return wh4[i];
 }
 
-fn ld_wh(r: u32, i: u32) -> f16 {
+fn ld_wh(up: bool, i: u32) -> f16 {
     return wh[i];
 }
 ";
@@ -384,15 +384,15 @@ enable f16;
 @group(0) @binding(6) var<storage, read> wuh4: array<vec4<f16>>;
 @group(0) @binding(6) var<storage, read> wuh: array<f16>;
 
-fn ld_wh4(r: u32, i: u32) -> vec4<f16> {
-    if (is_up(r)) {
+fn ld_wh4(up: bool, i: u32) -> vec4<f16> {
+    if (up) {
         return wuh4[i];
     }
     return wh4[i];
 }
 
-fn ld_wh(r: u32, i: u32) -> f16 {
-    if (is_up(r)) {
+fn ld_wh(up: bool, i: u32) -> f16 {
+    if (up) {
         return wuh[i];
     }
     return wh[i];

@@ -19,30 +19,16 @@
 // weights are the repacked planes of src/kernels/quant.rs: quants of all blocks (row-major),
 // then the f32 d of every block, then (Q4_1) the f32 m, padded to 16 bytes.
 //
+// The loads of x and W go through ld_* functions (shaders/gemv_io.wgsl for the plain GEMV,
+// gemv_fused.wgsl for the fused one, which scales x by an RMSNorm gain and reads the rows of a
+// second weight), as do the row numbering of a workgroup (`group_rows`, `row_in_group`).
+// Each row loop is written twice: rows 0..group_rows() read W, the rest (only the SwiGLU pair
+// of the fused GEMV has any) read its second weight. The `up` argument of the loads is then a
+// constant, so neither loop branches per row (lavapipe measured a branch there at 2x the time).
+//
 // Bindings alias by entry point (WGSL allows two variables at one binding as long as no entry
 // point uses both): x is read as vec4 where K % 4 == 0 and as scalars otherwise, W as vec4<f32>,
-// f32 or vec4<u32> words by dtype.
-
-struct Params {
-    n: u32,          // rows of W = length of y
-    k: u32,          // length of x = columns of W
-    units: u32,      // units per W row: k/4 (f32 vec4), k (f32 scalar), k/16 (Q8_0), k/32 (Q4_1)
-    act: u32,        // ACT_* from activation.wgsl
-    d_word: u32,     // quantized W: u32 index of the first block scale d (after the quants)
-    m_word: u32,     // Q4_1: u32 index of the first block min m
-    groups_x: u32,   // workgroups along x of the (wrapped) grid
-}
-
-// WG and ROWS come from src/kernels/gemv.rs (wgsl_consts).
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read> x4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read> w4: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> wq: array<vec4<u32>>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
+// f32 or vec4<u32> words by dtype. Params and bindings are in gemv_head.wgsl.
 
 // Partial sums of every invocation, row-major [ROWS][WG] (1 KiB); the subgroup reduction uses
 // the first entries of each row for one partial per subgroup.
@@ -52,14 +38,14 @@ var<workgroup> red2: array<f32, WG>;
 
 // First output row of this workgroup.
 fn first_row(wid: vec3<u32>) -> u32 {
-    return (wid.y * p.groups_x + wid.x) * ROWS;
+    return (wid.y * p.groups_x + wid.x) * group_rows();
 }
 
 // The W row read for output row `row0 + r`. The last workgroup may stick out of W (N not a
 // multiple of ROWS), and a wrapped grid may have whole workgroups past the end: their rows
 // are clamped to the last row so every load stays in bounds; `store` drops their results.
 fn w_row(row0: u32, r: u32) -> u32 {
-    return min(row0 + r, p.n - 1u);
+    return min(row0 + row_in_group(r), p.n - 1u);
 }
 
 // f32 W with K % 4 == 0: rows start on 16-byte boundaries, so both x and W load as vec4.
@@ -67,9 +53,12 @@ fn partial_f32x4(row0: u32, lid: u32) -> array<f32, ROWS> {
     var acc: array<f32, ROWS>;
     // u < units: the tail of the row when units is not a multiple of WG.
     for (var u = lid; u < p.units; u = u + WG) {
-        let xv = x4[u];
-        for (var r = 0u; r < ROWS; r = r + 1u) {
-            acc[r] = acc[r] + dot(xv, w4[w_row(row0, r) * p.units + u]);
+        let xv = ld_x4(u);
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
+            acc[r] = acc[r] + dot(xv, ld_w4(false, w_row(row0, r) * p.units + u));
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            acc[r] = acc[r] + dot(xv, ld_w4(true, w_row(row0, r) * p.units + u));
         }
     }
     return acc;
@@ -79,17 +68,15 @@ fn partial_f32x4(row0: u32, lid: u32) -> array<f32, ROWS> {
 fn partial_f32(row0: u32, lid: u32) -> array<f32, ROWS> {
     var acc: array<f32, ROWS>;
     for (var u = lid; u < p.units; u = u + WG) {
-        let xv = x[u];
-        for (var r = 0u; r < ROWS; r = r + 1u) {
-            acc[r] = acc[r] + xv * w[w_row(row0, r) * p.units + u];
+        let xv = ld_x(u);
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
+            acc[r] = acc[r] + xv * ld_w(false, w_row(row0, r) * p.units + u);
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            acc[r] = acc[r] + xv * ld_w(true, w_row(row0, r) * p.units + u);
         }
     }
     return acc;
-}
-
-// A scale plane entry (f32 bits) read through the vec4<u32> view of W.
-fn plane(word: u32) -> f32 {
-    return bitcast<f32>(wq[word >> 2u][word & 3u]);
 }
 
 // Four signed bytes (element order = byte order, little-endian) as f32.
@@ -102,14 +89,21 @@ fn i8x4(v: u32) -> vec4<f32> {
 fn partial_q8_0(row0: u32, lid: u32) -> array<f32, ROWS> {
     var acc: array<f32, ROWS>;
     for (var u = lid; u < p.units; u = u + WG) {
-        let x0 = x4[4u * u];
-        let x1 = x4[4u * u + 1u];
-        let x2 = x4[4u * u + 2u];
-        let x3 = x4[4u * u + 3u];
-        for (var r = 0u; r < ROWS; r = r + 1u) {
+        let x0 = ld_x4(4u * u);
+        let x1 = ld_x4(4u * u + 1u);
+        let x2 = ld_x4(4u * u + 2u);
+        let x3 = ld_x4(4u * u + 3u);
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
             let unit = w_row(row0, r) * p.units + u;
-            let q = wq[unit];
-            let d = plane(p.d_word + unit / 2u);
+            let q = ld_wq(false, unit);
+            let d = ld_plane(false, p.d_word + unit / 2u);
+            acc[r] = acc[r] + dot(x0, i8x4(q.x) * d) + dot(x1, i8x4(q.y) * d)
+                            + dot(x2, i8x4(q.z) * d) + dot(x3, i8x4(q.w) * d);
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            let unit = w_row(row0, r) * p.units + u;
+            let q = ld_wq(true, unit);
+            let d = ld_plane(true, p.d_word + unit / 2u);
             acc[r] = acc[r] + dot(x0, i8x4(q.x) * d) + dot(x1, i8x4(q.y) * d)
                             + dot(x2, i8x4(q.z) * d) + dot(x3, i8x4(q.w) * d);
         }
@@ -133,13 +127,24 @@ fn partial_q4_1(row0: u32, lid: u32) -> array<f32, ROWS> {
     for (var u = lid; u < p.units; u = u + WG) {
         var xs: array<vec4<f32>, 8>;
         for (var j = 0u; j < 8u; j = j + 1u) {
-            xs[j] = x4[8u * u + j];
+            xs[j] = ld_x4(8u * u + j);
         }
-        for (var r = 0u; r < ROWS; r = r + 1u) {
+        for (var r = 0u; r < group_rows(); r = r + 1u) {
             let blk = w_row(row0, r) * p.units + u;
-            let q = wq[blk];
-            let d = plane(p.d_word + blk);
-            let m = plane(p.m_word + blk);
+            let q = ld_wq(false, blk);
+            let d = ld_plane(false, p.d_word + blk);
+            let m = ld_plane(false, p.m_word + blk);
+            var s = 0.0;
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                s = s + dot(xs[j], lo4(q[j]) * d + m) + dot(xs[4u + j], hi4(q[j]) * d + m);
+            }
+            acc[r] = acc[r] + s;
+        }
+        for (var r = group_rows(); r < ROWS; r = r + 1u) {
+            let blk = w_row(row0, r) * p.units + u;
+            let q = ld_wq(true, blk);
+            let d = ld_plane(true, p.d_word + blk);
+            let m = ld_plane(true, p.m_word + blk);
             var s = 0.0;
             for (var j = 0u; j < 4u; j = j + 1u) {
                 s = s + dot(xs[j], lo4(q[j]) * d + m) + dot(xs[4u + j], hi4(q[j]) * d + m);

@@ -307,7 +307,8 @@ fn gemm_beyond_65535_workgroups() {
 
 /// Lowers a matmul node without running it.
 fn lower(ctx: &Context, imp: MatmulImpl, b_dtype: DType) -> webformer::Result<kernels::Dispatch> {
-    let op = Op::Matmul(webformer::graph::MatmulParams { trans_b: true, bias: false, act: None, imp });
+    let op =
+        Op::Matmul(webformer::graph::MatmulParams { trans_b: true, bias: false, act: None, imp, ..Default::default() });
     let (a, b, out) = ([5usize, 8], [6usize, 8], [5usize, 6]);
     let inputs = [Operand { shape: &a, dtype: DType::F32 }, Operand { shape: &b, dtype: b_dtype }];
     kernels::lower(ctx, &op, &inputs, &out).map(|l| l.dispatches[0].clone())

@@ -1,8 +1,8 @@
 //! Reference for shaders/matmul.wgsl: batched a · b or a · bᵀ, accumulated in f64.
 
-use super::{elementwise, Cx};
+use super::{elementwise, norm, Cx};
 use crate::error::Result;
-use crate::graph::MatmulParams;
+use crate::graph::{Activation, MatmulParams};
 use crate::tensor::HostData;
 
 /// a: [..., m, k]; b: [k, n] or [..., k, n] ([n, k] / [..., n, k] when `trans_b`); out: [..., m, n].
@@ -29,15 +29,33 @@ pub fn matmul(a: &[f32], b: &[f32], a_shape: &[usize], b_shape: &[usize], out: &
 }
 
 /// The reference of a matmul node: b may be f16 or quantized, widened exactly (llama.cpp's
-/// dequantization); then the bias and the activation.
+/// dequantization); then the bias and the activation. A fused linear layer is its composite:
+/// rms_norm(x) first, silu(gate) · up for SwiGLU, the residual added last.
 pub fn eval(cx: &Cx, op: &MatmulParams) -> Result<HostData> {
-    let b = cx.inputs[1].to_f32();
-    let mut y = matmul(cx.f32(0, "matmul")?, &b, cx.shapes[0], cx.shapes[1], cx.out, op.trans_b);
+    let (_, up, gain, residual) = op.slots();
+    let x = cx.f32(0, "matmul")?;
+    let normed;
+    let x = match (op.rms, gain) {
+        (Some(eps), Some(g)) => {
+            normed = norm::rms_norm(x, cx.f32(g, "linear: RMSNorm gain")?, cx.row_len(0), eps);
+            &normed[..]
+        }
+        _ => x,
+    };
+    let product = |i: usize| matmul(x, &cx.inputs[i].to_f32(), cx.shapes[0], cx.shapes[i], cx.out, op.trans_b);
+    let mut y = product(1);
     if op.bias {
         y = elementwise::add(&y, cx.f32(2, "matmul bias")?);
     }
-    Ok(HostData::F32(match op.act {
-        Some(act) => elementwise::activation(&y, act),
-        None => y,
-    }))
+    if let Some(act) = op.act {
+        y = elementwise::activation(&y, act);
+    }
+    if let Some(u) = up {
+        let gate = elementwise::activation(&y, Activation::Silu);
+        y = gate.iter().zip(product(u)).map(|(g, u)| g * u).collect();
+    }
+    if let Some(r) = residual {
+        y = elementwise::add(&y, cx.f32(r, "linear residual")?);
+    }
+    Ok(HostData::F32(y))
 }

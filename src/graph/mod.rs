@@ -14,6 +14,7 @@
 
 mod attention;
 mod fft;
+mod linear;
 mod lsh;
 mod op;
 pub mod plan;
@@ -22,6 +23,7 @@ mod sort;
 
 pub use attention::{AttentionOptions, SoftmaxOptions, MAX_HEAD_DIM, MAX_SPLITS};
 pub use fft::{FftOp, MixImpl};
+pub use linear::LinearFusion;
 pub use lsh::{
     Buckets, ChunkOptions, LocalOptions, LshOp, LshOptions, LSH_MAX_HEAD_DIM, MASK_VALUE, MAX_ROUNDS as LSH_MAX_ROUNDS,
     SELF_MASK_VALUE,
@@ -406,7 +408,13 @@ impl Graph {
         }
         let mut out = sa[..sa.len() - 2].to_vec();
         out.extend([m, n]);
-        let op = Op::Matmul(MatmulParams { trans_b: o.trans_b, bias: o.bias.is_some(), act: o.act, imp: o.imp });
+        let op = Op::Matmul(MatmulParams {
+            trans_b: o.trans_b,
+            bias: o.bias.is_some(),
+            act: o.act,
+            imp: o.imp,
+            ..Default::default()
+        });
         Ok(self.push(NodeKind::Op(op), inputs, out, DType::F32))
     }
 

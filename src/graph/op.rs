@@ -113,12 +113,43 @@ pub enum Elementwise {
 
 /// Parameters of a matmul node: a · b, or a · bᵀ when `trans_b`; then + bias (inputs[2], when
 /// `bias`) and the activation, fused as an epilogue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+///
+/// Linear layers (`trans_b`, a plain [n, k] weight) may fuse more (see `Graph::linear_with`);
+/// the optional inputs follow in this order: bias, the up weight (`swiglu`), the RMSNorm gain
+/// (`rms`), the residual.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Default)]
 pub struct MatmulParams {
     pub trans_b: bool,
     pub bias: bool,
     pub act: Option<Activation>,
     pub imp: MatmulImpl,
+    /// silu(x · bᵀ) · (x · upᵀ): a second weight of b's shape and dtype is an input, and the
+    /// SwiGLU product is the epilogue (no bias, no other activation).
+    pub swiglu: bool,
+    /// RMSNorm of each row of x as a prologue, with this eps and the gain [k] as an input:
+    /// the product is taken of rms_norm(x, gain, eps).
+    pub rms: Option<f32>,
+    /// A tensor of the output's shape added last (after bias, activation and SwiGLU).
+    pub residual: bool,
+}
+
+impl MatmulParams {
+    /// Whether the node uses a fused prologue or epilogue beyond bias and activation.
+    pub fn is_fused(&self) -> bool {
+        self.swiglu || self.rms.is_some() || self.residual
+    }
+
+    /// Input indices of the optional operands: (bias, up, gain, residual).
+    pub fn slots(&self) -> (Option<usize>, Option<usize>, Option<usize>, Option<usize>) {
+        let mut next = 2;
+        let mut take = |on: bool| {
+            on.then(|| {
+                next += 1;
+                next - 1
+            })
+        };
+        (take(self.bias), take(self.swiglu), take(self.rms.is_some()), take(self.residual))
+    }
 }
 
 /// Row copies (family copy).
@@ -235,6 +266,8 @@ impl Op {
             Op::Elementwise(Elementwise::Activation(Activation::Silu)) => "silu",
             Op::Elementwise(Elementwise::Activation(Activation::Relu)) => "relu",
             Op::Elementwise(Elementwise::Activation(Activation::Tanh)) => "tanh",
+            Op::Matmul(m) if m.swiglu => "linear_swiglu",
+            Op::Matmul(m) if m.is_fused() => "linear_fused",
             Op::Matmul(_) => "matmul",
             Op::Copy(CopyOp::WriteRows { .. }) => "write_rows",
             Op::Copy(CopyOp::Rows { .. }) => "rows",

@@ -124,6 +124,118 @@ impl Variant {
     }
 }
 
+/// The fused GEMV (shaders/gemv_fused.wgsl). Bias and residual are switched by params; the
+/// SwiGLU pair and the RMSNorm prologue, which touch the inner loop, by the module (compile-time
+/// constants: runtime branches there made lavapipe's fused GEMV 1.4 to 2 times slower, measured).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fused {
+    pub weight: Weight,
+    pub reduce: Reduce,
+    pub swiglu: bool,
+    pub rms: bool,
+}
+
+/// Weight layouts, in the order of the entry point names' tables.
+const WEIGHTS: [Weight; 6] = [Weight::F32x4, Weight::F32, Weight::F16x4, Weight::F16, Weight::Q8_0, Weight::Q4_1];
+
+impl Fused {
+    /// Every fused variant, for tests that walk them all.
+    pub fn all() -> Vec<Fused> {
+        let tf = [false, true];
+        let mut all = Vec::new();
+        for (&weight, reduce) in WEIGHTS.iter().flat_map(|w| [(w, Reduce::Shared), (w, Reduce::Subgroup)]) {
+            for (swiglu, rms) in tf.iter().flat_map(|&s| tf.map(|r| (s, r))) {
+                all.push(Fused { weight, reduce, swiglu, rms });
+            }
+        }
+        all
+    }
+
+    pub fn family(self) -> &'static str {
+        match (self.weight.is_f16(), self.reduce, self.swiglu, self.rms) {
+            (false, Reduce::Shared, false, false) => "gemv_fused",
+            (false, Reduce::Shared, false, true) => "gemv_fused_rms",
+            (false, Reduce::Shared, true, false) => "gemv_fused_swiglu",
+            (false, Reduce::Shared, true, true) => "gemv_fused_swiglu_rms",
+            (false, Reduce::Subgroup, false, false) => "gemv_fused_subgroup",
+            (false, Reduce::Subgroup, false, true) => "gemv_fused_rms_subgroup",
+            (false, Reduce::Subgroup, true, false) => "gemv_fused_swiglu_subgroup",
+            (false, Reduce::Subgroup, true, true) => "gemv_fused_swiglu_rms_subgroup",
+            (true, Reduce::Shared, false, false) => "gemv_f16_fused",
+            (true, Reduce::Shared, false, true) => "gemv_f16_fused_rms",
+            (true, Reduce::Shared, true, false) => "gemv_f16_fused_swiglu",
+            (true, Reduce::Shared, true, true) => "gemv_f16_fused_swiglu_rms",
+            (true, Reduce::Subgroup, false, false) => "gemv_f16_fused_subgroup",
+            (true, Reduce::Subgroup, false, true) => "gemv_f16_fused_rms_subgroup",
+            (true, Reduce::Subgroup, true, false) => "gemv_f16_fused_swiglu_subgroup",
+            (true, Reduce::Subgroup, true, true) => "gemv_f16_fused_swiglu_rms_subgroup",
+        }
+    }
+
+    pub fn entry_point(self) -> &'static str {
+        const SHARED: [&str; 6] = [
+            "gemv_f32x4_fused",
+            "gemv_f32_fused",
+            "gemv_f16x4_fused",
+            "gemv_f16_fused",
+            "gemv_q8_0_fused",
+            "gemv_q4_1_fused",
+        ];
+        const SUBGROUP: [&str; 6] = [
+            "gemv_f32x4_sg_fused",
+            "gemv_f32_sg_fused",
+            "gemv_f16x4_sg_fused",
+            "gemv_f16_sg_fused",
+            "gemv_q8_0_sg_fused",
+            "gemv_q4_1_sg_fused",
+        ];
+        let i = WEIGHTS.iter().position(|&w| w == self.weight).unwrap_or(0);
+        match self.reduce {
+            Reduce::Shared => SHARED[i],
+            Reduce::Subgroup => SUBGROUP[i],
+        }
+    }
+
+    /// x, W, bias, up weight, RMSNorm gain, residual (unused ones bound to x or W).
+    pub fn n_inputs(self) -> u32 {
+        6
+    }
+
+    /// The `partial_*` function of gemv.wgsl / gemv_f16.wgsl for this layout.
+    fn partial(self) -> &'static str {
+        match self.weight {
+            Weight::F32x4 => "partial_f32x4",
+            Weight::F32 => "partial_f32",
+            Weight::F16x4 => "partial_f16x4",
+            Weight::F16 => "partial_f16",
+            Weight::Q8_0 => "partial_q8_0",
+            Weight::Q4_1 => "partial_q4_1",
+        }
+    }
+}
+
+/// What a fused GEMV adds to y = x · Wᵀ.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Fusion {
+    pub bias: bool,
+    pub act: Option<Activation>,
+    pub swiglu: bool,
+    /// RMSNorm prologue with this eps.
+    pub rms: Option<f32>,
+    pub residual: bool,
+}
+
+/// Bits of the fused GEMV's `flags`, as in gemv_fused.wgsl (SwiGLU and RMSNorm are the
+/// module's constants instead).
+const FUSE_RESIDUAL: u32 = 1;
+const FUSE_BIAS: u32 = 2;
+
+impl Fusion {
+    fn flags(self) -> u32 {
+        (self.residual as u32 * FUSE_RESIDUAL) | (self.bias as u32 * FUSE_BIAS)
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct Params {
@@ -134,6 +246,8 @@ struct Params {
     d_word: u32,
     m_word: u32,
     groups_x: u32,
+    flags: u32,
+    eps: f32,
 }
 
 /// The launch for y [n] = act(x [k] · W[n, k]ᵀ + bias) with W of `dtype`. `prefer_subgroups`
@@ -148,6 +262,35 @@ pub fn lower(
     act: Option<Activation>,
     prefer_subgroups: bool,
 ) -> Result<Dispatch> {
+    let (weight, reduce) = layout(ctx, dtype, k, n, prefer_subgroups)?;
+    let fusion = Fusion { act, ..Default::default() };
+    let (params, workgroups) = params(ctx, dtype, weight, k, n, fusion, ROWS)?;
+    Ok(Dispatch::new(KernelKey::Gemv(Variant { weight, reduce, bias }), &params, workgroups))
+}
+
+/// The fused launch: y [n] = act(rms_norm(x) · Wᵀ + bias) (or silu(rms_norm(x) · Wᵀ) ·
+/// (rms_norm(x) · Upᵀ) with `f.swiglu`) + residual. The reads are x, W, then the bias, up,
+/// gain and residual slots the caller names (unused ones: pass x's or W's slot).
+pub fn lower_fused(
+    ctx: &Context,
+    dtype: DType,
+    k: usize,
+    n: usize,
+    f: Fusion,
+    prefer_subgroups: bool,
+    reads: [super::Slot; 6],
+) -> Result<Dispatch> {
+    let (weight, reduce) = layout(ctx, dtype, k, n, prefer_subgroups)?;
+    // A SwiGLU workgroup computes half as many outputs (its other rows are the up weight's).
+    let per_group = if f.swiglu { ROWS / 2 } else { ROWS };
+    let (params, workgroups) = params(ctx, dtype, weight, k, n, f, per_group)?;
+    let key = Fused { weight, reduce, swiglu: f.swiglu, rms: f.rms.is_some() };
+    let d = Dispatch::new(KernelKey::GemvFused(key), &params, workgroups);
+    Ok(d.bind(&[super::Slot::Output], &reads))
+}
+
+/// The weight layout and reduction for a GEMV, or the error that says why there is none.
+fn layout(ctx: &Context, dtype: DType, k: usize, n: usize, prefer_subgroups: bool) -> Result<(Weight, Reduce)> {
     let Some(weight) = Weight::of(dtype, k) else {
         return Err(Error::DType {
             what: "gemv: the weight".into(),
@@ -169,25 +312,136 @@ pub fn lower(
         });
     }
     let reduce = if prefer_subgroups && ctx.has(wgpu::Features::SUBGROUP) { Reduce::Subgroup } else { Reduce::Shared };
+    Ok((weight, reduce))
+}
+
+/// The params and grid of a GEMV with `per_group` output rows per workgroup.
+fn params(
+    ctx: &Context,
+    dtype: DType,
+    weight: Weight,
+    k: usize,
+    n: usize,
+    f: Fusion,
+    per_group: u32,
+) -> Result<(Params, [u32; 3])> {
     // Element indices of W are formed in u32 (saturating: a 32-bit host must not wrap).
     let elements = as_u32("gemv weight elements", n.saturating_mul(k))? as usize;
     let blocks = elements / QK;
     let (d_word, m_word) = quant::plane_words(dtype, blocks);
     let max = ctx.limits().max_compute_workgroups_per_dimension;
-    let workgroups = grid_1d(n as u64, ROWS, max)?;
+    let workgroups = grid_1d(n as u64, per_group, max)?;
     let params = Params {
         n: as_u32("gemv rows", n)?,
         k: as_u32("gemv k", k)?,
         units: as_u32("gemv units", k / weight.unit())?,
-        act: act_code(act),
+        act: act_code(f.act),
         d_word: as_u32("gemv weight words", d_word)?,
         m_word: as_u32("gemv weight words", m_word)?,
         groups_x: workgroups[0],
+        flags: f.flags(),
+        eps: f.rms.unwrap_or(0.0),
     };
-    Ok(Dispatch::new(KernelKey::Gemv(Variant { weight, reduce, bias }), &params, workgroups))
+    Ok((params, workgroups))
 }
 
 /// The constants the GEMV shaders share with this module.
 pub fn wgsl_consts() -> String {
-    super::wgsl_u32(&[("WG", WORKGROUP as u64), ("ROWS", ROWS as u64)])
+    super::wgsl_u32(&[
+        ("WG", WORKGROUP as u64),
+        ("ROWS", ROWS as u64),
+        ("FUSE_RESIDUAL", FUSE_RESIDUAL as u64),
+        ("FUSE_BIAS", FUSE_BIAS as u64),
+    ])
+}
+
+/// The f16 weight loads of the plain GEMV.
+pub const F16_PLAIN_IO: &str = "
+enable f16;
+
+// f16 W with K % 4 == 0: rows start on 8-byte boundaries, one vec4<f16> per unit.
+@group(0) @binding(4) var<storage, read> wh4: array<vec4<f16>>;
+// f16 W with any K: one element per unit.
+@group(0) @binding(4) var<storage, read> wh: array<f16>;
+fn ld_wh4(up: bool, i: u32) -> vec4<f16> {
+    return wh4[i];
+}
+
+fn ld_wh(up: bool, i: u32) -> f16 {
+    return wh[i];
+}
+";
+
+/// The f16 weight loads of the fused GEMV: virtual rows past ROWS/2 of a SwiGLU pair read the
+/// up weight (binding 6, as in gemv_fused.wgsl).
+pub const F16_FUSED_IO: &str = "
+enable f16;
+
+// f16 W with K % 4 == 0: rows start on 8-byte boundaries, one vec4<f16> per unit.
+@group(0) @binding(4) var<storage, read> wh4: array<vec4<f16>>;
+// f16 W with any K: one element per unit.
+@group(0) @binding(4) var<storage, read> wh: array<f16>;
+@group(0) @binding(6) var<storage, read> wuh4: array<vec4<f16>>;
+@group(0) @binding(6) var<storage, read> wuh: array<f16>;
+
+fn ld_wh4(up: bool, i: u32) -> vec4<f16> {
+    if (up) {
+        return wuh4[i];
+    }
+    return wh4[i];
+}
+
+fn ld_wh(up: bool, i: u32) -> f16 {
+    if (up) {
+        return wuh[i];
+    }
+    return wh[i];
+}
+";
+
+/// The fused entry points of the modules whose weights are `f16` or not, with `reduce`.
+fn fused_entries(f16: bool, reduce: Reduce) -> String {
+    let mut src = String::new();
+    for f in Fused::all().into_iter().filter(|f| f.weight.is_f16() == f16 && f.reduce == reduce && !f.swiglu && !f.rms)
+    {
+        let (args, reduced) = match reduce {
+            Reduce::Shared => ("", "reduce_shared(acc, lid)"),
+            Reduce::Subgroup => (
+                ",\n    @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32",
+                "reduce_subgroup(acc, lid, lane, sg)",
+            ),
+        };
+        src.push_str(&format!(
+            "\n@compute @workgroup_size(WG)\nfn {}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32{args}) {{\n    let row0 = first_row(wid);\n    let acc = {}(row0, lid);\n    keep_sumsq(lid);\n    fused_store(row0, lid, {reduced});\n}}\n",
+            f.entry_point(),
+            f.partial()
+        ));
+    }
+    src
+}
+
+/// The SwiGLU / RMSNorm switches of the fused modules (gemv_fused.wgsl reads them).
+pub const SPEC_PLAIN: &str = "const FUSED_SWIGLU: bool = false;\nconst FUSED_RMS: bool = false;\n";
+pub const SPEC_PLAIN_RMS: &str = "const FUSED_SWIGLU: bool = false;\nconst FUSED_RMS: bool = true;\n";
+pub const SPEC_SWIGLU: &str = "const FUSED_SWIGLU: bool = true;\nconst FUSED_RMS: bool = false;\n";
+pub const SPEC_SWIGLU_RMS: &str = "const FUSED_SWIGLU: bool = true;\nconst FUSED_RMS: bool = true;\n";
+
+/// Entry points of the fused modules of f32 / quantized weights, workgroup-memory reduction.
+pub fn wgsl_fused_f32_shared() -> String {
+    fused_entries(false, Reduce::Shared)
+}
+
+/// Entry points of the fused modules of f32 / quantized weights, subgroup reduction.
+pub fn wgsl_fused_f32_subgroup() -> String {
+    fused_entries(false, Reduce::Subgroup)
+}
+
+/// Entry points of the fused modules of f16 weights, workgroup-memory reduction.
+pub fn wgsl_fused_f16_shared() -> String {
+    fused_entries(true, Reduce::Shared)
+}
+
+/// Entry points of the fused modules of f16 weights, subgroup reduction.
+pub fn wgsl_fused_f16_subgroup() -> String {
+    fused_entries(true, Reduce::Subgroup)
 }

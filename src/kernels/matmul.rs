@@ -4,10 +4,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{as_u32, gemm, gemv, grid_1d, qmatmul, Cx, Dispatch, KernelKey, Lowered, Operand};
+use super::{as_u32, elementwise, gemm, gemv, grid_1d, qmatmul, Cx, Dispatch, KernelKey, Lowered, Operand, Slot};
 use crate::error::{Error, Result};
 use crate::gpu::Context;
-use crate::graph::{Activation, MatmulImpl, MatmulParams};
+use crate::graph::{Activation, Elementwise, MatmulImpl, MatmulParams};
 use crate::tensor::DType;
 
 /// Output tile edge of one workgroup, as in the shader.
@@ -50,11 +50,113 @@ pub fn act_code(act: Option<Activation>) -> u32 {
 /// One arm per kernel family; more specific kernels (e.g. for single-row shapes or quantized
 /// b) go before the general GEMM arm.
 pub fn lower(cx: &Cx, op: &MatmulParams) -> Result<Lowered> {
-    pick(cx.ctx, op, cx.inputs, cx.out).map(Lowered::from)
+    if !op.is_fused() {
+        return pick(cx.ctx, op, cx.inputs, cx.out).map(Lowered::from);
+    }
+    match fused_gemv(cx, op)? {
+        Some(d) => Ok(d.into()),
+        None => composite(cx, op),
+    }
+}
+
+/// A fused linear layer of one row (decode) is one fused GEMV launch, whatever it fuses. None:
+/// more rows, or a kernel forced that is not a GEMV.
+fn fused_gemv(cx: &Cx, op: &MatmulParams) -> Result<Option<Dispatch>> {
+    let (x, w) = (cx.inputs[0], cx.inputs[1]);
+    let k = x.shape[x.shape.len() - 1];
+    let n = cx.out[cx.out.len() - 1];
+    let rows: usize = cx.out[..cx.out.len() - 1].iter().product();
+    let prefer_subgroups = match op.imp {
+        MatmulImpl::Auto => true,
+        MatmulImpl::GemvShared => false,
+        _ => return Ok(None),
+    };
+    if rows != 1 {
+        return match op.imp {
+            MatmulImpl::GemvShared => Err(Error::Usage(format!(
+                "MatmulImpl::GemvShared needs one row (x [1, k]), got x {:?} for a fused linear layer",
+                x.shape
+            ))),
+            _ => Ok(None),
+        };
+    }
+    let (bias, up, gain, residual) = op.slots();
+    let (sx, sw) = (Slot::Input(0), Slot::Input(1));
+    let or = |i: Option<usize>, unused: Slot| i.map(Slot::Input).unwrap_or(unused);
+    let reads = [sx, sw, or(bias, sx), or(up, sw), or(gain, sx), or(residual, sx)];
+    let f = gemv::Fusion { bias: op.bias, act: op.act, swiglu: op.swiglu, rms: op.rms, residual: op.residual };
+    gemv::lower_fused(cx.ctx, w.dtype, k, n, f, prefer_subgroups, reads).map(Some)
+}
+
+/// A fused linear layer of several rows (prefill), or under a forced GEMM kernel: the plain
+/// kernels one after another through scratch buffers (RMSNorm, the product(s), the SwiGLU
+/// product, the residual add). Correct, not fused: the GEMM, subgroup GEMM and quantized
+/// matmul kernels have no prologue or second weight, and a prompt's launches are few next to
+/// the work each does, so their fusion waits for a measured need.
+fn composite(cx: &Cx, op: &MatmulParams) -> Result<Lowered> {
+    let (bias, up, gain, residual) = op.slots();
+    let (x, w) = (cx.inputs[0], cx.inputs[1]);
+    let y = Operand { shape: cx.out, dtype: DType::F32 };
+    let f32_bytes = |shape: &[usize]| 4 * shape.iter().product::<usize>() as u64;
+    let mut low = Lowered::default();
+    let mut x_slot = Slot::Input(0);
+    if let (Some(eps), Some(g)) = (op.rms, gain) {
+        x_slot = scratch(&mut low, f32_bytes(x.shape));
+        let sub = Cx { ctx: cx.ctx, inputs: &[x, cx.inputs[g]], out: x.shape };
+        let norm = super::norm::lower(&sub, &crate::graph::Norm::Rms { eps })?;
+        append(&mut low, norm, x_slot, &[Slot::Input(0), Slot::Input(g)]);
+    }
+    let last = if residual.is_some() { scratch(&mut low, f32_bytes(cx.out)) } else { Slot::Output };
+    let plain = MatmulParams { trans_b: true, bias: op.bias, act: op.act, imp: op.imp, ..Default::default() };
+    if let Some(u) = up {
+        let (gate, upped) = (scratch(&mut low, f32_bytes(cx.out)), scratch(&mut low, f32_bytes(cx.out)));
+        let silu = MatmulParams { act: Some(Activation::Silu), ..plain };
+        append(&mut low, pick(cx.ctx, &silu, &[x, w], cx.out)?.into(), gate, &[x_slot, Slot::Input(1)]);
+        append(&mut low, pick(cx.ctx, &plain, &[x, cx.inputs[u]], cx.out)?.into(), upped, &[x_slot, Slot::Input(u)]);
+        let sub = Cx { ctx: cx.ctx, inputs: &[y, y], out: cx.out };
+        append(&mut low, elementwise::lower(&sub, &Elementwise::Mul)?, last, &[gate, upped]);
+    } else {
+        let mut ins = vec![x, w];
+        let mut map = vec![x_slot, Slot::Input(1)];
+        if let Some(b) = bias {
+            ins.push(cx.inputs[b]);
+            map.push(Slot::Input(b));
+        }
+        append(&mut low, pick(cx.ctx, &plain, &ins, cx.out)?.into(), last, &map);
+    }
+    if let Some(r) = residual {
+        let sub = Cx { ctx: cx.ctx, inputs: &[y, cx.inputs[r]], out: cx.out };
+        append(&mut low, elementwise::lower(&sub, &Elementwise::Add)?, Slot::Output, &[last, Slot::Input(r)]);
+    }
+    Ok(low)
+}
+
+/// A new scratch buffer of `bytes` for the node's launches.
+fn scratch(low: &mut Lowered, bytes: u64) -> Slot {
+    low.scratch.push(bytes);
+    Slot::Scratch(low.scratch.len() - 1)
+}
+
+/// Appends the launches of a sub-lowering, its output bound to `out` and its input i to
+/// `inputs[i]` (its own scratch buffers, if any, after the node's).
+fn append(low: &mut Lowered, sub: Lowered, out: Slot, inputs: &[Slot]) {
+    let base = low.scratch.len();
+    let map = |s: Slot| match s {
+        Slot::Output => out,
+        Slot::Input(i) => inputs[i],
+        Slot::Scratch(k) => Slot::Scratch(base + k),
+    };
+    low.scratch.extend(sub.scratch);
+    low.bounds.extend(sub.bounds);
+    for mut d in sub.dispatches {
+        d.writes = d.writes.iter().map(|&s| map(s)).collect();
+        d.reads = d.reads.iter().map(|&s| map(s)).collect();
+        low.dispatches.push(d);
+    }
 }
 
 fn pick(ctx: &Context, op: &MatmulParams, inputs: &[Operand], out: &[usize]) -> Result<Dispatch> {
-    let MatmulParams { trans_b, bias, act, imp } = *op;
+    let MatmulParams { trans_b, bias, act, imp, .. } = *op;
     let max = ctx.limits().max_compute_workgroups_per_dimension;
     let shapes: Vec<&[usize]> = inputs.iter().map(|o| o.shape).collect();
     if let Some(d) = lower_gemv_or_quantized(ctx, trans_b, bias, act, imp, inputs, out)? {

@@ -197,9 +197,11 @@ fn bench_generate_runs_a_synthetic_model() {
     let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).expect("one JSON object");
     assert_eq!(v["model"], "synthetic smollm2-135m");
     assert_eq!(v["prompt_tokens"], 3);
-    // 30 layers of SmolLM2 lower to 18 dispatches each, plus embedding, final norm, head, sampling.
+    // 30 layers of SmolLM2 at 8 dispatches each (norm, qkv, rope_kv, one-pass decode attention
+    // on a CPU adapter, o + residual, norm, gate/up SwiGLU pair, down + residual), plus
+    // embedding, final norm, head and sampling: the fused graph's budget of 250 a step.
     let dispatches = v["dispatches_per_token"].as_u64().unwrap();
-    assert!((30 * 8..=30 * 24).contains(&dispatches), "{dispatches} dispatches per token");
+    assert!((30 * 8..=250).contains(&dispatches), "{dispatches} dispatches per token");
     assert!(v["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
     // 92 MiB: a tied Q8_0 embedding and Q4_1 projections, as the real file.
     let mib = v["weight_bytes"].as_f64().unwrap() / (1 << 20) as f64;

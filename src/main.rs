@@ -69,6 +69,11 @@ enum Command {
         /// Keep the KV cache in f16 (half the memory; needs the shader-f16 feature).
         #[arg(long)]
         kv_f16: bool,
+        /// Reformer: recompute the whole forward over the prefix every step, as Hugging Face's
+        /// generate(use_cache=False), instead of single-token steps over cached buckets and
+        /// states (HF's use_cache=True); the two modes' LSH windows differ, so can their text.
+        #[arg(long)]
+        no_cache: bool,
         /// Print {"prompt_ids", "ids", "text"} at the end instead of streaming.
         #[arg(long)]
         json: bool,
@@ -351,6 +356,7 @@ fn main() -> ExitCode {
                 system,
                 context,
                 kv_f16,
+                no_cache,
                 json,
             } => {
                 let args = models::GenerateArgs {
@@ -367,6 +373,7 @@ fn main() -> ExitCode {
                     system,
                     context,
                     kv_f16,
+                    no_cache,
                     json,
                 };
                 models::generate(args).await

@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Generate text with a decoder GGUF (default: SmolLM2-135M-Instruct, fetched into the
     /// cache on first use) or a Reformer LM folder. Streams the text to stdout; load and speed
-    /// figures go to stderr. Reformer: greedy only, and not cached (each step recomputes the
-    /// forward over the whole prefix); a byte-level vocabulary (258 ids) maps a prompt's UTF-8
+    /// figures go to stderr. Reformer: greedy only, cached as transformers' generate(use_cache=True)
+    /// unless --no-cache (each step then recomputes the forward over the whole prefix, as
+    /// use_cache=False); a byte-level vocabulary (258 ids) maps a prompt's UTF-8
     /// bytes to byte + 2 and prints the bytes generated; other vocabularies take --ids and print
     /// ids.
     Generate {

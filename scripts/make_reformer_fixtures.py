@@ -158,6 +158,25 @@ CONFIGS = [
             axial_pos_embds_dim=[8, 24], chunk_size_feed_forward=0, hash_seed=None,
         ),
     },
+    {
+        # Local chunks of 2 seeing two back (at position 3 a cached step's slice start is -2 and
+        # counts from the end of the cache, as Python slicing does: the prompt of 2 gets there),
+        # 2 hashes: prompt 7 pads to 8 and hashes; prompt 8 hashes unpadded (round offsets of
+        # the bucket count).
+        "name": "lm_local2",
+        "lm": True,
+        "length": 12,
+        "short": 2,
+        "cached": [{"prompt": 2, "new": 16}, {"prompt": 7, "new": 16}, {"prompt": 8, "new": 12}],
+        "config": dict(
+            attn_layers=["local", "lsh", "local"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=8, feed_forward_size=40,
+            hidden_act="relu", num_buckets=4, num_hashes=2, lsh_attn_chunk_length=4, local_attn_chunk_length=2,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=2, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=28, max_position_embeddings=32, axial_pos_shape=[4, 8],
+            axial_pos_embds_dim=[16, 16], chunk_size_feed_forward=0, hash_seed=None,
+        ),
+    },
 ]
 
 

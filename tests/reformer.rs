@@ -204,7 +204,8 @@ fn cached_runs(dir: &Path) -> Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> {
 /// The runs cover padded and hashed prompts (cached buckets with the padding bucket's round
 /// offsets), prompts too short to hash (dense steps, then every position hashed at once),
 /// windows longer than the cache (repeats) and windows that wrap, 1 and 3 hashes, factorised
-/// buckets, local layers whose window reaches before the cache.
+/// buckets, local layers whose window reaches before the cache, and a local window whose
+/// slice start is negative and counts from the end of the cache (HF's Python slicing).
 fn check_cached(name: &str) {
     let Some(ctx) = gpu() else { return };
     let dir = fixture(name);
@@ -242,6 +243,11 @@ fn cached_generation_matches_hugging_face_factorised() {
 #[test]
 fn cached_generation_matches_hugging_face_onehash() {
     check_cached("lm_onehash");
+}
+
+#[test]
+fn cached_generation_matches_hugging_face_local_two_back() {
+    check_cached("lm_local2");
 }
 
 /// Where HF's two modes compute the same thing, ours must too: LSH layers that never hash

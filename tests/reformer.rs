@@ -63,6 +63,14 @@ fn bare_causal_onehash_matches_hugging_face() {
     check("bare_causal_onehash");
 }
 
+/// The forwards of the LMs made for cached decoding (their cached runs start from these).
+#[test]
+fn cached_decoding_lms_match_hugging_face() {
+    for name in ["lm_factorised", "lm_onehash", "lm_local2"] {
+        check(name);
+    }
+}
+
 #[test]
 fn forward_cli_prints_reformer_logits() {
     if gpu().is_none() {

@@ -983,8 +983,8 @@ impl Reformer {
         let logits = exe.read(pre.output).await?.to_f32();
         drop(exe);
         let mut last = logits[(t - 1) * c.vocab_size..].to_vec();
-        let step = self.build_step(rows, dense_until)?;
-        let mut exe = self.shared_executor(ctx, &step, rotations, &mut shared)?;
+        // The step graph is built after the first token is out (and not at all without a step).
+        let mut stepper: Option<(ReformerGraph, GpuExecutor)> = None;
         let mut new = Vec::new();
         loop {
             let next = argmax(&last);
@@ -998,6 +998,14 @@ impl Reformer {
                     "position {n} exceeds the model's max_position_embeddings {max_pos}"
                 )));
             }
+            let (step, exe) = match &mut stepper {
+                Some(s) => s,
+                None => {
+                    let step = self.build_step(rows, dense_until)?;
+                    let exe = self.shared_executor(ctx, &step, rotations, &mut shared)?;
+                    stepper.insert((step, exe))
+                }
+            };
             exe.set_input("ids", &[next])?;
             exe.set_input("position", &self.position_rows(n, n + 1)?)?;
             exe.set_runtime_u32(CACHE_SLOT, n as u32)?;

@@ -256,9 +256,9 @@ fn compact(lane: u32, base: u32, j: u32, m: u32) -> u32 {
     return sum_u(lane, flag);
 }
 
-// Attention of the query in q_w over the members (keys from `keys`, length-normalised when
-// `norm`, the member at `self_pos` masked): writes out[o0 .. o0 + d) and, with `lse_at`, the
-// log-sum-exp at out[lse_at]. Returns nothing; every lane calls it.
+// Softmax of the query in q_w over the members (keys: qk length-normalised when `norm`, the
+// member at `self_pos` then masked; else local keys): leaves each member's weight
+// mult · exp(s - lse) in wts and returns the log-sum-exp (uniform). Every lane calls it.
 fn attend_members(lane: u32, count: u32, h: u32, self_pos: u32, norm: bool) -> f32 {
     let d = p.d;
     var m = -3.4e38;

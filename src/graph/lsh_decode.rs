@@ -65,43 +65,55 @@ impl LshDecodeOp {
 /// Parameters of `Graph::lsh_decode_hash`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct DecodeHash {
+    /// Heads H (qk's columns are H·d).
     pub heads: u32,
+    /// Hashing rounds R.
     pub rounds: u32,
+    /// Bucket counts per round (HF's num_buckets).
     pub buckets: Buckets,
     /// Round offset stride: `Some(s)` uses s; `None` decides it as HF's cached step does, from
     /// the bucket cache (an input then): count + 1 when a cached bucket of the positions before
     /// runtime slot `slot` exceeds rounds·count - 1, else count.
     pub stride: Option<u32>,
+    /// Runtime slot holding n (the new row's position; read with `stride` None only).
     pub slot: u32,
 }
 
 /// Parameters of `Graph::lsh_decode_attend`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct DecodeAttend {
+    /// Heads H.
     pub heads: u32,
+    /// Hashing rounds R.
     pub rounds: u32,
     /// Buckets per round (nb): the caches' round-r values lie in r·nb .. r·nb + nb + r.
     pub count: u32,
+    /// Chunk length C, chunks of the window before and after the query's.
     pub chunk: u32,
     pub before: u32,
     pub after: u32,
     /// Steps with L <= dense_until attend densely (no buckets cached yet); 0: none.
     pub dense_until: u32,
+    /// Runtime slot holding n, the new token's position.
     pub slot: u32,
 }
 
 /// Parameters of `Graph::local_decode`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct DecodeLocal {
+    /// Heads H.
     pub heads: u32,
+    /// Chunk length C and chunks seen before [local_attn_chunk_length, local_num_chunks_before].
     pub chunk: u32,
     pub before: u32,
+    /// Runtime slot holding n, the new token's position.
     pub slot: u32,
 }
 
 /// Options of `Graph::lsh_decode_attend` (HF's config fields in brackets).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DecodeOptions {
+    /// Heads H.
     pub heads: usize,
     /// [num_hashes]
     pub rounds: usize,

@@ -340,7 +340,8 @@ pub struct ReformerGraph {
     pub output: NodeId,
     /// The padded length T'.
     pub padded: usize,
-    /// LSH layers that hash at this length (their rotations are inputs).
+    /// LSH layers whose rotations are inputs: those that hash at this length, and every LSH
+    /// layer of a graph that fills or reads the decoding caches.
     pub hashing_layers: Vec<usize>,
 }
 

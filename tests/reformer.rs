@@ -356,6 +356,17 @@ fn generate_cli_decodes_a_reformer_folder() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give the prompt as --ids"));
 }
 
+/// A window too long for the cached step's workgroup memory is an error naming the way out.
+#[test]
+fn cached_decoding_refuses_too_long_a_window() {
+    let Some(ctx) = gpu() else { return };
+    let dir = fixture("lm_factorised");
+    let (mut model, rotations) = load_reformer(&dir, Some(&dir.join("rotations.safetensors"))).expect("load");
+    model.config.lsh_attn_chunk_length = 512;
+    let err = block(model.generate_greedy(&ctx, &[3, 4], 2, &rotations, |_, _| true)).unwrap_err().to_string();
+    assert!(err.contains("at most 1024 positions") && err.contains("--no-cache"), "{err}");
+}
+
 /// `generate` decodes cached by default: HF's cached run of a fixture.
 #[test]
 fn generate_cli_decodes_cached_by_default() {

@@ -30,7 +30,10 @@
 //! around the new query wraps within each round's sorted cache, its uncached forward's chunks
 //! wrap across rounds and see the padding and the future positions' sorted slots. Each mode
 //! matches HF's same mode. HF's cached steps need `chunk_size_feed_forward` 0 or 1 (it chunks
-//! the one-row feed-forward and fails otherwise); ours run any (the feed-forward is per row).
+//! the one-row feed-forward and fails otherwise) and fewer heads than the LSH chunk length (it
+//! re-hashes its gathered window when the heads reach it, and fails); ours run any (the
+//! feed-forward is per row, and the cached buckets are HF's in every case it runs). Cached
+//! steps take attention windows of up to `graph::DECODE_MAX_WINDOW` positions.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +47,7 @@ use crate::gpu::Context;
 use crate::graph::plan::Plan;
 use crate::graph::{
     Activation, Buckets, DecodeHash, DecodeLocal, DecodeOptions, Graph, LocalOptions, LshOptions, NodeId,
+    DECODE_MAX_WINDOW,
 };
 use crate::tensor::{DType, HostData};
 
@@ -773,6 +777,21 @@ impl Reformer {
         b.g.matmul_t(att, wo)
     }
 
+    /// The cached step keeps each layer's attention window in workgroup memory: too long a
+    /// window is an error that names the way out.
+    fn check_decode_windows(&self) -> Result<()> {
+        let c = &self.config;
+        let lsh = c.lsh_attn_chunk_length * (1 + c.lsh_num_chunks_before + c.lsh_num_chunks_after);
+        let local = c.local_attn_chunk_length * (1 + c.local_num_chunks_before);
+        let windows = [("LSH", lsh, c.has_lsh()), ("local", local, c.attn_layers.iter().any(|a| a == "local"))];
+        match windows.iter().find(|(_, w, present)| *present && *w > DECODE_MAX_WINDOW) {
+            Some((kind, w, _)) => Err(Error::Usage(format!(
+                "cached decoding takes attention windows of at most {DECODE_MAX_WINDOW} positions; this model's {kind} layers see {w} (decode uncached instead: --no-cache, Decoding::Uncached)"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// LayerNorm, dense + activation, dense over the rows of x: [rows, h].
     fn feed_forward_rows(&self, b: &mut Builder, l: usize, x: NodeId) -> Result<NodeId> {
         let c = &self.config;
@@ -969,6 +988,7 @@ impl Reformer {
         mut on_token: impl FnMut(u32, &[f32]) -> bool,
     ) -> Result<Vec<u32>> {
         let c = &self.config;
+        self.check_decode_windows()?;
         let t = prompt.len();
         let tp = c.padded_length(t);
         let max_pos = c.max_position_embeddings;

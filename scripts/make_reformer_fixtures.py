@@ -16,6 +16,13 @@ Per config, in tests/fixtures/reformer/<name>/:
                                   (a length that needs no hashing: plain attention in every layer)
   rotations.safetensors           "layers.{i}.rotations" (heads, head_size, n_hashes, rotation_size/2): the
                                   random rotations HF drew in the run on ids, i = layer index in attn_layers
+  cached.json, cached.safetensors (causal LMs with a "cached" list) HF's cached greedy generation
+                                  (generate(use_cache=True): the prompt as one forward filling
+                                  past_buckets_states, then one token per step): cached.json holds
+                                  {"runs": [{"prompt": [...], "new_ids": [...]}], "versions": {...}};
+                                  "runs.{k}.logits" [new, V] are the raw logits each step chose from.
+                                  Every hashing call (prompt and steps) uses the rotations of
+                                  rotations.safetensors, replayed, so the whole run is pinned.
   layers.safetensors              per attention layer i of that run, at the layer's own interface:
                                   "layers.{i}.hidden_states" [T', hidden] (after the layer's LayerNorm, T' the
                                   padded length), "layers.{i}.attention_mask" [T'] (f32 0/1; absent when HF
@@ -111,6 +118,63 @@ CONFIGS = [
             lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=1, local_num_chunks_after=0,
             is_decoder=True, vocab_size=48, max_position_embeddings=64, axial_pos_shape=[8, 8],
             axial_pos_embds_dim=[12, 20], chunk_size_feed_forward=4, hash_seed=7,
+        ),
+    },
+    {
+        # Causal LMs for cached decoding (HF's cached steps run the feed-forward on one row, so
+        # chunk_size_feed_forward must be 0 there). Factorised buckets [2, 4]: factorised buckets [2, 4], 3 hashes, an LSH window of 3
+        # chunks of 4 (longer than the cache for the first steps, so it wraps more than once), a
+        # local layer seeing one chunk back; prompt 6 pads to 8 and hashes (so the cached buckets
+        # carry the padding bucket's round offsets), prompt 9 pads to 12.
+        "name": "lm_factorised",
+        "lm": True,
+        "length": 13,
+        "short": 3,
+        "cached": [{"prompt": 6, "new": 18}, {"prompt": 9, "new": 12}],
+        "config": dict(
+            attn_layers=["lsh", "local", "lsh"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=8, feed_forward_size=48,
+            hidden_act="relu", num_buckets=[2, 4], num_hashes=3, lsh_attn_chunk_length=4, local_attn_chunk_length=4,
+            lsh_num_chunks_before=2, lsh_num_chunks_after=0, local_num_chunks_before=1, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=36, max_position_embeddings=32, axial_pos_shape=[4, 8],
+            axial_pos_embds_dim=[12, 20], chunk_size_feed_forward=0, hash_seed=None,
+        ),
+    },
+    {
+        # One hash of 4 buckets, LSH chunks of 4 seeing one back, local chunks of 2: prompt 5 pads
+        # to 8 and hashes; prompt 2 never hashes (plain attention until the cache holds a chunk,
+        # then every position is hashed at once).
+        "name": "lm_onehash",
+        "lm": True,
+        "length": 12,
+        "short": 2,
+        "cached": [{"prompt": 5, "new": 20}, {"prompt": 2, "new": 14}],
+        "config": dict(
+            attn_layers=["local", "lsh", "lsh"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=16, feed_forward_size=48,
+            hidden_act="gelu", num_buckets=4, num_hashes=1, lsh_attn_chunk_length=4, local_attn_chunk_length=2,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=1, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=30, max_position_embeddings=32, axial_pos_shape=[4, 8],
+            axial_pos_embds_dim=[8, 24], chunk_size_feed_forward=0, hash_seed=None,
+        ),
+    },
+    {
+        # Local chunks of 2 seeing two back (at position 3 a cached step's slice start is -2 and
+        # counts from the end of the cache, as Python slicing does: the prompt of 2 gets there),
+        # 2 hashes: prompt 7 pads to 8 and hashes; prompt 8 hashes unpadded (round offsets of
+        # the bucket count).
+        "name": "lm_local2",
+        "lm": True,
+        "length": 12,
+        "short": 2,
+        "cached": [{"prompt": 2, "new": 16}, {"prompt": 7, "new": 16}, {"prompt": 8, "new": 12}],
+        "config": dict(
+            attn_layers=["local", "lsh", "local"],
+            hidden_size=32, num_attention_heads=2, attention_head_size=8, feed_forward_size=40,
+            hidden_act="relu", num_buckets=4, num_hashes=2, lsh_attn_chunk_length=4, local_attn_chunk_length=2,
+            lsh_num_chunks_before=1, lsh_num_chunks_after=0, local_num_chunks_before=2, local_num_chunks_after=0,
+            is_decoder=True, vocab_size=28, max_position_embeddings=32, axial_pos_shape=[4, 8],
+            axial_pos_embds_dim=[16, 16], chunk_size_feed_forward=0, hash_seed=None,
         ),
     },
 ]
@@ -226,7 +290,7 @@ def generate(model, g, ids, rotations):
 
 def make(spec, seed):
     # The generation fixture has no end-of-sequence id, so that it runs its whole length.
-    eos = None if "generate" in spec else 2
+    eos = None if "generate" in spec or "cached" in spec else 2
     cfg = ReformerConfig(**spec["config"], hidden_dropout_prob=0.0, local_attention_probs_dropout_prob=0.0,
                          lsh_attention_probs_dropout_prob=0.0, pad_token_id=0, eos_token_id=eos)
     model = (ReformerModelWithLMHead if spec["lm"] else ReformerModel)(cfg)
@@ -280,9 +344,67 @@ def make(spec, seed):
     print(f"{spec['name']}: T={len(ids)} padded to {padded}, output {tuple(out.shape)}, files {sizes}")
 
 
+def cached_generate(model, prompt, new, rotations):
+    """HF's cached greedy generation with every hashing call replaying `rotations`; returns the new
+    ids and the raw logits of each step, checked against a manual loop over past_buckets_states."""
+    with Recorder() as rec:
+        rec.rotations, rec.replay = dict(rotations), True
+        with torch.no_grad():
+            out = model.generate(torch.tensor([prompt]), do_sample=False, use_cache=True, max_new_tokens=new,
+                                 min_new_tokens=new, pad_token_id=0, output_logits=True,
+                                 return_dict_in_generate=True)
+            ids = out.sequences[0, len(prompt):].tolist()
+            logits = torch.stack([l[0] for l in out.logits])
+            # The same steps by hand: the prompt once, then one id per call with the cache.
+            step = model(torch.tensor([prompt]), use_cache=True)
+            manual, past = [step.logits[0, -1]], step.past_buckets_states
+            for t in ids[:-1]:
+                step = model(torch.tensor([[t]]), past_buckets_states=past, use_cache=True)
+                manual.append(step.logits[0, -1])
+                past = step.past_buckets_states
+    diff = (torch.stack(manual) - logits).abs().max().item()
+    print("manual vs generate", diff, [int(m.argmax()) for m in manual] == [int(l.argmax()) for l in logits])
+    assert diff <= 1e-5 * logits.abs().max().item(), "generate and the manual cached loop must agree"
+    assert [int(l.argmax()) for l in logits] == ids
+    return ids, logits
+
+
+def make_cached(spec):
+    """cached.json / cached.safetensors for a written fixture folder (its model and rotations)."""
+    d = OUT / spec["name"]
+    model = ReformerModelWithLMHead.from_pretrained(d)
+    model.eval()
+    # No end-of-sequence stop: every run has its full length, chosen by the raw argmax.
+    model.generation_config.eos_token_id = None
+    from safetensors.torch import load_file
+    rot = {int(k.split(".")[1]): v for k, v in load_file(d / "rotations.safetensors").items()}
+    ids = json.loads((d / "inputs.json").read_text())["ids"]
+    runs, tensors = [], {}
+    for k, g in enumerate(spec["cached"]):
+        prompt = ids[: g["prompt"]]
+        new, logits = cached_generate(model, prompt, g["new"], rot)
+        runs.append({"prompt": prompt, "new_ids": new})
+        tensors[f"runs.{k}.logits"] = logits.contiguous()
+    meta = {"runs": runs, "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+    (d / "cached.json").write_text(json.dumps(meta, indent=1) + "\n")
+    save_file(tensors, d / "cached.safetensors")
+    print(f"{spec['name']}: cached runs {[(len(r['prompt']), len(r['new_ids'])) for r in runs]}")
+
+
 def main():
+    import sys
+
+    # `--cached [names...]` records only the cached runs (of the named configs that exist), leaving
+    # the rest of the folders as they are; `--only name...` makes just those configs.
+    args = sys.argv[1:]
+    only = set(a for a in args if not a.startswith("--"))
     for k, spec in enumerate(CONFIGS):
-        make(spec, 1000 + k)
+        if only and spec["name"] not in only:
+            continue
+        if "--cached" not in args:
+            make(spec, 1000 + k)
+        if "cached" in spec:
+            make_cached(spec)
 
 
 if __name__ == "__main__":

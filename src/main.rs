@@ -24,8 +24,9 @@ struct Cli {
 enum Command {
     /// Generate text with a decoder GGUF (default: SmolLM2-135M-Instruct, fetched into the
     /// cache on first use) or a Reformer LM folder. Streams the text to stdout; load and speed
-    /// figures go to stderr. Reformer: greedy only, and not cached (each step recomputes the
-    /// forward over the whole prefix); a byte-level vocabulary (258 ids) maps a prompt's UTF-8
+    /// figures go to stderr. Reformer: greedy only, cached as transformers' generate(use_cache=True)
+    /// unless --no-cache (each step then recomputes the forward over the whole prefix, as
+    /// use_cache=False); a byte-level vocabulary (258 ids) maps a prompt's UTF-8
     /// bytes to byte + 2 and prints the bytes generated; other vocabularies take --ids and print
     /// ids.
     Generate {
@@ -69,6 +70,11 @@ enum Command {
         /// Keep the KV cache in f16 (half the memory; needs the shader-f16 feature).
         #[arg(long)]
         kv_f16: bool,
+        /// Reformer: recompute the whole forward over the prefix every step, as Hugging Face's
+        /// generate(use_cache=False), instead of single-token steps over cached buckets and
+        /// states (HF's use_cache=True); the two modes' LSH windows differ, so can their text.
+        #[arg(long)]
+        no_cache: bool,
         /// Print {"prompt_ids", "ids", "text"} at the end instead of streaming.
         #[arg(long)]
         json: bool,
@@ -351,6 +357,7 @@ fn main() -> ExitCode {
                 system,
                 context,
                 kv_f16,
+                no_cache,
                 json,
             } => {
                 let args = models::GenerateArgs {
@@ -367,6 +374,7 @@ fn main() -> ExitCode {
                     system,
                     context,
                     kv_f16,
+                    no_cache,
                     json,
                 };
                 models::generate(args).await

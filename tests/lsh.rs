@@ -504,3 +504,232 @@ fn one_bucket_one_chunk_is_dense_attention() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The cached decoding step (family `lsh_decode`) against its CPU reference (webformer::cpu::
+// lsh_decode, which follows HF's cached path literally: argsort, window mod L, gather with
+// repeats). Tolerances as above: outputs are convex combinations of value rows in [-1, 1]
+// (rounds combined by weights summing to 1), so f32 dot products and exp() give ~1e-6
+// absolute; GPU_ATOL (2e-5) leaves 10x room while one wrong window member moves an output by
+// ~1e-2. Buckets from the decode hash are exact but for f32 near-ties (as `check_hash`).
+
+use webformer::cpu::lsh_decode as dcpu;
+use webformer::graph::{DecodeHash, DecodeLocal, DecodeOptions};
+
+/// A bucket cache [rows, H·R] as HF's would be: round-r values bucket + r·stride, stride
+/// count + 1 for the first `padded_rows` positions (a padded, hashed prompt) and count after.
+fn bucket_cache(seed: u64, rows: usize, hr: usize, rounds: usize, count: u32, padded_rows: usize) -> Vec<f32> {
+    let u = random(seed, rows * hr, 0.0, count as f32);
+    (0..rows * hr)
+        .map(|i| {
+            let (row, r) = (i / hr, (i % hr) % rounds);
+            let stride = count + (row < padded_rows) as u32;
+            (u[i] as u32).min(count - 1) as f32 + (r as u32 * stride) as f32
+        })
+        .collect()
+}
+
+struct StepCase {
+    heads: usize,
+    rounds: usize,
+    d: usize,
+    rows: usize,
+    n: usize,
+    count: u32,
+    chunk: usize,
+    before: usize,
+    after: usize,
+    dense_until: usize,
+    padded_rows: usize,
+}
+
+fn check_attend_step(ctx: &Context, c: &StepCase) {
+    let s = seed("lsh_decode_attend");
+    let (hd, hr) = (c.heads * c.d, c.heads * c.rounds);
+    let qk = random(s, c.rows * hd, -1.0, 1.0);
+    let v = random(s + 1, c.rows * hd, -1.0, 1.0);
+    let buckets = bucket_cache(s + 2, c.rows, hr, c.rounds, c.count, c.padded_rows);
+    let mut g = Graph::new();
+    let x = g.input("qk", &[c.rows, hd], DType::F32).unwrap();
+    let y = g.input("v", &[c.rows, hd], DType::F32).unwrap();
+    let b = g.input("buckets", &[c.rows, hr], DType::F32).unwrap();
+    let o = DecodeOptions {
+        heads: c.heads,
+        rounds: c.rounds,
+        buckets: Buckets::new(&[c.count as usize]).unwrap(),
+        chunk: c.chunk,
+        before: c.before,
+        after: c.after,
+        dense_until: c.dense_until,
+        slot: 0,
+    };
+    let out = g.lsh_decode_attend(x, y, b, o).unwrap();
+    g.output(out).unwrap();
+    let mut exe = GpuExecutor::new(ctx, &g).expect("executor");
+    exe.poison_outputs();
+    exe.set_input("qk", &qk).unwrap();
+    exe.set_input("v", &v).unwrap();
+    exe.set_input("buckets", &buckets).unwrap();
+    exe.set_runtime_u32(0, c.n as u32).unwrap();
+    exe.run().unwrap();
+    let got = block(exe.read(out)).unwrap().to_f32();
+    let Some(webformer::Op::LshDecode(webformer::graph::LshDecodeOp::Attend(p))) = g.node(out).op().copied() else {
+        panic!("an attend node")
+    };
+    let want = dcpu::attend_step(&qk, &v, &buckets, &p, c.n);
+    let what = format!(
+        "lsh_decode_attend H={} R={} d={} n={} nb={} chunk={}x(1+{}+{}) dense_until={} (seed {s})",
+        c.heads, c.rounds, c.d, c.n, c.count, c.chunk, c.before, c.after, c.dense_until
+    );
+    assert_close(&what, &got, &want, 0.0, GPU_ATOL);
+}
+
+#[test]
+fn decode_attend_kernel_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    let case = |heads, rounds, d, rows, n, count, chunk, before, after| StepCase {
+        heads,
+        rounds,
+        d,
+        rows,
+        n,
+        count,
+        chunk,
+        before,
+        after,
+        dense_until: 0,
+        padded_rows: 0,
+    };
+    // One position (the window is copies of the query itself, all self-masked).
+    check_attend_step(&ctx, &case(1, 1, 4, 1, 0, 2, 4, 1, 0));
+    // A prime count of positions, window 8 < L: wraps when the query sorts into the first chunk.
+    check_attend_step(&ctx, &case(2, 2, 8, 16, 12, 4, 4, 1, 0));
+    // Window 12 > L = 5: every position at least twice.
+    check_attend_step(&ctx, &case(2, 3, 8, 9, 4, 4, 4, 2, 0));
+    // Chunks after as well, several tiles of positions (L = 301 > the workgroup), 64 buckets.
+    check_attend_step(&ctx, &case(3, 3, 16, 320, 300, 64, 16, 1, 1));
+    // Head size 128, 4 rounds, a window of 1024 (the most), L = 1031 (prime).
+    check_attend_step(&ctx, &case(2, 4, 128, 1100, 1030, 8, 256, 3, 0));
+    // A padded prompt's buckets (stride count + 1 for the first 7 rows).
+    check_attend_step(&ctx, &StepCase { padded_rows: 7, ..case(2, 3, 8, 24, 19, 4, 4, 1, 0) });
+    // Dense steps (no buckets cached yet): all L positions once, round 0 only.
+    check_attend_step(&ctx, &StepCase { dense_until: 8, ..case(2, 2, 8, 10, 6, 4, 8, 1, 0) });
+    check_attend_step(&ctx, &StepCase { dense_until: 8, ..case(2, 2, 8, 10, 7, 4, 8, 1, 0) });
+}
+
+fn check_decode_hash(
+    ctx: &Context,
+    heads: usize,
+    rows: usize,
+    d: usize,
+    rounds: usize,
+    factors: &[usize],
+    auto: Option<usize>,
+) {
+    let s = seed("lsh_decode_hash");
+    let buckets = Buckets::new(factors).unwrap();
+    let (half, count, hr) = (buckets.rotation_half(), buckets.count(), heads * rounds);
+    let qk = random(s, rows * heads * d, -1.0, 1.0);
+    let rot = random(s + 1, heads * d * rounds * half, -1.0, 1.0);
+    let mut g = Graph::new();
+    let x = g.input("qk", &[rows, heads * d], DType::F32).unwrap();
+    let r = g.input("rot", &[heads, d, rounds, half], DType::F32).unwrap();
+    let mut inputs = vec![("qk", HostData::F32(qk.clone())), ("rot", HostData::F32(rot.clone()))];
+    // auto = Some(padded rows): one new row at position n = 9 over a cache whose first rows
+    // carry the padding stride (or none).
+    let (n, cache_rows) = (9, 12);
+    let cache = auto.map(|padded| bucket_cache(s + 2, cache_rows, hr, rounds, count, padded));
+    let c = cache.as_ref().map(|_| g.input("cache", &[cache_rows, hr], DType::F32).unwrap());
+    if let Some(data) = &cache {
+        inputs.push(("cache", HostData::F32(data.clone())));
+    }
+    let stride = match auto {
+        None => Some(count + 1),
+        Some(_) => None,
+    };
+    let p = DecodeHash { heads: heads as u32, rounds: rounds as u32, buckets, stride, slot: 0 };
+    let y = g.lsh_decode_hash(x, r, c, p).unwrap();
+    g.output(y).unwrap();
+    let mut exe = GpuExecutor::new(ctx, &g).expect("executor");
+    exe.poison_outputs();
+    for (name, data) in &inputs {
+        exe.set_input_host(name, data).unwrap();
+    }
+    exe.set_runtime_u32(0, n as u32).unwrap();
+    exe.run().unwrap();
+    let got = block(exe.read(y)).unwrap().to_f32();
+    let want = dcpu::hash(&qk, &rot, cache.as_deref(), &p, n);
+    let differ = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+    let what = format!("lsh_decode_hash H={heads} rows={rows} d={d} R={rounds} {factors:?} auto={auto:?} (seed {s})");
+    assert!(differ * 200 <= want.len().max(200), "{what}: {differ} of {} buckets differ", want.len());
+    // The round offsets are exact whatever the near-ties: HF's stride choice.
+    let stride = stride.unwrap_or(
+        count
+            + auto.is_some_and(|padded| {
+                padded > 0 && rounds > 1 && {
+                    let c = cache.as_ref().unwrap();
+                    c[..n * hr].iter().any(|&b| b > (rounds as u32 * count) as f32 - 1.0)
+                }
+            }) as u32,
+    );
+    for (i, &b) in got.iter().enumerate() {
+        let r = (i % hr % rounds) as u32;
+        assert!(
+            b >= (r * stride) as f32 && b < (r * stride + count) as f32,
+            "{what}: element {i} = {b}, stride {stride}"
+        );
+    }
+}
+
+#[test]
+fn decode_hash_kernel_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    // A prompt's rows with a fixed stride: 1 row, a prime count, over a workgroup of (row, head, round).
+    check_decode_hash(&ctx, 1, 1, 4, 1, &[2], None);
+    check_decode_hash(&ctx, 3, 67, 12, 2, &[8], None);
+    check_decode_hash(&ctx, 2, 131, 16, 4, &[2, 4], None);
+    // One step with HF's stride choice: no padded rows cached, then some.
+    check_decode_hash(&ctx, 2, 1, 8, 3, &[4], Some(0));
+    check_decode_hash(&ctx, 2, 1, 8, 3, &[4], Some(5));
+    check_decode_hash(&ctx, 4, 1, 128, 2, &[4, 6, 2], Some(9));
+}
+
+fn check_local_step(ctx: &Context, heads: usize, d: usize, rows: usize, n: usize, chunk: u32, before: u32) {
+    let s = seed("local_decode");
+    let hd = heads * d;
+    let q = random(s, hd, -1.0, 1.0);
+    let k = random(s + 1, rows * hd, -1.0, 1.0);
+    let v = random(s + 2, rows * hd, -1.0, 1.0);
+    let mut g = Graph::new();
+    let qi = g.input("q", &[1, hd], DType::F32).unwrap();
+    let ki = g.input("k", &[rows, hd], DType::F32).unwrap();
+    let vi = g.input("v", &[rows, hd], DType::F32).unwrap();
+    let p = DecodeLocal { heads: heads as u32, chunk, before, slot: 0 };
+    let y = g.local_decode(qi, ki, vi, p).unwrap();
+    g.output(y).unwrap();
+    let inputs = [("q", HostData::F32(q.clone())), ("k", HostData::F32(k.clone())), ("v", HostData::F32(v.clone()))];
+    let mut exe = GpuExecutor::new(ctx, &g).expect("executor");
+    exe.poison_outputs();
+    for (name, data) in &inputs {
+        exe.set_input_host(name, data).unwrap();
+    }
+    exe.set_runtime_u32(0, n as u32).unwrap();
+    exe.run().unwrap();
+    let got = block(exe.read(y)).unwrap().to_f32();
+    let want = dcpu::local_step(&q, &k, &v, &p, n);
+    let what = format!("local_decode H={heads} d={d} n={n} chunk={chunk} before={before} (seed {s})");
+    assert_close(&what, &got, &want, 0.0, GPU_ATOL);
+}
+
+#[test]
+fn decode_local_kernel_matches_reference() {
+    let Some(ctx) = gpu() else { return };
+    check_local_step(&ctx, 1, 4, 1, 0, 4, 1);
+    check_local_step(&ctx, 2, 8, 16, 5, 4, 1);
+    check_local_step(&ctx, 2, 8, 16, 13, 4, 0);
+    // A negative slice start that counts from the end: n = 12, chunk 8, two before -> the
+    // last 8 cached positions.
+    check_local_step(&ctx, 3, 16, 20, 12, 8, 2);
+    // A window over the workgroup: chunk 200, one before, n = 457.
+    check_local_step(&ctx, 2, 128, 500, 457, 200, 1);
+}

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use common::{assert_close, block, gpu};
 use webformer::model::files::load_reformer;
+use webformer::model::reformer::Decoding;
 use webformer::model::Safetensors;
 
 fn fixture(name: &str) -> PathBuf {
@@ -60,6 +61,14 @@ fn bare_factorised_matches_hugging_face() {
 #[test]
 fn bare_causal_onehash_matches_hugging_face() {
     check("bare_causal_onehash");
+}
+
+/// The forwards of the LMs made for cached decoding (their cached runs start from these).
+#[test]
+fn cached_decoding_lms_match_hugging_face() {
+    for name in ["lm_factorised", "lm_onehash", "lm_local2"] {
+        check(name);
+    }
 }
 
 #[test]
@@ -173,8 +182,109 @@ fn greedy_generation_matches_hugging_face() {
     let dir = fixture("lm_chunked_ff");
     let (model, rotations) = load_reformer(&dir, Some(&dir.join("rotations.safetensors"))).expect("load");
     let (prompt, want) = generation(&dir);
-    let got = block(model.generate_greedy(&ctx, &prompt, want.len(), &rotations, |_, _| true)).expect("generate");
+    let uncached = Decoding::Uncached;
+    let got = block(model.generate_greedy_with(&ctx, &prompt, want.len(), &rotations, uncached, |_, _| true))
+        .expect("generate");
     assert_eq!(got, want, "greedy ids vs Hugging Face's");
+}
+
+/// HF's cached greedy runs (cached.json / cached.safetensors, every hashing call replaying the
+/// fixture's rotations).
+fn cached_runs(dir: &Path) -> Vec<(Vec<u32>, Vec<u32>, Vec<f32>)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("cached.json")).unwrap()).unwrap();
+    let bytes = std::fs::read(dir.join("cached.safetensors")).unwrap();
+    let st = Safetensors::parse(&bytes, "cached.safetensors").unwrap();
+    let ids = |x: &serde_json::Value| x.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as u32).collect();
+    let runs = v["runs"].as_array().unwrap();
+    runs.iter()
+        .enumerate()
+        .map(|(k, r)| {
+            (ids(&r["prompt"]), ids(&r["new_ids"]), st.tensor(&format!("runs.{k}.logits")).unwrap().data.to_f32())
+        })
+        .collect()
+}
+
+/// Cached greedy decoding equals HF's `generate(..., use_cache=True)`: the same ids, and every
+/// step's logits within 1e-4 of that step's largest logit (the bound). Why it holds:
+/// a step is the same per-row math as the forward (matched to ~1e-6, tests/reformer.rs above)
+/// plus the decode attention (matched to its f64 reference to ~1e-6, tests/lsh.rs), and the
+/// caches hold projections HF recomputes from cached hidden states, equal up to rounding.
+/// The runs cover padded and hashed prompts (cached buckets with the padding bucket's round
+/// offsets), prompts too short to hash (dense steps, then every position hashed at once),
+/// windows longer than the cache (repeats) and windows that wrap, 1 and 3 hashes, factorised
+/// buckets, local layers whose window reaches before the cache, and a local window whose
+/// slice start is negative and counts from the end of the cache (HF's Python slicing).
+fn check_cached(name: &str) {
+    let Some(ctx) = gpu() else { return };
+    let dir = fixture(name);
+    let (model, rotations) = load_reformer(&dir, Some(&dir.join("rotations.safetensors"))).expect("load");
+    for (k, (prompt, want, logits)) in cached_runs(&dir).into_iter().enumerate() {
+        let v = logits.len() / want.len();
+        let mut steps: Vec<Vec<f32>> = Vec::new();
+        let got = block(model.generate_greedy(&ctx, &prompt, want.len(), &rotations, |_, l| {
+            steps.push(l.to_vec());
+            true
+        }))
+        .expect("generate");
+        assert_eq!(got, want, "{name} run {k}: cached greedy ids vs Hugging Face's");
+        let mut worst = 0f32;
+        for (i, step) in steps.iter().enumerate() {
+            let hf = &logits[i * v..][..v];
+            let scale = hf.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let err = step.iter().zip(hf).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            worst = worst.max(err / scale);
+            assert_close(&format!("{name} run {k} step {i}"), step, hf, 0.0, 1e-4 * scale);
+        }
+        eprintln!(
+            "{name} run {k} ({} + {} ids): worst step error {worst:.3e} of its largest logit",
+            prompt.len(),
+            want.len()
+        );
+    }
+}
+
+#[test]
+fn cached_generation_matches_hugging_face_factorised() {
+    check_cached("lm_factorised");
+}
+
+#[test]
+fn cached_generation_matches_hugging_face_onehash() {
+    check_cached("lm_onehash");
+}
+
+#[test]
+fn cached_generation_matches_hugging_face_local_two_back() {
+    check_cached("lm_local2");
+}
+
+/// Where HF's two modes compute the same thing, ours must too: LSH layers that never hash
+/// (their chunk covers every length: dense attention in both modes) and local layers seeing
+/// one chunk back (the cached window is then the uncached one's unmasked part). Step logits
+/// of the cached and uncached paths agree to rounding.
+#[test]
+fn cached_equals_uncached_where_the_windows_coincide() {
+    let Some(ctx) = gpu() else { return };
+    let dir = fixture("lm_chunked_ff");
+    let (mut model, rotations) = load_reformer(&dir, None).expect("load");
+    model.config.lsh_attn_chunk_length = 32;
+    let prompt = [5, 17, 3, 40, 11, 2, 9];
+    let run = |mode| {
+        let mut steps: Vec<Vec<f32>> = Vec::new();
+        let ids = block(model.generate_greedy_with(&ctx, &prompt, 18, &rotations, mode, |_, l| {
+            steps.push(l.to_vec());
+            true
+        }))
+        .expect("generate");
+        (ids, steps)
+    };
+    let (cached, uncached) = (run(Decoding::Cached), run(Decoding::Uncached));
+    assert_eq!(cached.0, uncached.0);
+    for (i, (a, b)) in cached.1.iter().zip(&uncached.1).enumerate() {
+        let scale = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+        // Same math, other kernels and sum orders: f32 rounding over 4 layers (~1e-6 of scale).
+        assert_close(&format!("step {i}"), a, b, 0.0, 1e-5 * scale);
+    }
 }
 
 /// Each decoding step's logits equal the full forward's row at that position, on a causal LM
@@ -218,7 +328,8 @@ fn generate_cli_decodes_a_reformer_folder() {
     let run = |json: bool| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_webformer"));
         c.args(["generate", "--model"]).arg(&dir).args(["--ids", &list.join(",")]);
-        c.args(["--max-tokens", &want.len().to_string(), "--lsh-rotations"]).arg(dir.join("rotations.safetensors"));
+        c.args(["--max-tokens", &want.len().to_string(), "--no-cache", "--lsh-rotations"]);
+        c.arg(dir.join("rotations.safetensors"));
         if json {
             c.arg("--json");
         }
@@ -243,6 +354,39 @@ fn generate_cli_decodes_a_reformer_folder() {
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("give the prompt as --ids"));
+}
+
+/// A window too long for the cached step's workgroup memory is an error naming the way out.
+#[test]
+fn cached_decoding_refuses_too_long_a_window() {
+    let Some(ctx) = gpu() else { return };
+    let dir = fixture("lm_factorised");
+    let (mut model, rotations) = load_reformer(&dir, Some(&dir.join("rotations.safetensors"))).expect("load");
+    model.config.lsh_attn_chunk_length = 512;
+    let err = block(model.generate_greedy(&ctx, &[3, 4], 2, &rotations, |_, _| true)).unwrap_err().to_string();
+    assert!(err.contains("at most 1024 positions") && err.contains("--no-cache"), "{err}");
+}
+
+/// `generate` decodes cached by default: HF's cached run of a fixture.
+#[test]
+fn generate_cli_decodes_cached_by_default() {
+    if gpu().is_none() {
+        return;
+    }
+    let dir = fixture("lm_factorised");
+    let (prompt, want, _) = cached_runs(&dir).remove(0);
+    let list: Vec<String> = prompt.iter().map(|i| i.to_string()).collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_webformer"))
+        .args(["generate", "--json", "--model"])
+        .arg(&dir)
+        .args(["--ids", &list.join(","), "--max-tokens", &want.len().to_string(), "--lsh-rotations"])
+        .arg(dir.join("rotations.safetensors"))
+        .output()
+        .expect("webformer runs");
+    assert!(out.status.success(), "generate failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let ids: Vec<u32> = v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+    assert_eq!(ids, want);
 }
 
 #[test]

@@ -29,6 +29,8 @@ pub struct GenerateArgs {
     pub system: Option<String>,
     pub context: usize,
     pub kv_f16: bool,
+    /// Reformer: uncached decoding (a full forward per step).
+    pub no_cache: bool,
     pub json: bool,
 }
 
@@ -105,8 +107,8 @@ pub async fn generate(a: GenerateArgs) -> Result<()> {
     if kind == ModelKind::ReformerFolder {
         return super::reformer::generate(&path, a).await;
     }
-    if !a.ids.is_empty() || a.lsh_rotations.is_some() {
-        return Err(Error::Usage("--ids and --lsh-rotations apply to Reformer models only".into()));
+    if !a.ids.is_empty() || a.lsh_rotations.is_some() || a.no_cache {
+        return Err(Error::Usage("--ids, --lsh-rotations and --no-cache apply to Reformer models only".into()));
     }
     if kind != ModelKind::LlamaGguf {
         return Err(Error::Usage(format!(

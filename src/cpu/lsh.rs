@@ -51,7 +51,7 @@ pub fn hash(qk: &[f32], rot: &[f32], dims: Dims, rounds: usize, buckets: &Bucket
 
 /// HF's bucket of one rotated vector: per factor f (its f/2 columns, in order), the argmax
 /// over [x, -x] (first maximum wins, as torch.argmax), combined as Σ argmax_i · Π_{j<i} f_j.
-fn combined_bucket(rotated: &[f64], buckets: &Buckets) -> u32 {
+pub(crate) fn combined_bucket(rotated: &[f64], buckets: &Buckets) -> u32 {
     let (mut bucket, mut start, mut product) = (0u32, 0usize, 1u32);
     for &f in buckets.list() {
         let half = f as usize / 2;
@@ -91,7 +91,7 @@ fn lse_f32(max: f64, sum: f64) -> f64 {
 
 /// Softmax-weighted sum of `scores` over values `vals(j)` as HF computes it (weights
 /// exp(s - lse) with lse rounded to f32); returns (output, log-sum-exp).
-fn attend(scores: &[f64], d: usize, vals: impl Fn(usize) -> usize, v: &[f32]) -> (Vec<f64>, f64) {
+pub(crate) fn attend(scores: &[f64], d: usize, vals: impl Fn(usize) -> usize, v: &[f32]) -> (Vec<f64>, f64) {
     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let sum: f64 = scores.iter().map(|s| (s - max).exp()).sum();
     let lse = lse_f32(max, sum);

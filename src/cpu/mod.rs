@@ -9,6 +9,7 @@ pub mod fft;
 pub mod gemm;
 pub mod layout;
 pub mod lsh;
+pub mod lsh_decode;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
@@ -67,6 +68,7 @@ pub fn eval(op: &Op, inputs: &[&HostData], shapes: &[&[usize]], out: &[usize], r
         Op::Sample(o) => sample::eval(cx, o),
         Op::Sort(o) => sort::eval(cx, o),
         Op::Lsh(o) => lsh::eval(cx, o),
+        Op::LshDecode(o) => lsh_decode::eval(cx, o),
         Op::Fft(o) => fft::eval(cx, o),
         Op::RopeKv(o) => rope_kv::eval(cx, o),
         Op::Reshape => Ok(inputs[0].clone()),

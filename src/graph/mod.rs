@@ -16,6 +16,7 @@ mod attention;
 mod fft;
 mod linear;
 mod lsh;
+mod lsh_decode;
 mod op;
 pub mod plan;
 mod rope_kv;
@@ -28,6 +29,7 @@ pub use lsh::{
     Buckets, ChunkOptions, LocalOptions, LshOp, LshOptions, LSH_MAX_HEAD_DIM, MASK_VALUE, MAX_ROUNDS as LSH_MAX_ROUNDS,
     SELF_MASK_VALUE,
 };
+pub use lsh_decode::{DecodeAttend, DecodeHash, DecodeLocal, DecodeOptions, LshDecodeOp, DECODE_MAX_WINDOW};
 pub use op::{
     Activation, AttentionImpl, AttentionParams, CopyOp, Elementwise, KeyRange, MatmulImpl, MatmulParams, Norm, Op,
     Permute, RopeMode, RopeParams, SampleOp, Scalar, SoftmaxParams,

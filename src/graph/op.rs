@@ -91,6 +91,9 @@ pub enum Op {
     /// Reformer attention (kernel family `lsh`): hashing, chunked attention over the sorted
     /// order, combination of rounds, local attention. See `graph::lsh`.
     Lsh(LshOp),
+    /// Reformer's cached decoding step (kernel family `lsh_decode`): the new token's buckets
+    /// and its LSH or local attention over per-layer caches. See `graph::lsh_decode`.
+    LshDecode(super::lsh_decode::LshDecodeOp),
     /// Fourier transforms (FNet mixing, complex FFTs along an axis): see `FftOp`.
     Fft(super::fft::FftOp),
     /// Rotary embedding of a fused q/k/v projection [T, (H + 2·Hkv)·d] with the keys and values
@@ -285,6 +288,7 @@ impl Op {
             Op::Sample(SampleOp::Draw { .. }) => "sample",
             Op::Sort(s) => s.name(),
             Op::Lsh(l) => l.name(),
+            Op::LshDecode(l) => l.name(),
             Op::Fft(super::fft::FftOp::Mix(_)) => "fourier_mix",
             Op::Fft(super::fft::FftOp::Complex { .. }) => "fft",
             Op::RopeKv(_) => "rope_kv",

@@ -11,6 +11,7 @@ pub mod gemm;
 pub mod gemv;
 pub mod layout;
 pub mod lsh;
+pub mod lsh_decode;
 pub mod matmul;
 pub mod norm;
 pub mod qmatmul;
@@ -59,6 +60,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("sample", include_str!("../../shaders/sample.wgsl")),
     ("lsh", include_str!("../../shaders/lsh.wgsl")),
     ("lsh_subgroup", include_str!("../../shaders/lsh_subgroup.wgsl")),
+    ("lsh_decode", include_str!("../../shaders/lsh_decode.wgsl")),
     ("gemm_common", include_str!("../../shaders/gemm_common.wgsl")),
     ("gemm_b32", include_str!("../../shaders/gemm_b32.wgsl")),
     ("gemm_b16", include_str!("../../shaders/gemm_b16.wgsl")),
@@ -363,6 +365,7 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ("lsh", &[Consts(lsh::wgsl_consts), File("lsh")]),
     // The hash on subgroup broadcasts, for CPU adapters (SUBGROUP; see kernels::lsh::hash_kernel).
     ("lsh_subgroup", &[Consts(lsh::wgsl_consts), File("lsh"), File("lsh_subgroup")]),
+    ("lsh_decode", &[Consts(lsh_decode::wgsl_consts), File("lsh_decode")]),
     // FFT: one body; the workgroup-memory line size follows the adapter (see kernels::fft::Cap).
     ("fft", &[Consts(fft::wgsl_consts_k16), File("fft")]),
     ("fft_cap32", &[Consts(fft::wgsl_consts_k32), File("fft")]),
@@ -466,6 +469,7 @@ pub enum KernelKey {
     Gemm(gemm::Variant),
     Sort(sort::Variant),
     Lsh(lsh::Variant),
+    LshDecode(lsh_decode::Variant),
     Fft(fft::Variant),
     RopeKv(rope_kv::Variant),
 }
@@ -490,6 +494,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => v.family(),
             KernelKey::Sort(_) => "sort",
             KernelKey::Lsh(v) => v.family(),
+            KernelKey::LshDecode(_) => "lsh_decode",
             KernelKey::Fft(v) => v.family(),
             KernelKey::RopeKv(v) => v.family(),
         }
@@ -513,6 +518,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => v.entry_point(),
             KernelKey::Sort(v) => v.entry_point(),
             KernelKey::Lsh(v) => v.entry_point(),
+            KernelKey::LshDecode(v) => v.entry_point(),
             KernelKey::Fft(v) => v.entry_point(),
             KernelKey::RopeKv(v) => v.entry_point(),
         }
@@ -537,6 +543,7 @@ impl KernelKey {
             KernelKey::Gemm(v) => (1, v.n_inputs()),
             KernelKey::Sort(v) => v.io_counts(),
             KernelKey::Lsh(v) => (1, v.n_inputs()),
+            KernelKey::LshDecode(v) => (1, v.n_inputs()),
             KernelKey::Fft(v) => v.io_counts(),
             KernelKey::RopeKv(v) => v.io_counts(),
         }
@@ -593,6 +600,7 @@ impl KernelKey {
         keys.extend(sort::Variant::ALL.map(KernelKey::Sort));
         use lsh::Variant as L;
         keys.extend([L::Hash, L::HashSubgroup, L::KeyNorm, L::Chunk, L::Combine, L::Local].map(KernelKey::Lsh));
+        keys.extend(lsh_decode::Variant::ALL.map(KernelKey::LshDecode));
         use fft::{Cap, Variant as F};
         let ffts = [
             F::Pass,
@@ -757,6 +765,7 @@ pub fn lower(ctx: &Context, op: &Op, inputs: &[Operand], out: &[usize]) -> Resul
         Op::Sample(o) => sample::lower(cx, o),
         Op::Sort(o) => sort::lower(cx, o),
         Op::Lsh(o) => lsh::lower(cx, o),
+        Op::LshDecode(o) => lsh_decode::lower(cx, o),
         Op::Fft(o) => fft::lower(cx, o),
         Op::RopeKv(o) => rope_kv::lower(cx, o),
         Op::Reshape => Err(Error::Usage("reshape is a view and launches no kernel".into())),

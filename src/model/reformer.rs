@@ -22,9 +22,18 @@
 //! row), as in HF's `apply_chunking_to_forward`; unlike HF, a length that is not a multiple of
 //! the chunk is allowed (the last chunk is shorter).
 //!
-//! Decoding (`Reformer::generate_greedy`) is not cached: each step recomputes the forward over
-//! the whole prefix, as HF's `generate(..., use_cache=False)`; HF's `past_buckets_states`
-//! steps are not implemented.
+//! Decoding (`Reformer::generate_greedy`) is cached by default, as HF's
+//! `generate(..., use_cache=True)`: the prompt is one forward that also fills per-layer caches,
+//! then each token is a one-row step over them (`graph::lsh_decode` writes out what HF computes
+//! there). `Decoding::Uncached` recomputes the forward over the prefix every step, as
+//! `generate(..., use_cache=False)`. The two differ by design in LSH layers: HF's cached window
+//! around the new query wraps within each round's sorted cache, its uncached forward's chunks
+//! wrap across rounds and see the padding and the future positions' sorted slots. Each mode
+//! matches HF's same mode. HF's cached steps need `chunk_size_feed_forward` 0 or 1 (it chunks
+//! the one-row feed-forward and fails otherwise) and fewer heads than the LSH chunk length (it
+//! re-hashes its gathered window when the heads reach it, and fails); ours run any (the
+//! feed-forward is per row, and the cached buckets are HF's in every case it runs). Cached
+//! steps take attention windows of up to `graph::DECODE_MAX_WINDOW` positions.
 
 use std::collections::BTreeMap;
 
@@ -33,9 +42,13 @@ use serde::Deserialize;
 use super::safetensors::Safetensors;
 use super::weights::{Builder, Weights};
 use crate::error::{Error, Result};
-use crate::exec::GpuExecutor;
+use crate::exec::{GpuExecutor, SharedBuffers};
 use crate::gpu::Context;
-use crate::graph::{Activation, Buckets, Graph, LocalOptions, LshOptions, NodeId};
+use crate::graph::plan::Plan;
+use crate::graph::{
+    Activation, Buckets, DecodeHash, DecodeLocal, DecodeOptions, Graph, LocalOptions, LshOptions, NodeId,
+    DECODE_MAX_WINDOW,
+};
 use crate::tensor::{DType, HostData};
 
 /// The fields of HF's `ReformerConfig` (config.json) this implementation reads.
@@ -331,8 +344,32 @@ pub struct ReformerGraph {
     pub output: NodeId,
     /// The padded length T'.
     pub padded: usize,
-    /// LSH layers that hash at this length (their rotations are inputs).
+    /// LSH layers whose rotations are inputs: those that hash at this length, and every LSH
+    /// layer of a graph that fills or reads the decoding caches.
     pub hashing_layers: Vec<usize>,
+}
+
+/// The runtime slot holding the position where a cached step (or the prompt, at 0) writes its
+/// rows into the decoding caches.
+const CACHE_SLOT: u32 = 0;
+
+/// How the prompt's graph fills the decoding caches: their rows, and whether the prompt was
+/// padded (then its hashing gave padding tokens a bucket of their own, and HF's round offsets
+/// are count + 1 apart).
+#[derive(Clone, Copy)]
+struct Fill {
+    rows: usize,
+    padded: bool,
+}
+
+/// How `Reformer::generate_greedy_with` decodes (see `Reformer::generate_greedy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// The prompt once, then one token per step over cached states and buckets: HF's
+    /// `generate(..., use_cache=True)` (its `past_buckets_states`).
+    Cached,
+    /// A full forward over the prefix per step: HF's `generate(..., use_cache=False)`.
+    Uncached,
 }
 
 /// A Reformer checkpoint: config and host weights.
@@ -420,12 +457,14 @@ impl Reformer {
 
     /// The graph for `t` ids.
     pub fn graph(&self, t: usize) -> Result<ReformerGraph> {
-        self.build(t, false)
+        self.build(t, false, None)
     }
 
     /// The graph for `t` ids; with `all_padded`, the output keeps all T' padded rows (so that
     /// one graph serves every length with the same padded length, the mask telling them apart).
-    fn build(&self, t: usize, all_padded: bool) -> Result<ReformerGraph> {
+    /// With `cache` (rows), it also fills the decoding caches with the prompt's rows (see
+    /// `generate_cached`): every LSH layer then takes its rotations as an input.
+    fn build(&self, t: usize, all_padded: bool, cache: Option<usize>) -> Result<ReformerGraph> {
         let c = &self.config;
         if t == 0 {
             return Err(Error::Usage("Reformer needs at least one id".into()));
@@ -448,10 +487,11 @@ impl Reformer {
         let mut hashing_layers = Vec::new();
         for (l, kind) in c.attn_layers.iter().enumerate() {
             let hashes = kind == "lsh" && tp > c.lsh_attn_chunk_length;
-            if hashes {
+            if hashes || (kind == "lsh" && cache.is_some()) {
                 hashing_layers.push(l);
             }
-            let att = self.attention(&mut b, l, kind == "lsh", x2, tp, mask)?;
+            let fill = cache.map(|rows| Fill { rows, padded: tp > t });
+            let att = self.attention(&mut b, l, kind == "lsh", x2, tp, mask, fill)?;
             x1 = b.g.add(x1, att)?;
             let ff = self.feed_forward(&mut b, l, x1, tp)?;
             x2 = b.g.add(x2, ff)?;
@@ -473,37 +513,74 @@ impl Reformer {
     /// Position embeddings of positions 0..tp as a constant [tp, h]: axial ones are
     /// concat(weights.0[p / s1], weights.1[p % s1]) (HF's broadcast-and-reshape).
     fn positions(&self, b: &mut Builder, tp: usize) -> Result<NodeId> {
+        let h = self.config.hidden_size;
+        let table = self.position_rows(0, tp)?;
+        b.g.weight(&format!("reformer.positions.{tp}"), &[tp, h], table)
+    }
+
+    /// Position embeddings of positions from..to, [to - from, h] row-major.
+    fn position_rows(&self, from: usize, to: usize) -> Result<Vec<f32>> {
         let c = &self.config;
         let h = c.hidden_size;
         let get = |n: &str| {
             let name = format!("{}{n}", self.prefix);
             self.weights.get(&name).map(|w| w.data.to_f32()).ok_or_else(|| Error::Usage(format!("missing {name}")))
         };
-        let mut table = vec![0f32; tp * h];
+        let mut table = vec![0f32; (to - from) * h];
         if c.axial_pos_embds {
             let (w0, w1) =
                 (get("embeddings.position_embeddings.weights.0")?, get("embeddings.position_embeddings.weights.1")?);
             let (s1, d0, d1) = (c.axial_pos_shape[1], c.axial_pos_embds_dim[0], c.axial_pos_embds_dim[1]);
-            for p in 0..tp {
-                table[p * h..][..d0].copy_from_slice(&w0[(p / s1) * d0..][..d0]);
-                table[p * h + d0..][..d1].copy_from_slice(&w1[(p % s1) * d1..][..d1]);
+            for (i, p) in (from..to).enumerate() {
+                table[i * h..][..d0].copy_from_slice(&w0[(p / s1) * d0..][..d0]);
+                table[i * h + d0..][..d1].copy_from_slice(&w1[(p % s1) * d1..][..d1]);
             }
         } else {
-            table.copy_from_slice(&get("embeddings.position_embeddings.embedding.weight")?[..tp * h]);
+            table.copy_from_slice(&get("embeddings.position_embeddings.embedding.weight")?[from * h..to * h]);
         }
-        b.g.weight(&format!("reformer.positions.{tp}"), &[tp, h], table)
+        Ok(table)
     }
 
-    /// [T', h] -> [H, T', d] for a projection `name` of layer l.
-    fn heads(&self, b: &mut Builder, l: usize, name: &str, x: NodeId, tp: usize) -> Result<NodeId> {
-        let c = &self.config;
+    /// [T', h] -> [T', H·d] for a projection `name` of layer l.
+    fn project(&self, b: &mut Builder, l: usize, name: &str, x: NodeId) -> Result<NodeId> {
         let w = self.w(b, &format!("encoder.layers.{l}.attention.self_attention.{name}.weight"))?;
-        let y = b.g.matmul_t(x, w)?;
+        b.g.matmul_t(x, w)
+    }
+
+    /// [T', H·d] -> [H, T', d].
+    fn split_heads(&self, b: &mut Builder, y: NodeId, tp: usize) -> Result<NodeId> {
+        let c = &self.config;
         let y = b.g.reshape(y, &[tp, c.num_attention_heads, c.attention_head_size])?;
         b.g.permute(y, &[1, 0, 2])
     }
 
+    /// [T', h] -> [H, T', d] for a projection `name` of layer l; with `cache`, its [T', H·d]
+    /// rows are also written into that state.
+    fn heads(
+        &self,
+        b: &mut Builder,
+        l: usize,
+        name: &str,
+        x: NodeId,
+        tp: usize,
+        cache: Option<(&str, usize)>,
+    ) -> Result<NodeId> {
+        let y = self.project(b, l, name, x)?;
+        if let Some((what, rows)) = cache {
+            let st = self.cache_state(b, l, what, rows, y)?;
+            b.g.write_rows(st, y, CACHE_SLOT)?;
+        }
+        self.split_heads(b, y, tp)
+    }
+
+    /// Layer l's cache state `what` ("qk", "k", "v", "buckets") of `rows` rows, as wide as `like`.
+    fn cache_state(&self, b: &mut Builder, l: usize, what: &str, rows: usize, like: NodeId) -> Result<NodeId> {
+        let cols = b.g.node(like).shape[1];
+        b.g.state(&format!("reformer.cache.{l}.{what}"), &[rows, cols], DType::F32)
+    }
+
     /// LayerNorm, then LSH or local self-attention, then the output projection: [T', h].
+    #[allow(clippy::too_many_arguments)]
     fn attention(
         &self,
         b: &mut Builder,
@@ -512,19 +589,27 @@ impl Reformer {
         x: NodeId,
         tp: usize,
         mask: Option<NodeId>,
+        fill: Option<Fill>,
     ) -> Result<NodeId> {
         let c = &self.config;
         let p = format!("encoder.layers.{l}.attention");
         let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
         let h = b.g.layer_norm(x, w, bias, c.layer_norm_eps)?;
+        let rows = fill.map(|f| f.rows);
         let att = if lsh {
-            let qk = self.heads(b, l, "query_key", h, tp)?;
-            let v = self.heads(b, l, "value", h, tp)?;
-            if tp <= c.lsh_attn_chunk_length {
-                b.g.lsh_plain_attention(qk, v, c.is_decoder, mask)?
+            let hashes = tp > c.lsh_attn_chunk_length;
+            let rot = if hashes || fill.is_some() {
+                Some(b.g.input(&format!("layers.{l}.rotations"), &c.rotation_shape()?, DType::F32)?)
             } else {
-                let shape = c.rotation_shape()?;
-                let rot = b.g.input(&format!("layers.{l}.rotations"), &shape, DType::F32)?;
+                None
+            };
+            let qk_rows = self.project(b, l, "query_key", h)?;
+            if let (Some(f), Some(rot)) = (fill, rot) {
+                self.fill_lsh_cache(b, l, qk_rows, rot, f, hashes)?;
+            }
+            let qk = self.split_heads(b, qk_rows, tp)?;
+            let v = self.heads(b, l, "value", h, tp, rows.map(|r| ("v", r)))?;
+            if let (true, Some(rot)) = (hashes, rot) {
                 let o = LshOptions {
                     buckets: c.buckets()?,
                     rounds: c.num_hashes,
@@ -535,11 +620,13 @@ impl Reformer {
                     mask,
                 };
                 b.g.lsh_attention(qk, v, rot, o)?
+            } else {
+                b.g.lsh_plain_attention(qk, v, c.is_decoder, mask)?
             }
         } else {
-            let q = self.heads(b, l, "query", h, tp)?;
-            let k = self.heads(b, l, "key", h, tp)?;
-            let v = self.heads(b, l, "value", h, tp)?;
+            let q = self.heads(b, l, "query", h, tp, None)?;
+            let k = self.heads(b, l, "key", h, tp, rows.map(|r| ("k", r)))?;
+            let v = self.heads(b, l, "value", h, tp, rows.map(|r| ("v", r)))?;
             let o = LocalOptions {
                 chunk: c.local_attn_chunk_length,
                 before: c.local_num_chunks_before,
@@ -568,6 +655,141 @@ impl Reformer {
             parts.push(self.feed_forward_rows(b, l, rows)?);
         }
         b.g.concat_rows(&parts)
+    }
+
+    /// Writes the prompt's LSH rows into layer l's caches: its shared query-keys `qk` [T', H·d]
+    /// (the values are written by the caller) and their offset buckets, with HF's round stride
+    /// for this prompt (count + 1 when it was padded and hashed, count otherwise; a prompt too
+    /// short to hash has no buckets in HF until its first step hashes everything with stride
+    /// count, which these equal).
+    fn fill_lsh_cache(&self, b: &mut Builder, l: usize, qk: NodeId, rot: NodeId, f: Fill, hashes: bool) -> Result<()> {
+        let c = &self.config;
+        let buckets = c.buckets()?;
+        let st = self.cache_state(b, l, "qk", f.rows, qk)?;
+        b.g.write_rows(st, qk, CACHE_SLOT)?;
+        let p = DecodeHash {
+            heads: c.num_attention_heads as u32,
+            rounds: c.num_hashes as u32,
+            buckets,
+            stride: Some(buckets.count() + (hashes && f.padded) as u32),
+            slot: CACHE_SLOT,
+        };
+        let hashed = b.g.lsh_decode_hash(qk, rot, None, p)?;
+        let st = self.cache_state(b, l, "buckets", f.rows, hashed)?;
+        b.g.write_rows(st, hashed, CACHE_SLOT)?;
+        Ok(())
+    }
+
+    /// The graph of one cached decoding step over caches of `rows` rows: inputs "ids" [1]
+    /// (the new token), "position" [1, h] (its position embedding), the rotations of every LSH
+    /// layer, and the position n in runtime slot 0; output [1, vocab] logits. Steps with at
+    /// most `dense_until` positions attend densely in LSH layers (HF has no buckets cached yet).
+    fn build_step(&self, rows: usize, dense_until: usize) -> Result<ReformerGraph> {
+        let c = &self.config;
+        let mut b = Builder::new(&self.weights);
+        let ids = b.g.input("ids", &[1], DType::U32)?;
+        let pos = b.g.input("position", &[1, c.hidden_size], DType::F32)?;
+        let we = self.w(&mut b, "embeddings.word_embeddings.weight")?;
+        let x = b.g.embedding(we, ids)?;
+        let emb = b.g.add(x, pos)?;
+        let (mut x1, mut x2) = (emb, emb);
+        let mut hashing_layers = Vec::new();
+        for (l, kind) in c.attn_layers.iter().enumerate() {
+            if kind == "lsh" {
+                hashing_layers.push(l);
+            }
+            let att = self.step_attention(&mut b, l, kind == "lsh", x2, rows, dense_until)?;
+            x1 = b.g.add(x1, att)?;
+            let ff = self.feed_forward(&mut b, l, x1, 1)?;
+            x2 = b.g.add(x2, ff)?;
+        }
+        let both = self.concat(&mut b, x1, x2, 1)?;
+        let (w, bias) = (self.w(&mut b, "encoder.layer_norm.weight")?, self.w(&mut b, "encoder.layer_norm.bias")?);
+        let out = b.g.layer_norm(both, w, bias, c.layer_norm_eps)?;
+        let (w, bias) = (b.w("lm_head.decoder.weight")?, b.w("lm_head.decoder.bias")?);
+        let out = b.g.linear(out, w, Some(bias), None)?;
+        b.g.output(out)?;
+        Ok(ReformerGraph { graph: b.g, output: out, padded: 1, hashing_layers })
+    }
+
+    /// One step's attention of layer l (LayerNorm, the new row into the caches, LSH or local
+    /// decode attention, the output projection): [1, h].
+    fn step_attention(
+        &self,
+        b: &mut Builder,
+        l: usize,
+        lsh: bool,
+        x: NodeId,
+        rows: usize,
+        dense_until: usize,
+    ) -> Result<NodeId> {
+        let c = &self.config;
+        let p = format!("encoder.layers.{l}.attention");
+        let (w, bias) = (self.w(b, &format!("{p}.layer_norm.weight"))?, self.w(b, &format!("{p}.layer_norm.bias"))?);
+        let h = b.g.layer_norm(x, w, bias, c.layer_norm_eps)?;
+        let heads = c.num_attention_heads;
+        let append = |b: &mut Builder, what: &str, y: NodeId| -> Result<NodeId> {
+            let st = self.cache_state(b, l, what, rows, y)?;
+            b.g.write_rows(st, y, CACHE_SLOT)
+        };
+        let att = if lsh {
+            let buckets = c.buckets()?;
+            let rot = b.g.input(&format!("layers.{l}.rotations"), &c.rotation_shape()?, DType::F32)?;
+            let qk = self.project(b, l, "query_key", h)?;
+            let v = self.project(b, l, "value", h)?;
+            let (qk_cache, v_cache) = (append(b, "qk", qk)?, append(b, "v", v)?);
+            let hr = heads * c.num_hashes;
+            let old = b.g.state(&format!("reformer.cache.{l}.buckets"), &[rows, hr], DType::F32)?;
+            let p = DecodeHash {
+                heads: heads as u32,
+                rounds: c.num_hashes as u32,
+                buckets,
+                stride: None,
+                slot: CACHE_SLOT,
+            };
+            let new = b.g.lsh_decode_hash(qk, rot, Some(old), p)?;
+            let bucket_cache = b.g.write_rows(old, new, CACHE_SLOT)?;
+            let o = DecodeOptions {
+                heads,
+                rounds: c.num_hashes,
+                buckets,
+                chunk: c.lsh_attn_chunk_length,
+                before: c.lsh_num_chunks_before,
+                after: c.lsh_num_chunks_after,
+                dense_until,
+                slot: CACHE_SLOT,
+            };
+            b.g.lsh_decode_attend(qk_cache, v_cache, bucket_cache, o)?
+        } else {
+            let q = self.project(b, l, "query", h)?;
+            let k = self.project(b, l, "key", h)?;
+            let v = self.project(b, l, "value", h)?;
+            let (k_cache, v_cache) = (append(b, "k", k)?, append(b, "v", v)?);
+            let p = DecodeLocal {
+                heads: heads as u32,
+                chunk: c.local_attn_chunk_length as u32,
+                before: c.local_num_chunks_before as u32,
+                slot: CACHE_SLOT,
+            };
+            b.g.local_decode(q, k_cache, v_cache, p)?
+        };
+        let wo = self.w(b, &format!("{p}.output.dense.weight"))?;
+        b.g.matmul_t(att, wo)
+    }
+
+    /// The cached step keeps each layer's attention window in workgroup memory: too long a
+    /// window is an error that names the way out.
+    fn check_decode_windows(&self) -> Result<()> {
+        let c = &self.config;
+        let lsh = c.lsh_attn_chunk_length * (1 + c.lsh_num_chunks_before + c.lsh_num_chunks_after);
+        let local = c.local_attn_chunk_length * (1 + c.local_num_chunks_before);
+        let windows = [("LSH", lsh, c.has_lsh()), ("local", local, c.attn_layers.iter().any(|a| a == "local"))];
+        match windows.iter().find(|(_, w, present)| *present && *w > DECODE_MAX_WINDOW) {
+            Some((kind, w, _)) => Err(Error::Usage(format!(
+                "cached decoding takes attention windows of at most {DECODE_MAX_WINDOW} positions; this model's {kind} layers see {w} (decode uncached instead: --no-cache, Decoding::Uncached)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// LayerNorm, dense + activation, dense over the rows of x: [rows, h].
@@ -626,7 +848,19 @@ impl Reformer {
 
     /// An executor for a built graph with the rotations of its hashing layers set.
     fn executor(&self, ctx: &Context, rg: &ReformerGraph, rotations: &Rotations) -> Result<GpuExecutor> {
-        let mut exe = GpuExecutor::new(ctx, &rg.graph)?;
+        self.shared_executor(ctx, rg, rotations, &mut SharedBuffers::new())
+    }
+
+    /// As `executor`, taking weights and states from `shared` (the decoding caches of a
+    /// prompt's graph and its steps' graph are the same buffers).
+    fn shared_executor(
+        &self,
+        ctx: &Context,
+        rg: &ReformerGraph,
+        rotations: &Rotations,
+        shared: &mut SharedBuffers,
+    ) -> Result<GpuExecutor> {
+        let mut exe = GpuExecutor::with_shared(ctx, &rg.graph, &Plan::new(&rg.graph), shared)?;
         for &l in &rg.hashing_layers {
             let r = rotations.layer(l).ok_or_else(|| {
                 Error::Usage(format!(
@@ -650,24 +884,45 @@ impl Reformer {
         Ok(())
     }
 
-    /// Greedy decoding with the LM head: appends the most likely next id (ties: the lowest)
-    /// up to `max_new` times, stopping after `eos_token_id` or when `on_token` (given the new
-    /// id and the logits it was chosen from) returns false; returns the new ids.
-    ///
-    /// Not cached: every step recomputes the whole forward over the prefix (as HF's
-    /// `generate(..., use_cache=False)`), so a step costs a forward pass over all ids so far.
-    /// One graph and executor serve all lengths with the same padded length (the mask tells
-    /// them apart), so weights are uploaded once per padded length. HF's cached steps
-    /// (`past_buckets_states`) are not implemented: their LSH window around the new query
-    /// wraps within each round's sorted prefix rather than across rounds, so their logits can
-    /// differ from HF's own uncached ones, which these match.
+    /// Greedy decoding with the LM head, cached (`Decoding::Cached`): appends the most likely
+    /// next id (ties: the lowest) up to `max_new` times, stopping after `eos_token_id` or when
+    /// `on_token` (given the new id and the logits it was chosen from) returns false; returns
+    /// the new ids. Matches HF's `generate(..., use_cache=True)`; see `generate_greedy_with`.
     pub async fn generate_greedy(
         &self,
         ctx: &Context,
         prompt: &[u32],
         max_new: usize,
         rotations: &Rotations,
-        mut on_token: impl FnMut(u32, &[f32]) -> bool,
+        on_token: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<Vec<u32>> {
+        self.generate_greedy_with(ctx, prompt, max_new, rotations, Decoding::Cached, on_token).await
+    }
+
+    /// Greedy decoding as `generate_greedy`, cached or not:
+    ///
+    /// - `Decoding::Cached` (HF's `generate(..., use_cache=True)`, `past_buckets_states`): the
+    ///   prompt runs as one forward that also writes every layer's caches (LSH layers: shared
+    ///   query-keys, values and buckets; local layers: keys and values); each further token is
+    ///   one graph of a single row, run in one submit, that appends its rows and attends over
+    ///   the caches as HF's cached step does (`graph::lsh_decode` writes it out). HF's cached
+    ///   LSH window wraps within each round's sorted cache rather than across rounds, so these
+    ///   logits differ from the uncached ones by design.
+    /// - `Decoding::Uncached` (HF's `generate(..., use_cache=False)`): every step recomputes the
+    ///   whole forward over the prefix. One graph and executor serve all lengths with the same
+    ///   padded length (the mask tells them apart), so weights are uploaded once per padded
+    ///   length.
+    ///
+    /// Both need the same rotations on every call to match HF (HF draws new ones per call
+    /// unless `hash_seed` is set; its fixtures pin them).
+    pub async fn generate_greedy_with(
+        &self,
+        ctx: &Context,
+        prompt: &[u32],
+        max_new: usize,
+        rotations: &Rotations,
+        decoding: Decoding,
+        on_token: impl FnMut(u32, &[f32]) -> bool,
     ) -> Result<Vec<u32>> {
         let c = &self.config;
         if !c.has_lm_head() || !c.is_decoder {
@@ -676,6 +931,24 @@ impl Reformer {
             ));
         }
         self.check_ids(prompt)?;
+        if prompt.is_empty() || max_new == 0 {
+            return Ok(Vec::new());
+        }
+        match decoding {
+            Decoding::Cached => self.generate_cached(ctx, prompt, max_new, rotations, on_token).await,
+            Decoding::Uncached => self.generate_uncached(ctx, prompt, max_new, rotations, on_token).await,
+        }
+    }
+
+    async fn generate_uncached(
+        &self,
+        ctx: &Context,
+        prompt: &[u32],
+        max_new: usize,
+        rotations: &Rotations,
+        mut on_token: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<Vec<u32>> {
+        let c = &self.config;
         let mut seq = prompt.to_vec();
         let mut cached: Option<(usize, bool, ReformerGraph, GpuExecutor)> = None;
         for _ in 0..max_new {
@@ -684,7 +957,7 @@ impl Reformer {
             let (_, _, rg, exe) = match cached.take() {
                 Some(e) if e.0 == tp && e.1 == pads => cached.insert(e),
                 _ => {
-                    let rg = self.build(t, true)?;
+                    let rg = self.build(t, true, None)?;
                     let exe = self.executor(ctx, &rg, rotations)?;
                     cached.insert((tp, pads, rg, exe))
                 }
@@ -700,6 +973,67 @@ impl Reformer {
             }
         }
         Ok(seq.split_off(prompt.len()))
+    }
+
+    /// The cached decoding of `generate_greedy_with`. The caches hold the prompt and every
+    /// position a step writes, up to max_position_embeddings; HF's cached buckets exist once
+    /// the prompt hashed (its padded length exceeds the LSH chunk), or from the first step
+    /// whose cache reaches a chunk: until then LSH layers attend densely (`dense_until`).
+    async fn generate_cached(
+        &self,
+        ctx: &Context,
+        prompt: &[u32],
+        max_new: usize,
+        rotations: &Rotations,
+        mut on_token: impl FnMut(u32, &[f32]) -> bool,
+    ) -> Result<Vec<u32>> {
+        let c = &self.config;
+        self.check_decode_windows()?;
+        let t = prompt.len();
+        let tp = c.padded_length(t);
+        let max_pos = c.max_position_embeddings;
+        let rows = tp.max((t + max_new - 1).min(max_pos));
+        let hashed = c.has_lsh() && tp > c.lsh_attn_chunk_length;
+        let dense_until = if hashed { 0 } else { c.lsh_attn_chunk_length.max(t + 1) };
+        let mut shared = SharedBuffers::new();
+        let pre = self.build(t, false, Some(rows))?;
+        let mut exe = self.shared_executor(ctx, &pre, rotations, &mut shared)?;
+        self.set_ids(&mut exe, &pre, prompt)?;
+        exe.set_runtime_u32(CACHE_SLOT, 0)?;
+        exe.run()?;
+        let logits = exe.read(pre.output).await?.to_f32();
+        drop(exe);
+        let mut last = logits[(t - 1) * c.vocab_size..].to_vec();
+        // The step graph is built after the first token is out (and not at all without a step).
+        let mut stepper: Option<(ReformerGraph, GpuExecutor)> = None;
+        let mut new = Vec::new();
+        loop {
+            let next = argmax(&last);
+            new.push(next);
+            if !on_token(next, &last) || c.eos_token_id == Some(next) || new.len() == max_new {
+                break;
+            }
+            let n = t + new.len() - 1; // the position of `next`
+            if n >= max_pos {
+                return Err(Error::Usage(format!(
+                    "position {n} exceeds the model's max_position_embeddings {max_pos}"
+                )));
+            }
+            let (step, exe) = match &mut stepper {
+                Some(s) => s,
+                None => {
+                    let step = self.build_step(rows, dense_until)?;
+                    let exe = self.shared_executor(ctx, &step, rotations, &mut shared)?;
+                    stepper.insert((step, exe))
+                }
+            };
+            exe.set_input("ids", &[next])?;
+            exe.set_input("position", &self.position_rows(n, n + 1)?)?;
+            exe.set_runtime_u32(CACHE_SLOT, n as u32)?;
+            exe.run()?;
+            last = exe.read(step.output).await?.to_f32();
+        }
+        Ok(new)
     }
 }
 

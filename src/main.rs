@@ -151,6 +151,9 @@ enum Bench {
         decode_tokens: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Also time one prompt pass node by node (GPU timestamps; one more prefill).
+        #[arg(long)]
+        profile_prefill: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -701,9 +704,9 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
             table_or_json(&v, json, webformer::bench::gemm::table)
         }
-        Bench::Generate { model, synthetic, prompt_tokens, decode_tokens, repeats, json } => {
+        Bench::Generate { model, synthetic, prompt_tokens, decode_tokens, repeats, profile_prefill, json } => {
             use webformer::bench::generate::{run, Config, Source};
-            let config = Config { prompt_tokens, decode_tokens, repeats };
+            let config = Config { prompt_tokens, decode_tokens, repeats, profile_prefill };
             let v = match (synthetic, model) {
                 (Some(name), _) => run(ctx, &Source::Synthetic(&name), &config).await?,
                 (None, Some(path)) => run(ctx, &Source::File(&path), &config).await?,

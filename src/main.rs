@@ -157,6 +157,9 @@ enum Bench {
         decode_tokens: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Also time one prompt pass node by node (GPU timestamps; one more prefill).
+        #[arg(long)]
+        profile_prefill: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -318,6 +321,12 @@ enum Bench {
     Gemv {
         #[arg(long, default_value_t = 30)]
         repeats: usize,
+        /// Decode shapes as KxN (input width x output rows), comma-separated; SmolLM2's by default.
+        #[arg(long, value_delimiter = ',', value_parser = parse_shape)]
+        shapes: Vec<(usize, usize)>,
+        /// Only the kernels whose label contains this text (e.g. "q4_1", "gemv q8_0").
+        #[arg(long, default_value = "")]
+        only: String,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -449,6 +458,15 @@ fn check_tensor(ctx: &Context, what: &str, dims: &[usize]) -> webformer::Result<
             max,
             limit: "max_storage_buffer_binding_size, in bytes",
         }),
+    }
+}
+
+/// A `KxN` shape of `bench gemv --shapes`.
+fn parse_shape(s: &str) -> Result<(usize, usize), String> {
+    let parse = |t: &str| t.trim().parse::<usize>().ok().filter(|&v| v > 0);
+    match s.split_once(['x', 'X']).map(|(k, n)| (parse(k), parse(n))) {
+        Some((Some(k), Some(n))) => Ok((k, n)),
+        _ => Err(format!("expected KxN with two positive whole numbers (e.g. 576x1536), got {s:?}")),
     }
 }
 
@@ -602,6 +620,9 @@ fn check_bench_sizes(ctx: &Context, which: &Bench) -> webformer::Result<()> {
             }
             Ok(())
         }
+        Bench::Gemv { shapes, .. } => {
+            shapes.iter().try_for_each(|&(k, n)| check_tensor(ctx, "a --shapes weight", &[n, k]))
+        }
         Bench::Lsh { lens, heads, head_dim, rounds, dense_max, .. } => lens.iter().try_for_each(|&l| {
             check_tensor(ctx, "a --lens query", &[*heads, l, *head_dim])?;
             check_tensor(ctx, "the LSH rounds' sorted rows", &[*rounds, *heads, l, *head_dim])?;
@@ -674,8 +695,8 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::reformer::run(ctx, &c).await?;
             table_or_json(&v, json, webformer::bench::reformer::table)
         }
-        Bench::Gemv { repeats, json } => {
-            let v = webformer::bench::gemv::run(ctx, repeats).await?;
+        Bench::Gemv { repeats, shapes, only, json } => {
+            let v = webformer::bench::gemv::run_filtered(ctx, repeats, &shapes, &only).await?;
             table_or_json(&v, json, webformer::bench::gemv::table)
         }
         Bench::Ops { repeats, json } => report_ops(webformer::bench::ops::run(ctx, repeats).await?, json),
@@ -691,9 +712,9 @@ async fn bench_gpu(ctx: &Context, which: Bench) -> webformer::Result<()> {
             let v = webformer::bench::gemm::run(ctx, &sizes, &layouts, repeats, naive_max).await?;
             table_or_json(&v, json, webformer::bench::gemm::table)
         }
-        Bench::Generate { model, synthetic, prompt_tokens, decode_tokens, repeats, json } => {
+        Bench::Generate { model, synthetic, prompt_tokens, decode_tokens, repeats, profile_prefill, json } => {
             use webformer::bench::generate::{run, Config, Source};
-            let config = Config { prompt_tokens, decode_tokens, repeats };
+            let config = Config { prompt_tokens, decode_tokens, repeats, profile_prefill };
             let v = match (synthetic, model) {
                 (Some(name), _) => run(ctx, &Source::Synthetic(&name), &config).await?,
                 (None, Some(path)) => run(ctx, &Source::File(&path), &config).await?,

@@ -3,8 +3,8 @@
 //! (rms_norm, linear, silu, mul, add) run on the GPU in the same plan. Fresh seeded inputs,
 //! awkward sizes (M = 1, 3, 17, 70; K and N of 1, 7, 33, SmolLM2's 576 and 1536), every weight
 //! dtype (f32, f16, Q8_0, Q4_1), GPU outputs poisoned with NaN first. One row is the decode
-//! case and must be one fused GEMV launch (both reductions: subgroup where the adapter has it,
-//! and the workgroup-memory tree forced by `MatmulImpl::GemvShared`); more rows lower to the
+//! case and must be one fused GEMV launch (every kernel: what `Auto` picks, the lanes kernel on
+//! CPU adapters, and the trees forced by `MatmulImpl::GemvSubgroup` / `GemvShared`); more rows lower to the
 //! plain kernels in sequence.
 //!
 //! The reference widens W exactly and accumulates in f64 (tests/gemv.rs), so only the kernels'
@@ -25,9 +25,9 @@
 mod common;
 
 use common::harness::{compare, Tol};
-use common::{block, gpu, random, seed};
+use common::{block, expected_gemv_reduce, gemv_imps, gpu, random, seed};
 use webformer::graph::LinearFusion;
-use webformer::kernels::{self, gemv, KernelKey, Operand};
+use webformer::kernels::{self, KernelKey, Operand};
 use webformer::{cpu, Activation, Context, CpuExecutor, DType, GpuExecutor, Graph, HostData, MatmulImpl, NodeId};
 
 const EPS: f32 = 1e-5;
@@ -160,15 +160,6 @@ fn bound(d: &Data, m: usize, k: usize, n: usize, f: Fuse) -> Vec<f32> {
     t
 }
 
-/// The reduction `imp` should give on this device.
-fn expected_reduce(ctx: &Context, imp: MatmulImpl) -> gemv::Reduce {
-    if imp == MatmulImpl::Auto && ctx.has(wgpu::Features::SUBGROUP) {
-        gemv::Reduce::Subgroup
-    } else {
-        gemv::Reduce::Shared
-    }
-}
-
 /// The launches the node lowers to on this device.
 fn launches(ctx: &Context, g: &Graph, y: NodeId) -> Vec<KernelKey> {
     let node = g.node(y);
@@ -186,7 +177,9 @@ fn check_case(ctx: &Context, m: usize, k: usize, n: usize, dtype: DType, f: Fuse
         // Decode: one fused GEMV launch, whatever is fused.
         let keys = launches(ctx, &g, fused);
         match keys[..] {
-            [KernelKey::GemvFused(v)] => assert_eq!(v.reduce, expected_reduce(ctx, imp), "{what}: reduction"),
+            [KernelKey::GemvFused(v)] => {
+                assert_eq!(v.reduce, expected_gemv_reduce(ctx, imp, dtype, k), "{what}: reduction")
+            }
             _ => panic!("{what}: lowered to {keys:?}, not one fused GEMV"),
         }
     }
@@ -232,12 +225,10 @@ fn one_row_is_one_fused_gemv() {
         let shapes = if dtype.is_quantized() { QUANT_SHAPES } else { PLAIN_SHAPES };
         for &(k, n) in shapes {
             for (i, &f) in FUSES.iter().enumerate() {
-                // The shared reduction on a rotating part of the cases (it is the same body).
-                let imps: &[MatmulImpl] = if i % 3 == case as usize % 3 {
-                    &[MatmulImpl::Auto, MatmulImpl::GemvShared]
-                } else {
-                    &[MatmulImpl::Auto]
-                };
+                // The forced trees on a rotating part of the cases (they share one body; on CPU
+                // adapters Auto is the lanes kernel, elsewhere the subgroup or shared tree).
+                let all = gemv_imps(&ctx);
+                let imps = if i % 3 == case as usize % 3 { &all[..] } else { &all[..1] };
                 for &imp in imps {
                     check_case(&ctx, 1, k, n, dtype, f, imp, s.wrapping_add(case * 16));
                     case += 1;

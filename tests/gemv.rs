@@ -1,8 +1,9 @@
 //! Decode GEMV (y = act(x · Wᵀ + bias), x one row) and the quantized prefill matmul against the
 //! CPU reference: fresh seeded inputs, awkward sizes (K and N = 1, odd, prime, not multiples
 //! of 4 or 32 where the dtype allows; around SmolLM2's 576 / 192 / 1536; more rows than 65535
-//! workgroups cover), outputs poisoned with NaN first, both reductions (subgroup where the
-//! adapter has it, and the workgroup-memory tree forced with `MatmulImpl::GemvShared`).
+//! workgroups cover), outputs poisoned with NaN first, every kernel: what `Auto` picks (the
+//! row-per-lane kernel on CPU adapters, else the subgroup tree where the adapter has it), and
+//! the trees forced with `MatmulImpl::GemvSubgroup` and `MatmulImpl::GemvShared`.
 //!
 //! The reference widens W exactly (f16 converted, Q8_0 / Q4_1 dequantized bit for bit as
 //! llama.cpp does) and accumulates in f64, so the only differences are the kernel's f32
@@ -18,7 +19,7 @@
 
 mod common;
 
-use common::{block, gpu, random, seed};
+use common::{block, expected_gemv_reduce, gemv_imps, gpu, random, seed};
 use webformer::kernels::{self, gemv, KernelKey, Operand};
 use webformer::{
     cpu, numel, Activation, Context, DType, Error, GpuExecutor, Graph, HostData, MatmulImpl, MatmulOptions, NodeId,
@@ -76,12 +77,13 @@ fn kernel_of(ctx: &Context, g: &Graph, y: NodeId) -> Result<KernelKey, Error> {
     kernels::lower(ctx, node.op().unwrap(), &ops, &node.shape).map(|l| l.dispatches[0].key)
 }
 
-/// The reduction `imp` should give on this device.
-fn expected_reduce(ctx: &Context, imp: MatmulImpl) -> gemv::Reduce {
-    if imp == MatmulImpl::Auto && ctx.has(wgpu::Features::SUBGROUP) {
-        gemv::Reduce::Subgroup
-    } else {
-        gemv::Reduce::Shared
+/// The GEMV reduction of a launch and whether it adds a bias: a tree kernel's own key, or the
+/// lanes kernel, which plain launches reach as its fused key without SwiGLU or RMSNorm.
+fn gemv_launch(key: KernelKey, what: &str) -> (gemv::Reduce, Option<bool>) {
+    match key {
+        KernelKey::Gemv(v) => (v.reduce, Some(v.bias)),
+        KernelKey::GemvFused(f) if f.reduce == gemv::Reduce::Lanes && !f.swiglu && !f.rms => (f.reduce, None),
+        other => panic!("{what}: lowered to {other:?}, not GEMV"),
     }
 }
 
@@ -143,12 +145,10 @@ fn check_gemv(
     let bias = bias.then_some(b.as_slice());
     let l = linear(&x_shape, &w, &[n, k], bias, act, imp);
     let what = format!("gemv {dtype} k={k} n={n} x{x_shape:?} bias={} {act:?} {imp:?}", bias.is_some());
-    match kernel_of(ctx, &l.g, l.y).unwrap_or_else(|e| panic!("{what}: {e}")) {
-        KernelKey::Gemv(v) => {
-            assert_eq!(v.reduce, expected_reduce(ctx, imp), "{what}: reduction");
-            assert_eq!(v.bias, bias.is_some(), "{what}: bias entry point");
-        }
-        other => panic!("{what}: lowered to {other:?}, not GEMV"),
+    let (reduce, with_bias) = gemv_launch(kernel_of(ctx, &l.g, l.y).unwrap_or_else(|e| panic!("{what}: {e}")), &what);
+    assert_eq!(reduce, expected_gemv_reduce(ctx, imp, dtype, k), "{what}: reduction");
+    if let Some(b) = with_bias {
+        assert_eq!(b, bias.is_some(), "{what}: bias entry point");
     }
     let got = run(ctx, &l, &x);
     assert_linear(&what, &got, &x, &x_shape, &w.to_f32(), n, bias, act);
@@ -186,16 +186,12 @@ const QUANT_SHAPES: &[(usize, usize)] = &[
     (32, 263),
 ];
 
-fn imps() -> [MatmulImpl; 2] {
-    [MatmulImpl::Auto, MatmulImpl::GemvShared]
-}
-
 #[test]
 fn gemv_f32_matches_reference() {
     let Some(ctx) = gpu() else { return };
     let s = seed("gemv f32");
     for (i, &(k, n)) in PLAIN_SHAPES.iter().enumerate() {
-        for imp in imps() {
+        for imp in gemv_imps(&ctx) {
             check_gemv(&ctx, &[], k, n, DType::F32, false, None, imp, s + i as u64);
         }
     }
@@ -217,7 +213,7 @@ fn gemv_f16_matches_reference() {
     }
     let s = seed("gemv f16");
     for (i, &(k, n)) in PLAIN_SHAPES.iter().enumerate() {
-        for imp in imps() {
+        for imp in gemv_imps(&ctx) {
             check_gemv(&ctx, &[], k, n, DType::F16, false, None, imp, s + i as u64);
         }
     }
@@ -229,7 +225,7 @@ fn gemv_quantized_matches_reference() {
     let s = seed("gemv quantized");
     for dtype in [DType::Q8_0, DType::Q4_1] {
         for (i, &(k, n)) in QUANT_SHAPES.iter().enumerate() {
-            for imp in imps() {
+            for imp in gemv_imps(&ctx) {
                 check_gemv(&ctx, &[], k, n, dtype, false, None, imp, s + i as u64);
             }
         }
@@ -246,7 +242,7 @@ fn gemv_epilogues_match_reference() {
     }
     for dtype in dtypes {
         for act in ACTS {
-            for imp in imps() {
+            for imp in gemv_imps(&ctx) {
                 check_gemv(&ctx, &[], 96, 37, dtype, true, act, imp, s);
                 if !dtype.is_quantized() {
                     check_gemv(&ctx, &[], 13, 6, dtype, true, act, imp, s + 1); // scalar (K % 4 != 0) path
@@ -289,6 +285,11 @@ fn gemv_beyond_65535_workgroups() {
     let n = 4 * 65536 + 1;
     check_gemv(&ctx, &[], 4, n, DType::F32, true, None, MatmulImpl::Auto, s);
     check_gemv(&ctx, &[], 32, n, DType::Q4_1, false, None, MatmulImpl::GemvShared, s);
+    // The lanes kernel's 32 rows per workgroup: 2097153 rows need 65537 workgroups (Q4_1 of
+    // one block per row: 50 MB of weights).
+    if expected_gemv_reduce(&ctx, MatmulImpl::Auto, DType::Q4_1, 32) == gemv::Reduce::Lanes {
+        check_gemv(&ctx, &[], 32, 32 * 65536 + 1, DType::Q4_1, true, None, MatmulImpl::Auto, s);
+    }
 }
 
 /// The check: the fused quantized GEMV equals the f32 GEMV on the dequantized weight
@@ -299,7 +300,7 @@ fn fused_quantized_gemv_equals_dequantize_then_f32_gemv() {
     let s = seed("fused vs dequantized");
     for dtype in [DType::Q8_0, DType::Q4_1] {
         for (i, &(k, n)) in [(576, 576), (576, 192), (1536, 576), (576, 1536), (32, 5)].iter().enumerate() {
-            for imp in imps() {
+            for imp in gemv_imps(&ctx) {
                 let x = random(s + i as u64, k, -1.0, 1.0);
                 let wq = weight_data(dtype, &random(s + i as u64 + 1, n * k, -1.0, 1.0));
                 let HostData::Quant { bytes, .. } = &wq else { unreachable!() };
@@ -405,12 +406,21 @@ fn lowering_routes_and_refuses_clearly() {
     // The naive kernel has no quantized path: an error, not a panic.
     let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::Naive);
     assert!(kernel_of(&ctx, &l.g, l.y).is_err());
+    // So is forcing the subgroup tree.
+    let l = linear(&[3, 64], &w32, &[6, 64], None, None, MatmulImpl::GemvSubgroup);
+    match kernel_of(&ctx, &l.g, l.y) {
+        Err(Error::Usage(m)) => assert!(m.contains("GemvSubgroup") && m.contains("[3, 64]"), "{m}"),
+        other => panic!("GemvSubgroup on 3 rows: {other:?}"),
+    }
     // A single row of a quantized weight is a GEMV (several rows: see above).
     let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::Auto);
-    assert!(matches!(
-        kernel_of(&ctx, &l.g, l.y),
-        Ok(KernelKey::Gemv(gemv::Variant { weight: gemv::Weight::Q8_0, .. }))
-    ));
+    let (reduce, _) = gemv_launch(kernel_of(&ctx, &l.g, l.y).unwrap(), "one Q8_0 row");
+    assert_eq!(reduce, expected_gemv_reduce(&ctx, MatmulImpl::Auto, DType::Q8_0, 64));
+    // Without SUBGROUP, forcing the subgroup tree is refused naming the feature.
+    if !ctx.has(wgpu::Features::SUBGROUP) {
+        let l = linear(&[1, 64], &wq, &[6, 64], None, None, MatmulImpl::GemvSubgroup);
+        assert!(matches!(kernel_of(&ctx, &l.g, l.y), Err(Error::Feature { feature: "SUBGROUP", .. })));
+    }
 }
 
 /// The GEMV modules are composed from parts: `enable` directives must come first, once, and

@@ -39,6 +39,10 @@ const KERNELS: &[(&str, DType, MatmulImpl)] = &[
     ("gemv f16", DType::F16, MatmulImpl::Auto),
     ("gemv q8_0", DType::Q8_0, MatmulImpl::Auto),
     ("gemv q4_1", DType::Q4_1, MatmulImpl::Auto),
+    // The GPU kernels where Auto picks another (CPU adapters): the before/after of that choice.
+    ("gemv q8_0, subgroup tree", DType::Q8_0, MatmulImpl::GemvSubgroup),
+    ("gemv q4_1, subgroup tree", DType::Q4_1, MatmulImpl::GemvSubgroup),
+    ("gemv f32, subgroup tree", DType::F32, MatmulImpl::GemvSubgroup),
 ];
 
 fn weight(dtype: DType, w: Vec<f32>) -> HostData {
@@ -56,6 +60,13 @@ pub async fn run(ctx: &Context, repeats: usize) -> Result<Value> {
     run_shapes(ctx, repeats, SHAPES, PREFILL_SHAPES).await
 }
 
+/// `run` restricted to the kernels whose label contains `only` (all when empty), on the decode
+/// shapes `shapes` (SmolLM2's when empty) and the usual prefill shapes.
+pub async fn run_filtered(ctx: &Context, repeats: usize, shapes: &[(usize, usize)], only: &str) -> Result<Value> {
+    let shapes = if shapes.is_empty() { SHAPES } else { shapes };
+    run_cases(ctx, repeats, shapes, PREFILL_SHAPES, only).await
+}
+
 /// `run` over chosen decode and prefill (K, N) shapes (the suite's quick mode takes one).
 pub async fn run_shapes(
     ctx: &Context,
@@ -63,7 +74,18 @@ pub async fn run_shapes(
     shapes: &[(usize, usize)],
     prefill_shapes: &[(usize, usize)],
 ) -> Result<Value> {
+    run_cases(ctx, repeats, shapes, prefill_shapes, "").await
+}
+
+async fn run_cases(
+    ctx: &Context,
+    repeats: usize,
+    shapes: &[(usize, usize)],
+    prefill_shapes: &[(usize, usize)],
+    only: &str,
+) -> Result<Value> {
     let has_f16 = ctx.has(wgpu::Features::SHADER_F16);
+    let has_subgroup = ctx.has(wgpu::Features::SUBGROUP);
     let mut rows = Vec::new();
     let cases = shapes
         .iter()
@@ -72,11 +94,15 @@ pub async fn run_shapes(
     for (c, (m, (k, n), list)) in cases.enumerate() {
         let w = values(100 + c as u64, n * k);
         let mut naive_us = None;
-        for &(label, dtype, imp) in list {
+        for &(label, dtype, imp) in list.iter().filter(|(label, ..)| label.contains(only)) {
             if dtype == DType::F16 && !has_f16 {
                 rows.push(
                     json!({ "kernel": label, "m": m, "k": k, "n": n, "skipped": "the adapter has no SHADER_F16" }),
                 );
+                continue;
+            }
+            if imp == MatmulImpl::GemvSubgroup && !has_subgroup {
+                rows.push(json!({ "kernel": label, "m": m, "k": k, "n": n, "skipped": "the adapter has no SUBGROUP" }));
                 continue;
             }
             let mut g = Graph::new();

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::median;
 use crate::error::Result;
+use crate::exec::Profile;
 use crate::gpu::Context;
 use crate::model::files::load_llama;
 use crate::model::{synthetic, GenerateOptions, Generator, Sampling};
@@ -21,6 +22,8 @@ pub struct Config {
     pub prompt_tokens: usize,
     pub decode_tokens: usize,
     pub repeats: usize,
+    /// Also time every node of one prompt pass (GPU timestamps): a second prefill, per node.
+    pub profile_prefill: bool,
 }
 
 /// Tokens of the prompt the decode runs start from.
@@ -75,14 +78,11 @@ pub async fn run(ctx: &Context, source: &Source<'_>, c: &Config) -> Result<serde
         decode.push(gen.generate(&short, &decode_opts, |_| true).await?.stats.decode_tokens_per_s());
     }
 
-    let profile =
-        if ctx.has(wgpu::Features::TIMESTAMP_QUERY) { Some(gen.profile_decode(short.len()).await?) } else { None };
-    let mut by_op: BTreeMap<String, f64> = BTreeMap::new();
-    for r in profile.iter().flat_map(|p| &p.rows) {
-        // Matmuls by output shape (the LM head, projections and feed-forward differ).
-        let key = if r.op == "matmul" { format!("matmul {:?}", r.shape) } else { r.op.clone() };
-        *by_op.entry(key).or_default() += r.ns / 1e3;
-    }
+    let timestamps = ctx.has(wgpu::Features::TIMESTAMP_QUERY);
+    let profile = if timestamps { Some(gen.profile_decode(short.len()).await?) } else { None };
+    let by_op = by_op(profile.as_ref());
+    let prefill_profile = if timestamps && c.profile_prefill { Some(gen.profile_prefill(&long).await?) } else { None };
+    let prefill_by_op = by_op_rows(prefill_profile.as_ref());
     let prefill_s = median(&mut prefill);
     Ok(json!({
         "model": name,
@@ -103,8 +103,35 @@ pub async fn run(ctx: &Context, source: &Source<'_>, c: &Config) -> Result<serde
         "decode_step_gpu_us": profile.as_ref().map(|p| p.total_ns() / 1e3),
         "decode_step_nodes": profile.as_ref().map(|p| p.rows.len()),
         "decode_step_gpu_us_by_op": by_op,
+        "prefill_gpu_us": prefill_profile.as_ref().map(|p| p.total_ns() / 1e3),
+        "prefill_gpu_us_by_op": prefill_by_op,
         "repeats": c.repeats.max(1),
     }))
+}
+
+/// GPU time per op of a profile, matmuls by output shape (the LM head, projections and
+/// feed-forward differ).
+fn by_op(profile: Option<&Profile>) -> BTreeMap<String, f64> {
+    let mut by_op: BTreeMap<String, f64> = BTreeMap::new();
+    for r in profile.iter().flat_map(|p| &p.rows) {
+        let key = if r.op == "matmul" { format!("matmul {:?}", r.shape) } else { r.op.clone() };
+        *by_op.entry(key).or_default() += r.ns / 1e3;
+    }
+    by_op
+}
+
+/// `by_op` of a prompt pass, whose matmul shapes lead with the token count: by op name and
+/// output width only.
+fn by_op_rows(profile: Option<&Profile>) -> BTreeMap<String, f64> {
+    let mut by_op: BTreeMap<String, f64> = BTreeMap::new();
+    for r in profile.iter().flat_map(|p| &p.rows) {
+        let key = match (r.op.as_str(), r.shape.last()) {
+            ("matmul" | "linear_fused" | "linear_swiglu", Some(n)) => format!("{} [.., {n}]", r.op),
+            _ => r.op.clone(),
+        };
+        *by_op.entry(key).or_default() += r.ns / 1e3;
+    }
+    by_op
 }
 
 /// A readable summary of `run`'s JSON.
@@ -133,11 +160,18 @@ pub fn table(v: &serde_json::Value) -> String {
             f("decode_step_gpu_us"),
             v["decode_step_nodes"]
         );
-        let mut rows: Vec<(&String, f64)> = ops.iter().map(|(k, v)| (k, v.as_f64().unwrap_or(0.0))).collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-        for (op, us) in rows {
-            s += &format!("  {op:<16} {us:>10.1} us\n");
-        }
+        s += &op_rows(ops);
+    }
+    if let Some(ops) = v["prefill_gpu_us_by_op"].as_object().filter(|o| !o.is_empty()) {
+        s += &format!("the prompt pass on the GPU, node by node: {:.1} us\n", f("prefill_gpu_us"));
+        s += &op_rows(ops);
     }
     s
+}
+
+/// Per-op GPU times, largest first.
+fn op_rows(ops: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut rows: Vec<(&String, f64)> = ops.iter().map(|(k, v)| (k, v.as_f64().unwrap_or(0.0))).collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    rows.iter().map(|(op, us)| format!("  {op:<24} {us:>12.1} us\n")).collect()
 }

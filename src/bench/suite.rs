@@ -168,7 +168,7 @@ async fn fft(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -
 
 async fn decode(ctx: &Context, quick: bool, repeats: usize, out: &mut Vec<Value>) -> Result<()> {
     let (prompt_tokens, decode_tokens) = if quick { (32, 16) } else { (128, 128) };
-    let c = super::generate::Config { prompt_tokens, decode_tokens, repeats };
+    let c = super::generate::Config { prompt_tokens, decode_tokens, repeats, profile_prefill: false };
     let v = super::generate::run(ctx, &super::generate::Source::Synthetic("smollm2-135m"), &c).await?;
     let (prefill, decode) = (f(&v["prefill_tokens_per_s"]), f(&v["decode_tokens_per_s"]));
     let dtype = "q4_1/q8_0";

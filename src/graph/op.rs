@@ -40,6 +40,10 @@ pub enum MatmulImpl {
     /// subgroup operations). For tests and benchmarks of that portable path; a node that is
     /// not a single-row `x · wᵀ` fails to lower.
     GemvShared,
+    /// The decode GEMV with the subgroup tree reduction, the GPU kernel, even on CPU adapters
+    /// (where `Auto` picks the row-per-lane kernel of `kernels::gemv::lanes_fit`). For tests
+    /// and benchmarks; needs SUBGROUP, and a single-row `x · wᵀ` like `GemvShared`.
+    GemvSubgroup,
     /// The workgroup-tiled GEMM (`kernels::gemm`, f32 or f16 B).
     Tiled,
     /// The subgroup-broadcast GEMM (`kernels::gemm`, f32 or f16 B); needs SUBGROUP.

@@ -5,6 +5,10 @@
 //! reduction), `gemv_subgroup` (the same, reduced with subgroupAdd), `gemv_f16` and
 //! `gemv_f16_subgroup`. The subgroup ones need SUBGROUP, the f16 ones SHADER_F16; the choice is
 //! made here from the device's features (or forced by `MatmulImpl::GemvShared`).
+//!
+//! CPU adapters get a kernel of their own, shaders/gemv_lanes.wgsl (`Reduce::Lanes`: a row
+//! per lane, x shared by subgroup broadcasts, no barrier), for Q4_1, Q8_0 and f32 W with K a
+//! multiple of 32, plain or fused; see `lanes_fit` for when and why.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -67,6 +71,43 @@ pub enum Reduce {
     Shared,
     /// subgroupAdd, then one partial per subgroup in workgroup memory (needs SUBGROUP).
     Subgroup,
+    /// No reduction: each lane of an 8-lane workgroup owns whole rows and x comes by subgroup
+    /// broadcasts (shaders/gemv_lanes.wgsl, for CPU adapters; needs SUBGROUP with 8+ lanes).
+    Lanes,
+}
+
+/// Which GEMV kernels a launch may use: `Auto` the best for the adapter (lanes on CPU adapters
+/// where they fit, else the subgroup tree where the device has SUBGROUP, else the portable
+/// tree), or one tree forced (`MatmulImpl::GemvShared` / `GemvSubgroup`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Auto,
+    Shared,
+    Subgroup,
+}
+
+/// Weights the lanes kernel reads, in the order of its entry points.
+const LANE_WEIGHTS: [Weight; 3] = [Weight::F32x4, Weight::Q8_0, Weight::Q4_1];
+
+/// Rows per lanes workgroup: 8 lanes x LR = 4 rows each (as in gemv_lanes.wgsl).
+pub const LANE_ROWS: u32 = 32;
+
+/// True where `lower` / `lower_fused` choose the lanes kernel for a `weight` of rows of `k`:
+/// on CPU adapters with SUBGROUP and subgroups of at least 8 lanes (the broadcast sources), for
+/// Q4_1, Q8_0 and f32 with k a multiple of 32 (one block of x per broadcast), not in the
+/// browser build (naga there cannot take `enable subgroups`). Measured on lavapipe
+/// (BENCHMARKS.md "GEMV on CPU adapters"): there a storage load costs about the same per
+/// 32-bit component whatever the address and a workgroup barrier about 3 us per workgroup,
+/// so sharing x by broadcasts and dropping the tree reduction wins; on GPUs the row-per-lane
+/// layout would read W uncoalesced, so they keep the tree kernels.
+pub fn lanes_fit(ctx: &Context, weight: Weight, k: usize) -> bool {
+    let [min, max] = ctx.adapter().subgroup_size;
+    !cfg!(target_arch = "wasm32")
+        && ctx.adapter().device_type == "Cpu"
+        && ctx.has(wgpu::Features::SUBGROUP)
+        && super::gemm::subgroup_sizes_fit(min, max)
+        && LANE_WEIGHTS.contains(&weight)
+        && k.is_multiple_of(32)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -80,6 +121,7 @@ impl Variant {
     /// The shader module (file stem) holding this variant's entry point.
     pub fn family(self) -> &'static str {
         match (self.weight.is_f16(), self.reduce) {
+            (_, Reduce::Lanes) => "gemv_lanes",
             (false, Reduce::Shared) => "gemv",
             (false, Reduce::Subgroup) => "gemv_subgroup",
             (true, Reduce::Shared) => "gemv_f16",
@@ -115,12 +157,17 @@ impl Variant {
             (Q8_0, Subgroup, true) => "gemv_q8_0_sg_bias",
             (Q4_1, Subgroup, false) => "gemv_q4_1_sg",
             (Q4_1, Subgroup, true) => "gemv_q4_1_sg_bias",
+            (weight, Lanes, _) => Fused { weight, reduce: Lanes, swiglu: false, rms: false }.entry_point(),
         }
     }
 
-    /// x and W, then the bias when there is one.
+    /// x and W, then the bias when there is one. A lanes variant is the fused lanes kernel
+    /// with no fusion and its six reads (`lower` launches it as that `KernelKey::GemvFused`).
     pub fn n_inputs(self) -> u32 {
-        2 + self.bias as u32
+        match self.reduce {
+            Reduce::Lanes => 6,
+            _ => 2 + self.bias as u32,
+        }
     }
 }
 
@@ -142,8 +189,10 @@ impl Fused {
     /// Every fused variant, for tests that walk them all.
     pub fn all() -> Vec<Fused> {
         let tf = [false, true];
+        let tree = WEIGHTS.iter().flat_map(|&w| [(w, Reduce::Shared), (w, Reduce::Subgroup)]);
+        let lanes = LANE_WEIGHTS.iter().map(|&w| (w, Reduce::Lanes));
         let mut all = Vec::new();
-        for (&weight, reduce) in WEIGHTS.iter().flat_map(|w| [(w, Reduce::Shared), (w, Reduce::Subgroup)]) {
+        for (weight, reduce) in tree.chain(lanes) {
             for (swiglu, rms) in tf.iter().flat_map(|&s| tf.map(|r| (s, r))) {
                 all.push(Fused { weight, reduce, swiglu, rms });
             }
@@ -153,6 +202,10 @@ impl Fused {
 
     pub fn family(self) -> &'static str {
         match (self.weight.is_f16(), self.reduce, self.swiglu, self.rms) {
+            (_, Reduce::Lanes, false, false) => "gemv_lanes",
+            (_, Reduce::Lanes, false, true) => "gemv_lanes_rms",
+            (_, Reduce::Lanes, true, false) => "gemv_lanes_swiglu",
+            (_, Reduce::Lanes, true, true) => "gemv_lanes_swiglu_rms",
             (false, Reduce::Shared, false, false) => "gemv_fused",
             (false, Reduce::Shared, false, true) => "gemv_fused_rms",
             (false, Reduce::Shared, true, false) => "gemv_fused_swiglu",
@@ -189,10 +242,12 @@ impl Fused {
             "gemv_q8_0_sg_fused",
             "gemv_q4_1_sg_fused",
         ];
+        const LANES: [&str; 3] = ["gemv_lanes_f32x4", "gemv_lanes_q8_0", "gemv_lanes_q4_1"];
         let i = WEIGHTS.iter().position(|&w| w == self.weight).unwrap_or(0);
         match self.reduce {
             Reduce::Shared => SHARED[i],
             Reduce::Subgroup => SUBGROUP[i],
+            Reduce::Lanes => LANES[LANE_WEIGHTS.iter().position(|&w| w == self.weight).unwrap_or(0)],
         }
     }
 
@@ -250,9 +305,8 @@ struct Params {
     eps: f32,
 }
 
-/// The launch for y [n] = act(x [k] · W[n, k]ᵀ + bias) with W of `dtype`. `prefer_subgroups`
-/// picks the subgroup reduction when the device has SUBGROUP; without it (or when false) the
-/// workgroup-memory tree is used.
+/// The launch for y [n] = act(x [k] · W[n, k]ᵀ + bias) with W of `dtype`, by the kernel `pick`
+/// allows.
 pub fn lower(
     ctx: &Context,
     dtype: DType,
@@ -260,9 +314,17 @@ pub fn lower(
     n: usize,
     bias: bool,
     act: Option<Activation>,
-    prefer_subgroups: bool,
+    pick: Pick,
 ) -> Result<Dispatch> {
-    let (weight, reduce) = layout(ctx, dtype, k, n, prefer_subgroups)?;
+    let (weight, reduce) = layout(ctx, dtype, k, n, pick)?;
+    if reduce == Reduce::Lanes {
+        // The lanes kernel has one entry point per weight for plain and fused launches alike;
+        // a plain GEMV is a fused one with only bias and activation (unused reads bound to x).
+        use super::Slot::Input;
+        let b = if bias { Input(2) } else { Input(0) };
+        let f = Fusion { bias, act, ..Default::default() };
+        return lower_fused(ctx, dtype, k, n, f, pick, [Input(0), Input(1), b, Input(1), Input(0), Input(0)]);
+    }
     let fusion = Fusion { act, ..Default::default() };
     let (params, workgroups) = params(ctx, dtype, weight, k, n, fusion, ROWS)?;
     Ok(Dispatch::new(KernelKey::Gemv(Variant { weight, reduce, bias }), &params, workgroups))
@@ -277,12 +339,17 @@ pub fn lower_fused(
     k: usize,
     n: usize,
     f: Fusion,
-    prefer_subgroups: bool,
+    pick: Pick,
     reads: [super::Slot; 6],
 ) -> Result<Dispatch> {
-    let (weight, reduce) = layout(ctx, dtype, k, n, prefer_subgroups)?;
-    // A SwiGLU workgroup computes half as many outputs (its other rows are the up weight's).
-    let per_group = if f.swiglu { ROWS / 2 } else { ROWS };
+    let (weight, reduce) = layout(ctx, dtype, k, n, pick)?;
+    // A SwiGLU workgroup computes half as many outputs (its other rows are the up weight's);
+    // a lanes workgroup computes LANE_ROWS, SwiGLU or not (its lanes read both weights).
+    let per_group = match reduce {
+        Reduce::Lanes => LANE_ROWS,
+        _ if f.swiglu => ROWS / 2,
+        _ => ROWS,
+    };
     let (params, workgroups) = params(ctx, dtype, weight, k, n, f, per_group)?;
     let key = Fused { weight, reduce, swiglu: f.swiglu, rms: f.rms.is_some() };
     let d = Dispatch::new(KernelKey::GemvFused(key), &params, workgroups);
@@ -290,7 +357,7 @@ pub fn lower_fused(
 }
 
 /// The weight layout and reduction for a GEMV, or the error that says why there is none.
-fn layout(ctx: &Context, dtype: DType, k: usize, n: usize, prefer_subgroups: bool) -> Result<(Weight, Reduce)> {
+fn layout(ctx: &Context, dtype: DType, k: usize, n: usize, pick: Pick) -> Result<(Weight, Reduce)> {
     let Some(weight) = Weight::of(dtype, k) else {
         return Err(Error::DType {
             what: "gemv: the weight".into(),
@@ -311,7 +378,19 @@ fn layout(ctx: &Context, dtype: DType, k: usize, n: usize, prefer_subgroups: boo
             detail: format!("a {dtype} weight needs rows that are whole blocks of {QK}, got k = {k}"),
         });
     }
-    let reduce = if prefer_subgroups && ctx.has(wgpu::Features::SUBGROUP) { Reduce::Subgroup } else { Reduce::Shared };
+    let subgroups = ctx.has(wgpu::Features::SUBGROUP);
+    let reduce = match pick {
+        Pick::Auto if lanes_fit(ctx, weight, k) => Reduce::Lanes,
+        Pick::Auto | Pick::Subgroup if subgroups => Reduce::Subgroup,
+        Pick::Subgroup => {
+            return Err(Error::Feature {
+                what: format!("the subgroup GEMV (MatmulImpl::GemvSubgroup) for a weight [{n}, {k}]"),
+                feature: "SUBGROUP",
+                adapter: ctx.adapter().name.clone(),
+            })
+        }
+        Pick::Auto | Pick::Shared => Reduce::Shared,
+    };
     Ok((weight, reduce))
 }
 
@@ -405,6 +484,8 @@ fn fused_entries(f16: bool, reduce: Reduce) -> String {
     for f in Fused::all().into_iter().filter(|f| f.weight.is_f16() == f16 && f.reduce == reduce && !f.swiglu && !f.rms)
     {
         let (args, reduced) = match reduce {
+            // Written out in shaders/gemv_lanes.wgsl.
+            Reduce::Lanes => continue,
             Reduce::Shared => ("", "reduce_shared(acc, lid)"),
             Reduce::Subgroup => (
                 ",\n    @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_size) sg: u32",

@@ -59,6 +59,16 @@ pub fn lower(cx: &Cx, op: &MatmulParams) -> Result<Lowered> {
     }
 }
 
+/// The GEMV kernels `imp` allows; None: it forces a kernel that is not a GEMV.
+fn gemv_pick(imp: MatmulImpl) -> Option<gemv::Pick> {
+    match imp {
+        MatmulImpl::Auto => Some(gemv::Pick::Auto),
+        MatmulImpl::GemvShared => Some(gemv::Pick::Shared),
+        MatmulImpl::GemvSubgroup => Some(gemv::Pick::Subgroup),
+        _ => None,
+    }
+}
+
 /// A fused linear layer of one row (decode) is one fused GEMV launch, whatever it fuses. None:
 /// more rows, or a kernel forced that is not a GEMV.
 fn fused_gemv(cx: &Cx, op: &MatmulParams) -> Result<Option<Dispatch>> {
@@ -66,18 +76,14 @@ fn fused_gemv(cx: &Cx, op: &MatmulParams) -> Result<Option<Dispatch>> {
     let k = x.shape[x.shape.len() - 1];
     let n = cx.out[cx.out.len() - 1];
     let rows: usize = cx.out[..cx.out.len() - 1].iter().product();
-    let prefer_subgroups = match op.imp {
-        MatmulImpl::Auto => true,
-        MatmulImpl::GemvShared => false,
-        _ => return Ok(None),
-    };
+    let Some(pick) = gemv_pick(op.imp) else { return Ok(None) };
     if rows != 1 {
-        return match op.imp {
-            MatmulImpl::GemvShared => Err(Error::Usage(format!(
-                "MatmulImpl::GemvShared needs one row (x [1, k]), got x {:?} for a fused linear layer",
-                x.shape
+        return match pick {
+            gemv::Pick::Auto => Ok(None),
+            _ => Err(Error::Usage(format!(
+                "MatmulImpl::{:?} needs one row (x [1, k]), got x {:?} for a fused linear layer",
+                op.imp, x.shape
             ))),
-            _ => Ok(None),
         };
     }
     let (bias, up, gain, residual) = op.slots();
@@ -85,7 +91,7 @@ fn fused_gemv(cx: &Cx, op: &MatmulParams) -> Result<Option<Dispatch>> {
     let or = |i: Option<usize>, unused: Slot| i.map(Slot::Input).unwrap_or(unused);
     let reads = [sx, sw, or(bias, sx), or(up, sw), or(gain, sx), or(residual, sx)];
     let f = gemv::Fusion { bias: op.bias, act: op.act, swiglu: op.swiglu, rms: op.rms, residual: op.residual };
-    gemv::lower_fused(cx.ctx, w.dtype, k, n, f, prefer_subgroups, reads).map(Some)
+    gemv::lower_fused(cx.ctx, w.dtype, k, n, f, pick, reads).map(Some)
 }
 
 /// A fused linear layer of several rows (prefill), or under a forced GEMM kernel: the plain
@@ -195,12 +201,13 @@ fn lower_gemv_or_quantized(
     let rows: usize = out[..out.len() - 1].iter().product();
     let single = rows == 1 && trans_b;
     match imp {
-        MatmulImpl::GemvShared if !single => Err(Error::Usage(format!(
-            "MatmulImpl::GemvShared needs one row times a transposed weight (x [1, k] · wᵀ), got a {a:?} and b {:?} with trans_b={trans_b}",
+        MatmulImpl::GemvShared | MatmulImpl::GemvSubgroup if !single => Err(Error::Usage(format!(
+            "MatmulImpl::{imp:?} needs one row times a transposed weight (x [1, k] · wᵀ), got a {a:?} and b {:?} with trans_b={trans_b}",
             b.shape
         ))),
-        MatmulImpl::GemvShared => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, false)?)),
-        MatmulImpl::Auto if single => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, true)?)),
+        MatmulImpl::GemvShared => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, gemv::Pick::Shared)?)),
+        MatmulImpl::GemvSubgroup => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, gemv::Pick::Subgroup)?)),
+        MatmulImpl::Auto if single => Ok(Some(gemv::lower(ctx, b.dtype, k, n, bias, act, gemv::Pick::Auto)?)),
         // Quantized prefill: the subgroup GEMM on CPU adapters (gemm::prefers_subgroup; it
         // measured ~5x the tiled qmatmul on lavapipe), the tiled qmatmul elsewhere.
         MatmulImpl::Auto if b.dtype.is_quantized() && gemm::prefers_subgroup(ctx) => Ok(None),

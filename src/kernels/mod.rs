@@ -49,6 +49,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("gemv_subgroup", include_str!("../../shaders/gemv_subgroup.wgsl")),
     ("gemv_f16", include_str!("../../shaders/gemv_f16.wgsl")),
     ("gemv_f16_subgroup", include_str!("../../shaders/gemv_f16_subgroup.wgsl")),
+    ("gemv_lanes", include_str!("../../shaders/gemv_lanes.wgsl")),
     ("qmatmul", include_str!("../../shaders/qmatmul.wgsl")),
     ("embedding", include_str!("../../shaders/embedding.wgsl")),
     ("norm", include_str!("../../shaders/norm.wgsl")),
@@ -137,6 +138,41 @@ pub const MODULES: &[(&str, &[Part])] = &[
     ),
     // The fused GEMV: one module per weight precision, reduction and (SwiGLU, RMSNorm), which
     // are compile-time constants so that the inner loop carries no branch on them.
+    // The GEMV of CPU adapters (SUBGROUP; see kernels::gemv::lanes_fit), plain and fused alike.
+    (
+        "gemv_lanes",
+        &[Consts(gemv::wgsl_consts), Text(gemv::SPEC_PLAIN), File("activation"), File("gemv_head"), File("gemv_lanes")],
+    ),
+    (
+        "gemv_lanes_rms",
+        &[
+            Consts(gemv::wgsl_consts),
+            Text(gemv::SPEC_PLAIN_RMS),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_lanes"),
+        ],
+    ),
+    (
+        "gemv_lanes_swiglu",
+        &[
+            Consts(gemv::wgsl_consts),
+            Text(gemv::SPEC_SWIGLU),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_lanes"),
+        ],
+    ),
+    (
+        "gemv_lanes_swiglu_rms",
+        &[
+            Consts(gemv::wgsl_consts),
+            Text(gemv::SPEC_SWIGLU_RMS),
+            File("activation"),
+            File("gemv_head"),
+            File("gemv_lanes"),
+        ],
+    ),
     (
         "gemv_fused",
         &[

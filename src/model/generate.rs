@@ -307,6 +307,20 @@ impl Generator {
         exe.run_profiled().await
     }
 
+    /// Per-node GPU timestamps of one prompt pass over `prompt` from an empty cache (one
+    /// pass per node, so slower than `generate`'s single submit): where prefill time goes.
+    /// The cache is left empty.
+    pub async fn profile_prefill(&mut self, prompt: &[u32]) -> Result<Profile> {
+        self.check_prompt(prompt, 1)?;
+        self.cache.truncate(0)?;
+        let (mut exe, _) = self.prompt_executor(prompt.len(), Head::Sample(self.sampling))?;
+        exe.set_input("ids", prompt)?;
+        exe.set_runtime_f32(TEMPERATURE, 0.0)?;
+        exe.set_runtime_u32(SEED, 0)?;
+        self.cache.set_position(&mut exe, prompt.len())?;
+        exe.run_profiled().await
+    }
+
     /// Generates up to `o.max_tokens` tokens after `prompt` (from a fresh cache), calling
     /// `on_token` with each as soon as it is known (return false to stop). Stops after the
     /// model's end-of-sequence token.

@@ -121,3 +121,36 @@ pub fn assert_close_measured(what: &str, got: &[f32], want: &[f32], rtol: f32, a
     }
     worst
 }
+
+/// The GEMV reduction `imp` must give on this device for a `dtype` weight with rows of `k`,
+/// stated from the adapter's facts: `Auto` takes the row-per-lane kernel on CPU adapters with
+/// subgroups of 8+ lanes for Q8_0, Q4_1 and f32 rows of whole 32-blocks, else the subgroup tree
+/// where the device has SUBGROUP; `GemvSubgroup` / `GemvShared` force their tree.
+pub fn expected_gemv_reduce(
+    ctx: &Context,
+    imp: webformer::MatmulImpl,
+    dtype: webformer::DType,
+    k: usize,
+) -> webformer::kernels::gemv::Reduce {
+    use webformer::kernels::gemv::Reduce;
+    use webformer::{DType, MatmulImpl};
+    let subgroups = ctx.has(wgpu::Features::SUBGROUP);
+    let cpu_lanes = ctx.adapter().device_type == "Cpu" && subgroups && ctx.adapter().subgroup_size[0] >= 8;
+    let lanes_dtype = matches!(dtype, DType::Q8_0 | DType::Q4_1) || (dtype == DType::F32 && k.is_multiple_of(32));
+    match imp {
+        MatmulImpl::Auto if cpu_lanes && lanes_dtype => Reduce::Lanes,
+        MatmulImpl::Auto | MatmulImpl::GemvSubgroup if subgroups => Reduce::Subgroup,
+        _ => Reduce::Shared,
+    }
+}
+
+/// The GEMV kernels a test walks: `Auto`, the portable tree and, where the device has
+/// SUBGROUP, the subgroup tree (which `Auto` no longer picks on CPU adapters).
+pub fn gemv_imps(ctx: &Context) -> Vec<webformer::MatmulImpl> {
+    use webformer::MatmulImpl;
+    let mut v = vec![MatmulImpl::Auto, MatmulImpl::GemvShared];
+    if ctx.has(wgpu::Features::SUBGROUP) {
+        v.push(MatmulImpl::GemvSubgroup);
+    }
+    v
+}

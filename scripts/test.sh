@@ -52,6 +52,15 @@ if ! LP_NATIVE_VECTOR_WIDTH=128 WEBFORMER_REQUIRE_GPU=1 cargo test --quiet --tes
     exit 1
 fi
 grep -E "test result" /tmp/webformer-width.txt
+# Likewise the GEMV: at 4 lanes CPU adapters take the subgroup tree, not the row-per-lane kernel.
+echo "== the GEMV kernels at lavapipe vector width 128"
+if ! LP_NATIVE_VECTOR_WIDTH=128 WEBFORMER_REQUIRE_GPU=1 cargo test --quiet --test gemv \
+    >/tmp/webformer-width.txt 2>&1; then
+    cat /tmp/webformer-width.txt
+    echo "test: the GEMV failed at lavapipe vector width 128" >&2
+    exit 1
+fi
+grep -E "test result" /tmp/webformer-width.txt
 
 echo "== CLI smoke"
 cargo build --quiet
